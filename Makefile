@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Build, test and install btrfs send/receive.
+
+prefix ?= /usr/local
+bindir ?= $(prefix)/bin
+mandir ?= $(prefix)/share/man
+DESTDIR ?=
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS := uuid libbtrfsutil zlib libzstd lzo2
+
+CFLAGS ?= -O2 -g
+WARNINGS := -Wall -Wextra
+ifneq ($(CI),)
+WARNINGS += -Werror
+endif
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+LIBS = $(PKG_LIBS) -lpthread
+
+CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+# Objects shared by the binary and the unit tests.
+LIB_OBJS := crc32c.o send-stream.o receive-dump.o utils.o
+OBJS := btrfs.o cmds-receive.o cmds-send.o $(LIB_OBJS)
+UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream
+MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8
+
+# Debian packages for building and testing; btrfs-progs is the test oracle.
+DEB_PACKAGES := build-essential pkg-config uuid-dev libbtrfsutil-dev \
+		zlib1g-dev libzstd-dev liblzo2-dev libcmocka-dev \
+		btrfs-progs python3 util-linux kmod
+
+.PHONY: all deps check unit-check integration-check install uninstall \
+	clean asan
+
+all: btrfs
+
+btrfs: $(OBJS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+%.o: %.c $(wildcard *.h)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+tests/unit-%: tests/unit-%.c $(LIB_OBJS) $(wildcard *.h tests/*.h)
+	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -I. -o $@ $< $(LIB_OBJS) \
+		$(LIBS) $(CMOCKA_LIBS)
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing:" $$missing; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null; \
+	fi
+
+check: unit-check integration-check
+
+unit-check: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t || exit 1; done
+
+integration-check: btrfs
+	tests/run-integration.sh
+
+asan:
+	$(MAKE) clean
+	$(MAKE) EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all $(UNIT_TESTS)
+
+install: btrfs
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man8
+	install -m 0755 btrfs $(DESTDIR)$(bindir)/btrfs
+	install -m 0644 $(MANPAGES) $(DESTDIR)$(mandir)/man8/
+
+uninstall:
+	rm -f $(DESTDIR)$(bindir)/btrfs
+	rm -f $(addprefix $(DESTDIR)$(mandir)/man8/,$(notdir $(MANPAGES)))
+
+clean:
+	rm -f btrfs *.o $(UNIT_TESTS)

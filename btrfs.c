@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The btrfs multiplexer: global options, then one command from the table.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "utils.h"
+
+#define PROJECT_VERSION "0.1.0"
+/* Scripts such as btrbk look for this token to learn the feature level. */
+#define PROGS_COMPAT "btrfs-progs v6.2"
+
+static int cmd_help_run(int argc, char **argv);
+static int cmd_version_run(int argc, char **argv);
+
+static const struct command cmd_help = {
+	.name = "help",
+	.run = cmd_help_run,
+	.usage = "usage: btrfs help [<command>]\n"
+		 "\n"
+		 "    Display help information, for all commands or one.\n",
+	.summary = "btrfs help [<command>]\n        Display help information",
+};
+
+static const struct command cmd_version = {
+	.name = "version",
+	.run = cmd_version_run,
+	.usage = "usage: btrfs version\n"
+		 "\n"
+		 "    Display the version.\n",
+	.summary = "btrfs version\n        Display the version",
+};
+
+static const struct command *const commands[] = {
+	&cmd_receive,
+	&cmd_send,
+	&cmd_help,
+	&cmd_version,
+};
+
+#define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char global_usage[] =
+	"usage: btrfs [global] <command> [<args>]\n"
+	"\n"
+	"Global options:\n"
+	"  -v|--verbose      increase verbosity of the subcommand\n"
+	"  -q|--quiet        print only errors\n"
+	"\n"
+	"Options for the main command only:\n"
+	"  --help            print condensed help for all subcommands\n"
+	"  --version         print version string\n";
+
+static void print_overview(FILE *out)
+{
+	size_t i;
+
+	fputs(global_usage, out);
+	fputc('\n', out);
+	for (i = 0; i < NR_COMMANDS; i++)
+		fprintf(out, "    %s\n\n", commands[i]->summary);
+	fputs("Use --help as an argument for information on a specific command.\n",
+	      out);
+}
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NR_COMMANDS; i++)
+		if (!strcmp(commands[i]->name, name))
+			return commands[i];
+	return NULL;
+}
+
+int usage_exit(const struct command *cmd, int status)
+{
+	fputs(cmd->usage, status ? stderr : stdout);
+	return status;
+}
+
+static int cmd_help_run(int argc, char **argv)
+{
+	const struct command *cmd;
+
+	if (argc < 2) {
+		print_overview(stdout);
+		return 0;
+	}
+	cmd = find_command(argv[1]);
+	if (!cmd) {
+		fprintf(stderr, "btrfs: unknown command '%s'\n", argv[1]);
+		print_overview(stderr);
+		return 1;
+	}
+	return usage_exit(cmd, 0);
+}
+
+static int cmd_version_run(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("%s (btrfs-send-receive %s)\n", PROGS_COMPAT, PROJECT_VERSION);
+	return 0;
+}
+
+/* Global options stop at the first word that is not one. */
+static int parse_global_options(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{ "help", no_argument, NULL, 'H' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+vq", long_options, NULL)) != -1) {
+		switch (c) {
+		case 'v':
+			verbosity++;
+			break;
+		case 'q':
+			verbosity = 0;
+			break;
+		case 'H':
+			print_overview(stdout);
+			exit(0);
+		case 'V':
+			exit(cmd_version_run(0, NULL));
+		default:
+			if (optopt)
+				fprintf(stderr, "btrfs: invalid option '-%c'\n",
+					optopt);
+			else
+				fprintf(stderr, "btrfs: unrecognized option '%s'\n",
+					argv[optind - 1]);
+			fputs(global_usage, stderr);
+			exit(1);
+		}
+	}
+	return optind;
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *cmd;
+	int first;
+
+	first = parse_global_options(argc, argv);
+	if (first >= argc) {
+		print_overview(stderr);
+		return 1;
+	}
+	cmd = find_command(argv[first]);
+	if (!cmd) {
+		fprintf(stderr, "btrfs: unknown command '%s'\n", argv[first]);
+		fputs(global_usage, stderr);
+		return 1;
+	}
+	/* Each command parses its own options from a fresh start. */
+	optind = 1;
+	return cmd->run(argc - first, argv + first);
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef COMMANDS_H
+#define COMMANDS_H
+
+/* A top-level command: argv[0] is the command's own name. */
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	/* Full help, printed by "btrfs help CMD" and "btrfs CMD --help". */
+	const char *usage;
+	/* One line for the overview in "btrfs --help". */
+	const char *summary;
+};
+
+extern const struct command cmd_send;
+extern const struct command cmd_receive;
+
+/* Print a command's usage; to stderr with status 1 on misuse. */
+int usage_exit(const struct command *cmd, int status);
+
+#endif

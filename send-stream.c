@@ -1,0 +1,917 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The send stream parser: buffered reads, validation of every header,
+ * checksum and attribute, and dispatch of each command to a callback table.
+ *
+ * Commands are parsed in place in the read buffer; only the string
+ * attributes are copied out, to give callbacks NUL-terminated paths.  The
+ * buffer holds at most one command beyond its read-ahead, so memory use
+ * depends on the largest command, never on the size of the stream.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "send-stream.h"
+
+#define READ_BUF_SIZE	(1024 * 1024)
+#define ERR_MSG_SIZE	512
+
+struct send_attr_value {
+	const unsigned char *data;
+	uint32_t len;
+};
+
+struct send_stream {
+	int fd;
+	unsigned char *buf;
+	size_t buf_size;
+	/* Unconsumed bytes are buf[pos, end); buf[0] is at base in the input. */
+	size_t pos;
+	size_t end;
+	uint64_t base;
+	bool input_eof;
+
+	uint32_t version;
+	bool header_due;
+	unsigned int header_count;
+	uint64_t cmd_offset;
+	uint64_t cmd_count;
+	bool callback_failed;
+
+	/* The command being decoded. */
+	unsigned int cmd;
+	uint64_t attrs_present;
+	struct send_attr_value attrs[BTRFS_SEND_A_MAX + 1];
+	char *strings;
+	size_t strings_size;
+	size_t strings_used;
+
+	char err[ERR_MSG_SIZE];
+};
+
+enum attr_kind {
+	ATTR_BYTES,	/* any length */
+	ATTR_STRING,	/* any length, no NUL inside */
+	ATTR_U8,
+	ATTR_U32,
+	ATTR_U64,
+	ATTR_UUID,
+	ATTR_TIMESPEC,
+};
+
+struct attr_spec {
+	const char *name;
+	enum attr_kind kind;
+	uint32_t version;
+};
+
+#define ATTR(n, k, v) [BTRFS_SEND_A_##n] = { #n, k, v }
+static const struct attr_spec attr_specs[BTRFS_SEND_A_MAX + 1] = {
+	ATTR(UUID, ATTR_UUID, 1),
+	ATTR(CTRANSID, ATTR_U64, 1),
+	ATTR(INO, ATTR_U64, 1),
+	ATTR(SIZE, ATTR_U64, 1),
+	ATTR(MODE, ATTR_U64, 1),
+	ATTR(UID, ATTR_U64, 1),
+	ATTR(GID, ATTR_U64, 1),
+	ATTR(RDEV, ATTR_U64, 1),
+	ATTR(CTIME, ATTR_TIMESPEC, 1),
+	ATTR(MTIME, ATTR_TIMESPEC, 1),
+	ATTR(ATIME, ATTR_TIMESPEC, 1),
+	ATTR(OTIME, ATTR_TIMESPEC, 1),
+	ATTR(XATTR_NAME, ATTR_STRING, 1),
+	ATTR(XATTR_DATA, ATTR_BYTES, 1),
+	ATTR(PATH, ATTR_STRING, 1),
+	ATTR(PATH_TO, ATTR_STRING, 1),
+	ATTR(PATH_LINK, ATTR_STRING, 1),
+	ATTR(FILE_OFFSET, ATTR_U64, 1),
+	ATTR(DATA, ATTR_BYTES, 1),
+	ATTR(CLONE_UUID, ATTR_UUID, 1),
+	ATTR(CLONE_CTRANSID, ATTR_U64, 1),
+	ATTR(CLONE_PATH, ATTR_STRING, 1),
+	ATTR(CLONE_OFFSET, ATTR_U64, 1),
+	ATTR(CLONE_LEN, ATTR_U64, 1),
+	ATTR(FALLOCATE_MODE, ATTR_U32, 2),
+	ATTR(FILEATTR, ATTR_U64, 2),
+	ATTR(UNENCODED_FILE_LEN, ATTR_U64, 2),
+	ATTR(UNENCODED_LEN, ATTR_U64, 2),
+	ATTR(UNENCODED_OFFSET, ATTR_U64, 2),
+	ATTR(COMPRESSION, ATTR_U32, 2),
+	ATTR(ENCRYPTION, ATTR_U32, 2),
+	ATTR(VERITY_ALGORITHM, ATTR_U8, 3),
+	ATTR(VERITY_BLOCK_SIZE, ATTR_U32, 3),
+	ATTR(VERITY_SALT_DATA, ATTR_BYTES, 3),
+	ATTR(VERITY_SIG_DATA, ATTR_BYTES, 3),
+};
+#undef ATTR
+
+struct cmd_spec {
+	const char *name;
+	uint32_t version;
+	/* Bit n set: attribute n must be present. */
+	uint64_t required;
+};
+
+#define A(n) (1ULL << BTRFS_SEND_A_##n)
+#define CMD(n, s, v, r) [BTRFS_SEND_C_##n] = { s, v, r }
+static const struct cmd_spec cmd_specs[BTRFS_SEND_C_MAX + 1] = {
+	CMD(SUBVOL, "subvol", 1, A(PATH) | A(UUID) | A(CTRANSID)),
+	CMD(SNAPSHOT, "snapshot", 1, A(PATH) | A(UUID) | A(CTRANSID) |
+	    A(CLONE_UUID) | A(CLONE_CTRANSID)),
+	CMD(MKFILE, "mkfile", 1, A(PATH)),
+	CMD(MKDIR, "mkdir", 1, A(PATH)),
+	CMD(MKNOD, "mknod", 1, A(PATH) | A(MODE) | A(RDEV)),
+	CMD(MKFIFO, "mkfifo", 1, A(PATH)),
+	CMD(MKSOCK, "mksock", 1, A(PATH)),
+	CMD(SYMLINK, "symlink", 1, A(PATH) | A(PATH_LINK)),
+	CMD(RENAME, "rename", 1, A(PATH) | A(PATH_TO)),
+	CMD(LINK, "link", 1, A(PATH) | A(PATH_LINK)),
+	CMD(UNLINK, "unlink", 1, A(PATH)),
+	CMD(RMDIR, "rmdir", 1, A(PATH)),
+	CMD(SET_XATTR, "set_xattr", 1, A(PATH) | A(XATTR_NAME) |
+	    A(XATTR_DATA)),
+	CMD(REMOVE_XATTR, "remove_xattr", 1, A(PATH) | A(XATTR_NAME)),
+	CMD(WRITE, "write", 1, A(PATH) | A(FILE_OFFSET) | A(DATA)),
+	CMD(CLONE, "clone", 1, A(PATH) | A(FILE_OFFSET) | A(CLONE_LEN) |
+	    A(CLONE_UUID) | A(CLONE_CTRANSID) | A(CLONE_PATH) |
+	    A(CLONE_OFFSET)),
+	CMD(TRUNCATE, "truncate", 1, A(PATH) | A(SIZE)),
+	CMD(CHMOD, "chmod", 1, A(PATH) | A(MODE)),
+	CMD(CHOWN, "chown", 1, A(PATH) | A(UID) | A(GID)),
+	CMD(UTIMES, "utimes", 1, A(PATH) | A(ATIME) | A(MTIME) | A(CTIME)),
+	CMD(END, "end", 1, 0),
+	CMD(UPDATE_EXTENT, "update_extent", 1, A(PATH) | A(FILE_OFFSET) |
+	    A(SIZE)),
+	CMD(FALLOCATE, "fallocate", 2, A(PATH) | A(FALLOCATE_MODE) |
+	    A(FILE_OFFSET) | A(SIZE)),
+	CMD(FILEATTR, "fileattr", 2, A(PATH) | A(FILEATTR)),
+	CMD(ENCODED_WRITE, "encoded_write", 2, A(PATH) | A(FILE_OFFSET) |
+	    A(UNENCODED_FILE_LEN) | A(UNENCODED_LEN) | A(UNENCODED_OFFSET) |
+	    A(DATA)),
+	CMD(ENABLE_VERITY, "enable_verity", 3, A(PATH) |
+	    A(VERITY_ALGORITHM) | A(VERITY_BLOCK_SIZE)),
+};
+#undef CMD
+#undef A
+
+const char *send_cmd_name(unsigned int cmd)
+{
+	if (cmd > BTRFS_SEND_C_MAX || !cmd_specs[cmd].name)
+		return "unknown";
+	return cmd_specs[cmd].name;
+}
+
+const char *send_attr_name(unsigned int attr)
+{
+	if (attr > BTRFS_SEND_A_MAX || !attr_specs[attr].name)
+		return "UNKNOWN";
+	return attr_specs[attr].name;
+}
+
+static size_t attr_fixed_size(enum attr_kind kind)
+{
+	switch (kind) {
+	case ATTR_U8:
+		return 1;
+	case ATTR_U32:
+		return 4;
+	case ATTR_U64:
+		return 8;
+	case ATTR_UUID:
+		return 16;
+	case ATTR_TIMESPEC:
+		return BTRFS_SEND_TIMESPEC_LEN;
+	default:
+		return 0;
+	}
+}
+
+static inline uint16_t get_le16(const unsigned char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le16toh(v);
+}
+
+static inline uint32_t get_le32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static inline uint64_t get_le64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+__attribute__((format(printf, 3, 4)))
+static int stream_fail(struct send_stream *s, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/* An error in the current command, prefixed with where it is. */
+__attribute__((format(printf, 4, 5)))
+static int cmd_fail(struct send_stream *s, int ret, int attr,
+		    const char *fmt, ...)
+{
+	char detail[ERR_MSG_SIZE];
+	char where[160];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+
+	n = snprintf(where, sizeof(where),
+		     "stream offset %llu, command %llu (%s)",
+		     (unsigned long long)s->cmd_offset,
+		     (unsigned long long)s->cmd_count,
+		     send_cmd_name(s->cmd));
+	if (attr >= 0 && n > 0 && (size_t)n < sizeof(where))
+		snprintf(where + n, sizeof(where) - n, ", attribute %s",
+			 send_attr_name(attr));
+	return stream_fail(s, ret, "%s: %s", where, detail);
+}
+
+int send_stream_open(struct send_stream **ret, int fd)
+{
+	struct send_stream *s;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->buf_size = READ_BUF_SIZE;
+	s->buf = malloc(s->buf_size);
+	if (!s->buf) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->fd = fd;
+	s->header_due = true;
+	*ret = s;
+	return 0;
+}
+
+void send_stream_close(struct send_stream *s)
+{
+	if (!s)
+		return;
+	free(s->buf);
+	free(s->strings);
+	free(s);
+}
+
+static int grow_buffer(struct send_stream *s, size_t need)
+{
+	unsigned char *buf;
+	size_t size = s->buf_size;
+
+	while (size < need)
+		size *= 2;
+	buf = realloc(s->buf, size);
+	if (!buf)
+		return -ENOMEM;
+	s->buf = buf;
+	s->buf_size = size;
+	return 0;
+}
+
+/*
+ * Make at least need bytes available at buf + pos.  Returns 0 when they
+ * are, 1 when the input ended first, or a negative errno.
+ */
+static int fill(struct send_stream *s, size_t need)
+{
+	ssize_t n;
+	int ret;
+
+	if (s->end - s->pos >= need)
+		return 0;
+	if (need > s->buf_size) {
+		ret = grow_buffer(s, need);
+		if (ret < 0)
+			return stream_fail(s, ret,
+				"cannot allocate %zu bytes for a command", need);
+	}
+	if (s->pos + need > s->buf_size) {
+		memmove(s->buf, s->buf + s->pos, s->end - s->pos);
+		s->base += s->pos;
+		s->end -= s->pos;
+		s->pos = 0;
+	}
+	while (s->end - s->pos < need) {
+		if (s->input_eof)
+			return 1;
+		n = read(s->fd, s->buf + s->end, s->buf_size - s->end);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			return stream_fail(s, ret,
+				"read error at stream offset %llu: %m",
+				(unsigned long long)(s->base + s->end));
+		}
+		if (n == 0)
+			s->input_eof = true;
+		s->end += n;
+	}
+	return 0;
+}
+
+static uint64_t input_offset(const struct send_stream *s)
+{
+	return s->base + s->pos;
+}
+
+static int read_stream_header(struct send_stream *s)
+{
+	const unsigned char *p;
+	uint64_t offset = input_offset(s);
+	uint32_t version;
+	int ret;
+
+	ret = fill(s, BTRFS_SEND_STREAM_HEADER_LEN);
+	if (ret < 0)
+		return ret;
+	if (ret > 0) {
+		if (s->end == s->pos)
+			return SEND_STREAM_EOF;
+		return stream_fail(s, -EIO,
+			"stream offset %llu: truncated stream header (%zu of %d bytes)",
+			(unsigned long long)offset, s->end - s->pos,
+			BTRFS_SEND_STREAM_HEADER_LEN);
+	}
+	p = s->buf + s->pos;
+	if (memcmp(p, BTRFS_SEND_STREAM_MAGIC, BTRFS_SEND_STREAM_MAGIC_LEN)) {
+		if (s->header_count)
+			return stream_fail(s, -EINVAL,
+				"stream offset %llu: data after an END command is not a new stream header",
+				(unsigned long long)offset);
+		return stream_fail(s, -EINVAL,
+			"stream offset %llu: bad magic, not a btrfs send stream",
+			(unsigned long long)offset);
+	}
+	version = get_le32(p + BTRFS_SEND_STREAM_MAGIC_LEN);
+	if (version < 1 || version > BTRFS_SEND_STREAM_VERSION)
+		return stream_fail(s, -EPROTONOSUPPORT,
+			"stream offset %llu: unsupported stream version %u (versions 1 to %d are supported)",
+			(unsigned long long)offset, version,
+			BTRFS_SEND_STREAM_VERSION);
+	s->pos += BTRFS_SEND_STREAM_HEADER_LEN;
+	s->version = version;
+	s->header_due = false;
+	s->header_count++;
+	return 0;
+}
+
+static int check_attr(struct send_stream *s, unsigned int type, uint32_t len)
+{
+	const struct attr_spec *spec;
+	size_t size;
+
+	if (type == 0 || type > BTRFS_SEND_A_MAX)
+		return cmd_fail(s, -EINVAL, -1, "unknown attribute type %u",
+				type);
+	spec = &attr_specs[type];
+	if (spec->version > s->version)
+		return cmd_fail(s, -EINVAL, type,
+			"attribute of protocol v%u in a v%u stream",
+			spec->version, s->version);
+	if (s->attrs_present & (1ULL << type))
+		return cmd_fail(s, -EINVAL, type, "attribute given twice");
+	size = attr_fixed_size(spec->kind);
+	if (size && len != size)
+		return cmd_fail(s, -EINVAL, type,
+			"length %u, expected %zu", len, size);
+	return 0;
+}
+
+static bool is_path_attr(unsigned int type)
+{
+	return type == BTRFS_SEND_A_PATH || type == BTRFS_SEND_A_PATH_TO ||
+	       type == BTRFS_SEND_A_PATH_LINK ||
+	       type == BTRFS_SEND_A_CLONE_PATH;
+}
+
+/* Strings reach callbacks as C strings: no NUL inside, paths bounded. */
+static int check_string(struct send_stream *s, unsigned int type,
+			const unsigned char *data, uint32_t len)
+{
+	if (memchr(data, '\0', len))
+		return cmd_fail(s, -EINVAL, type, "string contains a NUL byte");
+	if (is_path_attr(type) && len >= PATH_MAX)
+		return cmd_fail(s, -ENAMETOOLONG, type,
+			"path of %u bytes is longer than PATH_MAX", len);
+	return 0;
+}
+
+/* Split the payload into attributes; values stay in the read buffer. */
+static int parse_attrs(struct send_stream *s, const unsigned char *p,
+		       uint32_t len)
+{
+	const unsigned char *payload = p;
+	unsigned int type;
+	uint32_t vlen;
+	uint32_t left;
+	int ret;
+
+	s->attrs_present = 0;
+	while (p < payload + len) {
+		left = len - (p - payload);
+		if (left < 2)
+			return cmd_fail(s, -EINVAL, -1,
+				"truncated attribute header at payload byte %u",
+				len - left);
+		type = get_le16(p);
+		if (type == BTRFS_SEND_A_DATA && s->version >= 2) {
+			/* From v2 on DATA has no length and ends the command. */
+			vlen = left - 2;
+			p += 2;
+		} else {
+			if (left < BTRFS_SEND_TLV_HEADER_LEN)
+				return cmd_fail(s, -EINVAL, -1,
+					"truncated attribute header at payload byte %u",
+					len - left);
+			vlen = get_le16(p + 2);
+			if (vlen > left - BTRFS_SEND_TLV_HEADER_LEN)
+				return cmd_fail(s, -EINVAL,
+					type <= BTRFS_SEND_A_MAX ? (int)type : -1,
+					"length %u runs past the end of the command (%u bytes left)",
+					vlen, left - BTRFS_SEND_TLV_HEADER_LEN);
+			p += BTRFS_SEND_TLV_HEADER_LEN;
+		}
+		ret = check_attr(s, type, vlen);
+		if (ret < 0)
+			return ret;
+		if (attr_specs[type].kind == ATTR_STRING) {
+			ret = check_string(s, type, p, vlen);
+			if (ret < 0)
+				return ret;
+		}
+		s->attrs[type].data = p;
+		s->attrs[type].len = vlen;
+		s->attrs_present |= 1ULL << type;
+		p += vlen;
+	}
+	return 0;
+}
+
+static bool has_attr(const struct send_stream *s, int type)
+{
+	return s->attrs_present & (1ULL << type);
+}
+
+static uint64_t get_u64(const struct send_stream *s, int type)
+{
+	return get_le64(s->attrs[type].data);
+}
+
+static uint32_t get_u32(const struct send_stream *s, int type)
+{
+	return get_le32(s->attrs[type].data);
+}
+
+static uint32_t get_u32_or_zero(const struct send_stream *s, int type)
+{
+	return has_attr(s, type) ? get_u32(s, type) : 0;
+}
+
+static const uint8_t *get_uuid(const struct send_stream *s, int type)
+{
+	return s->attrs[type].data;
+}
+
+static void get_timespec(const struct send_stream *s, int type,
+			 struct send_timespec *ts)
+{
+	ts->sec = get_le64(s->attrs[type].data);
+	ts->nsec = get_le32(s->attrs[type].data + 8);
+}
+
+/* Copy a string attribute out of the buffer and NUL-terminate it. */
+static const char *get_string(struct send_stream *s, int type)
+{
+	const struct send_attr_value *v = &s->attrs[type];
+	char *dst = s->strings + s->strings_used;
+
+	memcpy(dst, v->data, v->len);
+	dst[v->len] = '\0';
+	s->strings_used += v->len + 1;
+	return dst;
+}
+
+static int reserve_strings(struct send_stream *s, uint32_t payload_len)
+{
+	/* All strings fit in the payload; add one NUL per attribute. */
+	size_t need = (size_t)payload_len + BTRFS_SEND_A_MAX + 1;
+	char *strings;
+
+	s->strings_used = 0;
+	if (need <= s->strings_size)
+		return 0;
+	strings = realloc(s->strings, need);
+	if (!strings)
+		return stream_fail(s, -ENOMEM, "out of memory");
+	s->strings = strings;
+	s->strings_size = need;
+	return 0;
+}
+
+#define NEED_STRING(type, var) ((var) = get_string(s, BTRFS_SEND_A_##type))
+
+#define CALL(slot, ...)							\
+	(ops->slot ? ops->slot(__VA_ARGS__, user) : -EOPNOTSUPP)
+
+static int dispatch_path_only(struct send_stream *s,
+			      const struct send_stream_ops *ops, void *user)
+{
+	const char *path;
+
+	NEED_STRING(PATH, path);
+	switch (s->cmd) {
+	case BTRFS_SEND_C_MKFILE:
+		return CALL(mkfile, path);
+	case BTRFS_SEND_C_MKDIR:
+		return CALL(mkdir, path);
+	case BTRFS_SEND_C_MKFIFO:
+		return CALL(mkfifo, path);
+	case BTRFS_SEND_C_MKSOCK:
+		return CALL(mksock, path);
+	case BTRFS_SEND_C_UNLINK:
+		return CALL(unlink, path);
+	case BTRFS_SEND_C_RMDIR:
+		return CALL(rmdir, path);
+	}
+	return -EINVAL;
+}
+
+static int dispatch_xattr(struct send_stream *s,
+			  const struct send_stream_ops *ops, void *user)
+{
+	const char *path, *name;
+
+	NEED_STRING(PATH, path);
+	NEED_STRING(XATTR_NAME, name);
+	if (s->cmd == BTRFS_SEND_C_REMOVE_XATTR)
+		return CALL(remove_xattr, path, name);
+	return CALL(set_xattr, path, name,
+		    s->attrs[BTRFS_SEND_A_XATTR_DATA].data,
+		    s->attrs[BTRFS_SEND_A_XATTR_DATA].len);
+}
+
+static int dispatch_clone(struct send_stream *s,
+			  const struct send_stream_ops *ops, void *user)
+{
+	const char *path, *clone_path;
+
+	NEED_STRING(PATH, path);
+	NEED_STRING(CLONE_PATH, clone_path);
+	return CALL(clone, path, get_u64(s, BTRFS_SEND_A_FILE_OFFSET),
+		    get_u64(s, BTRFS_SEND_A_CLONE_LEN),
+		    get_uuid(s, BTRFS_SEND_A_CLONE_UUID),
+		    get_u64(s, BTRFS_SEND_A_CLONE_CTRANSID), clone_path,
+		    get_u64(s, BTRFS_SEND_A_CLONE_OFFSET));
+}
+
+static int dispatch_utimes(struct send_stream *s,
+			   const struct send_stream_ops *ops, void *user)
+{
+	struct send_timespec at, mt, ct;
+	const char *path;
+
+	NEED_STRING(PATH, path);
+	get_timespec(s, BTRFS_SEND_A_ATIME, &at);
+	get_timespec(s, BTRFS_SEND_A_MTIME, &mt);
+	get_timespec(s, BTRFS_SEND_A_CTIME, &ct);
+	return CALL(utimes, path, &at, &mt, &ct);
+}
+
+static int dispatch_encoded_write(struct send_stream *s,
+				  const struct send_stream_ops *ops,
+				  void *user)
+{
+	struct send_encoded_write ew;
+	const char *path;
+
+	NEED_STRING(PATH, path);
+	ew.offset = get_u64(s, BTRFS_SEND_A_FILE_OFFSET);
+	ew.unencoded_file_len = get_u64(s, BTRFS_SEND_A_UNENCODED_FILE_LEN);
+	ew.unencoded_len = get_u64(s, BTRFS_SEND_A_UNENCODED_LEN);
+	ew.unencoded_offset = get_u64(s, BTRFS_SEND_A_UNENCODED_OFFSET);
+	ew.compression = get_u32_or_zero(s, BTRFS_SEND_A_COMPRESSION);
+	ew.encryption = get_u32_or_zero(s, BTRFS_SEND_A_ENCRYPTION);
+	ew.data = s->attrs[BTRFS_SEND_A_DATA].data;
+	ew.len = s->attrs[BTRFS_SEND_A_DATA].len;
+	return CALL(encoded_write, path, &ew);
+}
+
+static int dispatch_enable_verity(struct send_stream *s,
+				  const struct send_stream_ops *ops,
+				  void *user)
+{
+	struct send_verity v = { 0 };
+	const char *path;
+
+	NEED_STRING(PATH, path);
+	v.algorithm = s->attrs[BTRFS_SEND_A_VERITY_ALGORITHM].data[0];
+	v.block_size = get_u32(s, BTRFS_SEND_A_VERITY_BLOCK_SIZE);
+	if (has_attr(s, BTRFS_SEND_A_VERITY_SALT_DATA)) {
+		v.salt = s->attrs[BTRFS_SEND_A_VERITY_SALT_DATA].data;
+		v.salt_len = s->attrs[BTRFS_SEND_A_VERITY_SALT_DATA].len;
+	}
+	if (has_attr(s, BTRFS_SEND_A_VERITY_SIG_DATA)) {
+		v.sig = s->attrs[BTRFS_SEND_A_VERITY_SIG_DATA].data;
+		v.sig_len = s->attrs[BTRFS_SEND_A_VERITY_SIG_DATA].len;
+	}
+	return CALL(enable_verity, path, &v);
+}
+
+static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
+		    void *user)
+{
+	const char *path, *path2;
+
+	switch (s->cmd) {
+	case BTRFS_SEND_C_SUBVOL:
+		NEED_STRING(PATH, path);
+		return CALL(subvol, path, get_uuid(s, BTRFS_SEND_A_UUID),
+			    get_u64(s, BTRFS_SEND_A_CTRANSID));
+	case BTRFS_SEND_C_SNAPSHOT:
+		NEED_STRING(PATH, path);
+		return CALL(snapshot, path, get_uuid(s, BTRFS_SEND_A_UUID),
+			    get_u64(s, BTRFS_SEND_A_CTRANSID),
+			    get_uuid(s, BTRFS_SEND_A_CLONE_UUID),
+			    get_u64(s, BTRFS_SEND_A_CLONE_CTRANSID));
+	case BTRFS_SEND_C_MKFILE:
+	case BTRFS_SEND_C_MKDIR:
+	case BTRFS_SEND_C_MKFIFO:
+	case BTRFS_SEND_C_MKSOCK:
+	case BTRFS_SEND_C_UNLINK:
+	case BTRFS_SEND_C_RMDIR:
+		return dispatch_path_only(s, ops, user);
+	case BTRFS_SEND_C_MKNOD:
+		NEED_STRING(PATH, path);
+		return CALL(mknod, path, get_u64(s, BTRFS_SEND_A_MODE),
+			    get_u64(s, BTRFS_SEND_A_RDEV));
+	case BTRFS_SEND_C_SYMLINK:
+		NEED_STRING(PATH, path);
+		NEED_STRING(PATH_LINK, path2);
+		return CALL(symlink, path, path2);
+	case BTRFS_SEND_C_RENAME:
+		NEED_STRING(PATH, path);
+		NEED_STRING(PATH_TO, path2);
+		return CALL(rename, path, path2);
+	case BTRFS_SEND_C_LINK:
+		NEED_STRING(PATH, path);
+		NEED_STRING(PATH_LINK, path2);
+		return CALL(link, path, path2);
+	case BTRFS_SEND_C_SET_XATTR:
+	case BTRFS_SEND_C_REMOVE_XATTR:
+		return dispatch_xattr(s, ops, user);
+	case BTRFS_SEND_C_WRITE:
+		NEED_STRING(PATH, path);
+		return CALL(write, path, s->attrs[BTRFS_SEND_A_DATA].data,
+			    get_u64(s, BTRFS_SEND_A_FILE_OFFSET),
+			    s->attrs[BTRFS_SEND_A_DATA].len);
+	case BTRFS_SEND_C_CLONE:
+		return dispatch_clone(s, ops, user);
+	case BTRFS_SEND_C_TRUNCATE:
+		NEED_STRING(PATH, path);
+		return CALL(truncate, path, get_u64(s, BTRFS_SEND_A_SIZE));
+	case BTRFS_SEND_C_CHMOD:
+		NEED_STRING(PATH, path);
+		return CALL(chmod, path, get_u64(s, BTRFS_SEND_A_MODE));
+	case BTRFS_SEND_C_CHOWN:
+		NEED_STRING(PATH, path);
+		return CALL(chown, path, get_u64(s, BTRFS_SEND_A_UID),
+			    get_u64(s, BTRFS_SEND_A_GID));
+	case BTRFS_SEND_C_UTIMES:
+		return dispatch_utimes(s, ops, user);
+	case BTRFS_SEND_C_END:
+		return ops->end ? ops->end(user) : -EOPNOTSUPP;
+	case BTRFS_SEND_C_UPDATE_EXTENT:
+		NEED_STRING(PATH, path);
+		return CALL(update_extent, path,
+			    get_u64(s, BTRFS_SEND_A_FILE_OFFSET),
+			    get_u64(s, BTRFS_SEND_A_SIZE));
+	case BTRFS_SEND_C_FALLOCATE:
+		NEED_STRING(PATH, path);
+		return CALL(fallocate, path,
+			    get_u32(s, BTRFS_SEND_A_FALLOCATE_MODE),
+			    get_u64(s, BTRFS_SEND_A_FILE_OFFSET),
+			    get_u64(s, BTRFS_SEND_A_SIZE));
+	case BTRFS_SEND_C_FILEATTR:
+		NEED_STRING(PATH, path);
+		return CALL(fileattr, path, get_u64(s, BTRFS_SEND_A_FILEATTR));
+	case BTRFS_SEND_C_ENCODED_WRITE:
+		return dispatch_encoded_write(s, ops, user);
+	case BTRFS_SEND_C_ENABLE_VERITY:
+		return dispatch_enable_verity(s, ops, user);
+	}
+	return cmd_fail(s, -EINVAL, -1, "no decoder for this command");
+}
+
+#undef CALL
+#undef NEED_STRING
+
+static uint64_t max_cmd_len(const struct send_stream *s)
+{
+	if (s->version == 1)
+		return BTRFS_SEND_BUF_SIZE_V1 - BTRFS_SEND_CMD_HEADER_LEN;
+	return BTRFS_SEND_CMD_MAX_V2;
+}
+
+static int check_cmd_type(struct send_stream *s, unsigned int cmd)
+{
+	s->cmd = cmd <= BTRFS_SEND_C_MAX ? cmd : BTRFS_SEND_C_UNSPEC;
+	if (cmd == BTRFS_SEND_C_UNSPEC || cmd > BTRFS_SEND_C_MAX)
+		return cmd_fail(s, -EINVAL, -1, "unknown command type %u", cmd);
+	if (cmd_specs[cmd].version > s->version)
+		return cmd_fail(s, -EINVAL, -1,
+			"command of protocol v%u in a v%u stream",
+			cmd_specs[cmd].version, s->version);
+	return 0;
+}
+
+static int check_crc(struct send_stream *s, const unsigned char *hdr,
+		     uint32_t len)
+{
+	unsigned char zeroed[BTRFS_SEND_CMD_HEADER_LEN];
+	uint32_t stored = get_le32(hdr + 6);
+	uint32_t crc;
+
+	memcpy(zeroed, hdr, 6);
+	memset(zeroed + 6, 0, 4);
+	crc = crc32c_update(0, zeroed, sizeof(zeroed));
+	crc = crc32c_update(crc, hdr + BTRFS_SEND_CMD_HEADER_LEN, len);
+	if (crc != stored)
+		return cmd_fail(s, -EBADMSG, -1,
+			"checksum mismatch (stored 0x%08x, computed 0x%08x)",
+			stored, crc);
+	return 0;
+}
+
+static int check_required(struct send_stream *s)
+{
+	uint64_t missing = cmd_specs[s->cmd].required & ~s->attrs_present;
+
+	if (!missing)
+		return 0;
+	return cmd_fail(s, -EINVAL, __builtin_ctzll(missing),
+			"required attribute missing");
+}
+
+/* Read one command into the buffer and check its framing and checksum. */
+static int read_cmd(struct send_stream *s, const unsigned char **payload,
+		    uint32_t *len_ret)
+{
+	const unsigned char *hdr;
+	uint64_t len;
+	int ret;
+
+	s->cmd = BTRFS_SEND_C_UNSPEC;
+	s->cmd_offset = input_offset(s);
+	ret = fill(s, BTRFS_SEND_CMD_HEADER_LEN);
+	if (ret < 0)
+		return ret;
+	if (ret > 0) {
+		if (s->end == s->pos)
+			return stream_fail(s, -EIO,
+				"stream offset %llu: the input ends before the END command",
+				(unsigned long long)s->cmd_offset);
+		return stream_fail(s, -EIO,
+			"stream offset %llu: truncated command header (%zu of %d bytes)",
+			(unsigned long long)s->cmd_offset, s->end - s->pos,
+			BTRFS_SEND_CMD_HEADER_LEN);
+	}
+	s->cmd_count++;
+	hdr = s->buf + s->pos;
+	if (!memcmp(hdr, BTRFS_SEND_STREAM_MAGIC, BTRFS_SEND_CMD_HEADER_LEN))
+		return cmd_fail(s, -EINVAL, -1,
+			"a stream header where a command was expected (missing END command?)");
+	len = get_le32(hdr);
+	s->cmd = get_le16(hdr + 4);
+	if (s->cmd > BTRFS_SEND_C_MAX)
+		s->cmd = BTRFS_SEND_C_UNSPEC;
+	if (len > max_cmd_len(s))
+		return cmd_fail(s, -EINVAL, -1,
+			"command length %llu exceeds the protocol v%u maximum of %llu",
+			(unsigned long long)len, s->version,
+			(unsigned long long)max_cmd_len(s));
+	ret = fill(s, BTRFS_SEND_CMD_HEADER_LEN + len);
+	if (ret < 0)
+		return ret;
+	if (ret > 0)
+		return cmd_fail(s, -EIO, -1,
+			"truncated command: stream ends after %zu of %llu bytes",
+			s->end - s->pos,
+			(unsigned long long)len + BTRFS_SEND_CMD_HEADER_LEN);
+	/* fill() may have moved the buffer. */
+	hdr = s->buf + s->pos;
+	ret = check_crc(s, hdr, len);
+	if (ret < 0)
+		return ret;
+	ret = check_cmd_type(s, get_le16(hdr + 4));
+	if (ret < 0)
+		return ret;
+	*payload = hdr + BTRFS_SEND_CMD_HEADER_LEN;
+	*len_ret = len;
+	return 0;
+}
+
+int send_stream_next(struct send_stream *s, const struct send_stream_ops *ops,
+		     void *user)
+{
+	const unsigned char *payload = NULL;
+	uint32_t len = 0;
+	int ret;
+
+	s->callback_failed = false;
+	if (s->header_due) {
+		ret = read_stream_header(s);
+		if (ret)
+			return ret;
+	}
+	ret = read_cmd(s, &payload, &len);
+	if (ret)
+		return ret;
+	ret = parse_attrs(s, payload, len);
+	if (ret < 0)
+		return ret;
+	ret = check_required(s);
+	if (ret < 0)
+		return ret;
+	ret = reserve_strings(s, len);
+	if (ret < 0)
+		return ret;
+
+	/* The command is well-formed: consume it whatever the callback says. */
+	s->pos += BTRFS_SEND_CMD_HEADER_LEN + len;
+	if (s->cmd == BTRFS_SEND_C_END)
+		s->header_due = true;
+	ret = dispatch(s, ops, user);
+	if (ret < 0) {
+		s->callback_failed = true;
+		if (ret == -EOPNOTSUPP)
+			return cmd_fail(s, ret, -1,
+				"command not supported here");
+		return cmd_fail(s, ret, -1, "%s", strerror(-ret));
+	}
+	return s->cmd == BTRFS_SEND_C_END ? SEND_STREAM_END : SEND_STREAM_CMD;
+}
+
+int send_stream_failed_in_callback(const struct send_stream *s)
+{
+	return s->callback_failed;
+}
+
+const char *send_stream_error(const struct send_stream *s)
+{
+	return s->err;
+}
+
+uint32_t send_stream_version(const struct send_stream *s)
+{
+	return s->version;
+}
+
+uint64_t send_stream_cmd_offset(const struct send_stream *s)
+{
+	return s->cmd_offset;
+}
+
+uint64_t send_stream_offset(const struct send_stream *s)
+{
+	return input_offset(s);
+}
+
+uint64_t send_stream_cmd_count(const struct send_stream *s)
+{
+	return s->cmd_count;
+}
+
+unsigned int send_stream_header_count(const struct send_stream *s)
+{
+	return s->header_count;
+}

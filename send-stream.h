@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The send stream parser.  It reads a stream from a file descriptor,
+ * validates every byte of it and turns each command into one call of a
+ * callback table.  It never touches the filesystem and never prints:
+ * errors come back as a negative errno plus a message from
+ * send_stream_error().
+ */
+#ifndef SEND_STREAM_H
+#define SEND_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "send.h"
+
+struct send_timespec {
+	uint64_t sec;
+	uint32_t nsec;
+};
+
+struct send_encoded_write {
+	uint64_t offset;
+	uint64_t unencoded_file_len;
+	uint64_t unencoded_len;
+	uint64_t unencoded_offset;
+	uint32_t compression;
+	uint32_t encryption;
+	const void *data;
+	size_t len;
+};
+
+struct send_verity {
+	uint8_t algorithm;
+	uint32_t block_size;
+	const void *salt;
+	size_t salt_len;
+	const void *sig;
+	size_t sig_len;
+};
+
+/*
+ * One slot per command of protocol v1-v3.  Strings are NUL-terminated and
+ * valid until the callback returns; so are data pointers.  A callback
+ * returns 0 or a negative errno.  A NULL slot makes that command an error.
+ */
+struct send_stream_ops {
+	int (*subvol)(const char *path, const uint8_t *uuid, uint64_t ctransid,
+		      void *user);
+	int (*snapshot)(const char *path, const uint8_t *uuid,
+			uint64_t ctransid, const uint8_t *parent_uuid,
+			uint64_t parent_ctransid, void *user);
+	int (*mkfile)(const char *path, void *user);
+	int (*mkdir)(const char *path, void *user);
+	int (*mknod)(const char *path, uint64_t mode, uint64_t rdev,
+		     void *user);
+	int (*mkfifo)(const char *path, void *user);
+	int (*mksock)(const char *path, void *user);
+	int (*symlink)(const char *path, const char *target, void *user);
+	int (*rename)(const char *from, const char *to, void *user);
+	/* target: the existing file, relative to the subvolume. */
+	int (*link)(const char *path, const char *target, void *user);
+	int (*unlink)(const char *path, void *user);
+	int (*rmdir)(const char *path, void *user);
+	int (*write)(const char *path, const void *data, uint64_t offset,
+		     size_t len, void *user);
+	int (*clone)(const char *path, uint64_t offset, uint64_t len,
+		     const uint8_t *clone_uuid, uint64_t clone_ctransid,
+		     const char *clone_path, uint64_t clone_offset,
+		     void *user);
+	int (*set_xattr)(const char *path, const char *name, const void *data,
+			 size_t len, void *user);
+	int (*remove_xattr)(const char *path, const char *name, void *user);
+	int (*truncate)(const char *path, uint64_t size, void *user);
+	int (*chmod)(const char *path, uint64_t mode, void *user);
+	int (*chown)(const char *path, uint64_t uid, uint64_t gid, void *user);
+	int (*utimes)(const char *path, const struct send_timespec *atime,
+		      const struct send_timespec *mtime,
+		      const struct send_timespec *ctime, void *user);
+	int (*update_extent)(const char *path, uint64_t offset, uint64_t len,
+			     void *user);
+	int (*end)(void *user);
+	int (*fallocate)(const char *path, uint32_t mode, uint64_t offset,
+			 uint64_t len, void *user);
+	int (*fileattr)(const char *path, uint64_t attr, void *user);
+	int (*encoded_write)(const char *path,
+			     const struct send_encoded_write *ew, void *user);
+	int (*enable_verity)(const char *path, const struct send_verity *v,
+			     void *user);
+};
+
+/* What send_stream_next() found. */
+enum send_stream_event {
+	SEND_STREAM_CMD = 0,	/* a command was decoded and applied */
+	SEND_STREAM_END = 1,	/* an END command was decoded and applied */
+	SEND_STREAM_EOF = 2,	/* clean end of input at a stream boundary */
+};
+
+struct send_stream;
+
+/* Start reading from fd; nothing is read until send_stream_next(). */
+int send_stream_open(struct send_stream **ret, int fd);
+void send_stream_close(struct send_stream *s);
+
+/*
+ * Read, validate and dispatch the next command, reading a stream header
+ * first where one is due (at the start and after END, so that several
+ * concatenated streams parse as one input).  Returns an enum
+ * send_stream_event or a negative errno.  send_stream_failed_in_callback()
+ * tells whether a negative return came from a callback (the stream itself
+ * is still in sync and the next command may be read) or from the stream
+ * (it cannot be read further).
+ */
+int send_stream_next(struct send_stream *s, const struct send_stream_ops *ops,
+		     void *user);
+int send_stream_failed_in_callback(const struct send_stream *s);
+
+/* The message for the last error, naming command, attribute and offset. */
+const char *send_stream_error(const struct send_stream *s);
+
+/* Protocol version of the current stream; 0 before its header is read. */
+uint32_t send_stream_version(const struct send_stream *s);
+/* Input offset of the start of the last command read. */
+uint64_t send_stream_cmd_offset(const struct send_stream *s);
+/* Input offset just past everything consumed so far. */
+uint64_t send_stream_offset(const struct send_stream *s);
+/* Commands decoded so far, over all concatenated streams. */
+uint64_t send_stream_cmd_count(const struct send_stream *s);
+/* Stream headers read so far. */
+unsigned int send_stream_header_count(const struct send_stream *s);
+
+const char *send_cmd_name(unsigned int cmd);
+const char *send_attr_name(unsigned int attr);
+
+#endif

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "utils.h"
+
+int verbosity = VERBOSITY_DEFAULT;
+
+static void message(const char *prefix, const char *fmt, va_list ap)
+{
+	/* Whatever stdout holds goes first, so the two stay in order. */
+	fflush(stdout);
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	message("ERROR: ", fmt, ap);
+	va_end(ap);
+}
+
+void warning(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	message("WARNING: ", fmt, ap);
+	va_end(ap);
+}
+
+int parse_u64(const char *str, uint64_t *value)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!str || *str < '0' || *str > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(str, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*value = v;
+	return 0;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef UTILS_H
+#define UTILS_H
+
+#include <stdint.h>
+
+/*
+ * Verbosity shared by all commands: 1 by default, raised by -v and
+ * lowered to 0 by -q, before or after the command name.
+ */
+extern int verbosity;
+
+#define VERBOSITY_DEFAULT 1
+
+/* "ERROR: ..." and "WARNING: ..." lines on stderr. */
+__attribute__((format(printf, 1, 2)))
+void error(const char *fmt, ...);
+__attribute__((format(printf, 1, 2)))
+void warning(const char *fmt, ...);
+
+/* Parse a whole decimal u64; 0 or -EINVAL. */
+int parse_u64(const char *str, uint64_t *value);
+
+#endif
