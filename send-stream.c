@@ -126,12 +126,12 @@ static const struct cmd_spec cmd_specs[BTRFS_SEND_C_MAX + 1] = {
 	CMD(SUBVOL, "subvol", 1, A(PATH) | A(UUID) | A(CTRANSID)),
 	CMD(SNAPSHOT, "snapshot", 1, A(PATH) | A(UUID) | A(CTRANSID) |
 	    A(CLONE_UUID) | A(CLONE_CTRANSID)),
-	CMD(MKFILE, "mkfile", 1, A(PATH)),
-	CMD(MKDIR, "mkdir", 1, A(PATH)),
-	CMD(MKNOD, "mknod", 1, A(PATH) | A(MODE) | A(RDEV)),
-	CMD(MKFIFO, "mkfifo", 1, A(PATH)),
-	CMD(MKSOCK, "mksock", 1, A(PATH)),
-	CMD(SYMLINK, "symlink", 1, A(PATH) | A(PATH_LINK)),
+	CMD(MKFILE, "mkfile", 1, A(PATH) | A(INO)),
+	CMD(MKDIR, "mkdir", 1, A(PATH) | A(INO)),
+	CMD(MKNOD, "mknod", 1, A(PATH) | A(INO) | A(MODE) | A(RDEV)),
+	CMD(MKFIFO, "mkfifo", 1, A(PATH) | A(INO)),
+	CMD(MKSOCK, "mksock", 1, A(PATH) | A(INO)),
+	CMD(SYMLINK, "symlink", 1, A(PATH) | A(INO) | A(PATH_LINK)),
 	CMD(RENAME, "rename", 1, A(PATH) | A(PATH_TO)),
 	CMD(LINK, "link", 1, A(PATH) | A(PATH_LINK)),
 	CMD(UNLINK, "unlink", 1, A(PATH)),
@@ -344,34 +344,41 @@ static uint64_t input_offset(const struct send_stream *s)
 	return s->base + s->pos;
 }
 
+static int bad_magic(struct send_stream *s, uint64_t offset)
+{
+	if (s->header_count)
+		return stream_fail(s, -EINVAL,
+			"stream offset %llu: data after an END command is not a new stream header",
+			(unsigned long long)offset);
+	return stream_fail(s, -EINVAL,
+		"stream offset %llu: bad magic, not a btrfs send stream",
+		(unsigned long long)offset);
+}
+
 static int read_stream_header(struct send_stream *s)
 {
 	const unsigned char *p;
 	uint64_t offset = input_offset(s);
+	size_t avail, cmp_len;
 	uint32_t version;
 	int ret;
 
 	ret = fill(s, BTRFS_SEND_STREAM_HEADER_LEN);
 	if (ret < 0)
 		return ret;
-	if (ret > 0) {
-		if (s->end == s->pos)
-			return SEND_STREAM_EOF;
+	p = s->buf + s->pos;
+	avail = s->end - s->pos;
+	if (ret > 0 && avail == 0)
+		return SEND_STREAM_EOF;
+	cmp_len = avail < BTRFS_SEND_STREAM_MAGIC_LEN ? avail :
+						       BTRFS_SEND_STREAM_MAGIC_LEN;
+	if (memcmp(p, BTRFS_SEND_STREAM_MAGIC, cmp_len))
+		return bad_magic(s, offset);
+	if (ret > 0)
 		return stream_fail(s, -EIO,
 			"stream offset %llu: truncated stream header (%zu of %d bytes)",
-			(unsigned long long)offset, s->end - s->pos,
+			(unsigned long long)offset, avail,
 			BTRFS_SEND_STREAM_HEADER_LEN);
-	}
-	p = s->buf + s->pos;
-	if (memcmp(p, BTRFS_SEND_STREAM_MAGIC, BTRFS_SEND_STREAM_MAGIC_LEN)) {
-		if (s->header_count)
-			return stream_fail(s, -EINVAL,
-				"stream offset %llu: data after an END command is not a new stream header",
-				(unsigned long long)offset);
-		return stream_fail(s, -EINVAL,
-			"stream offset %llu: bad magic, not a btrfs send stream",
-			(unsigned long long)offset);
-	}
 	version = get_le32(p + BTRFS_SEND_STREAM_MAGIC_LEN);
 	if (version < 1 || version > BTRFS_SEND_STREAM_VERSION)
 		return stream_fail(s, -EPROTONOSUPPORT,

@@ -1,0 +1,1184 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The parser on streams built in memory: every command decodes into the
+ * right callback with the right values, and every kind of malformed input
+ * gets its own error.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "send-stream.h"
+#include "tests/stream-builder.h"
+
+static const uint8_t UUID_A[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+				    13, 14, 15, 16 };
+static const uint8_t UUID_B[16] = { 0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99,
+				    0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22,
+				    0x11, 0x00 };
+
+/* What the last callback saw. */
+struct rec {
+	int calls;
+	const char *cmd;
+	char path[PATH_MAX];
+	char path2[PATH_MAX];
+	uint64_t v[6];
+	uint8_t uuid[16];
+	uint8_t uuid2[16];
+	unsigned char data[70000];
+	size_t len;
+	size_t len2;
+	struct send_timespec ts[3];
+	int fail_with;
+};
+
+static int record(struct rec *r, const char *cmd, const char *path,
+		  const char *path2)
+{
+	r->calls++;
+	r->cmd = cmd;
+	snprintf(r->path, sizeof(r->path), "%s", path ? path : "");
+	snprintf(r->path2, sizeof(r->path2), "%s", path2 ? path2 : "");
+	return r->fail_with;
+}
+
+static int rec_subvol(const char *p, const uint8_t *u, uint64_t t, void *user)
+{
+	struct rec *r = user;
+
+	memcpy(r->uuid, u, 16);
+	r->v[0] = t;
+	return record(r, "subvol", p, NULL);
+}
+
+static int rec_snapshot(const char *p, const uint8_t *u, uint64_t t,
+			const uint8_t *pu, uint64_t pt, void *user)
+{
+	struct rec *r = user;
+
+	memcpy(r->uuid, u, 16);
+	memcpy(r->uuid2, pu, 16);
+	r->v[0] = t;
+	r->v[1] = pt;
+	return record(r, "snapshot", p, NULL);
+}
+
+#define REC_PATH_ONLY(name)						\
+static int rec_##name(const char *p, void *user)			\
+{									\
+	return record(user, #name, p, NULL);				\
+}
+REC_PATH_ONLY(mkfile)
+REC_PATH_ONLY(mkdir)
+REC_PATH_ONLY(mkfifo)
+REC_PATH_ONLY(mksock)
+REC_PATH_ONLY(unlink)
+REC_PATH_ONLY(rmdir)
+
+#define REC_TWO_PATHS(name)						\
+static int rec_##name(const char *p, const char *q, void *user)		\
+{									\
+	return record(user, #name, p, q);				\
+}
+REC_TWO_PATHS(symlink)
+REC_TWO_PATHS(rename)
+REC_TWO_PATHS(link)
+
+static int rec_mknod(const char *p, uint64_t mode, uint64_t rdev, void *user)
+{
+	struct rec *r = user;
+
+	r->v[0] = mode;
+	r->v[1] = rdev;
+	return record(r, "mknod", p, NULL);
+}
+
+static int rec_write(const char *p, const void *d, uint64_t off, size_t len,
+		     void *user)
+{
+	struct rec *r = user;
+
+	r->v[0] = off;
+	r->len = len;
+	memcpy(r->data, d, len < sizeof(r->data) ? len : sizeof(r->data));
+	return record(r, "write", p, NULL);
+}
+
+static int rec_clone(const char *p, uint64_t off, uint64_t len,
+		     const uint8_t *cu, uint64_t ct, const char *cp,
+		     uint64_t coff, void *user)
+{
+	struct rec *r = user;
+
+	r->v[0] = off;
+	r->v[1] = len;
+	r->v[2] = ct;
+	r->v[3] = coff;
+	memcpy(r->uuid, cu, 16);
+	return record(r, "clone", p, cp);
+}
+
+static int rec_set_xattr(const char *p, const char *name, const void *d,
+			 size_t len, void *user)
+{
+	struct rec *r = user;
+
+	r->len = len;
+	memcpy(r->data, d, len);
+	return record(r, "set_xattr", p, name);
+}
+
+static int rec_remove_xattr(const char *p, const char *name, void *user)
+{
+	return record(user, "remove_xattr", p, name);
+}
+
+#define REC_ONE_U64(name)						\
+static int rec_##name(const char *p, uint64_t a, void *user)		\
+{									\
+	((struct rec *)user)->v[0] = a;					\
+	return record(user, #name, p, NULL);				\
+}
+REC_ONE_U64(truncate)
+REC_ONE_U64(chmod)
+REC_ONE_U64(fileattr)
+
+static int rec_chown(const char *p, uint64_t uid, uint64_t gid, void *user)
+{
+	struct rec *r = user;
+
+	r->v[0] = uid;
+	r->v[1] = gid;
+	return record(r, "chown", p, NULL);
+}
+
+static int rec_utimes(const char *p, const struct send_timespec *a,
+		      const struct send_timespec *m,
+		      const struct send_timespec *c, void *user)
+{
+	struct rec *r = user;
+
+	r->ts[0] = *a;
+	r->ts[1] = *m;
+	r->ts[2] = *c;
+	return record(r, "utimes", p, NULL);
+}
+
+static int rec_update_extent(const char *p, uint64_t off, uint64_t len,
+			     void *user)
+{
+	struct rec *r = user;
+
+	r->v[0] = off;
+	r->v[1] = len;
+	return record(r, "update_extent", p, NULL);
+}
+
+static int rec_end(void *user)
+{
+	return record(user, "end", NULL, NULL);
+}
+
+static int rec_fallocate(const char *p, uint32_t mode, uint64_t off,
+			 uint64_t len, void *user)
+{
+	struct rec *r = user;
+
+	r->v[0] = mode;
+	r->v[1] = off;
+	r->v[2] = len;
+	return record(r, "fallocate", p, NULL);
+}
+
+static int rec_encoded_write(const char *p, const struct send_encoded_write *e,
+			     void *user)
+{
+	struct rec *r = user;
+
+	r->v[0] = e->offset;
+	r->v[1] = e->unencoded_file_len;
+	r->v[2] = e->unencoded_len;
+	r->v[3] = e->unencoded_offset;
+	r->v[4] = e->compression;
+	r->v[5] = e->encryption;
+	r->len = e->len;
+	memcpy(r->data, e->data, e->len);
+	return record(r, "encoded_write", p, NULL);
+}
+
+static int rec_enable_verity(const char *p, const struct send_verity *v,
+			     void *user)
+{
+	struct rec *r = user;
+
+	r->v[0] = v->algorithm;
+	r->v[1] = v->block_size;
+	r->len = v->salt_len;
+	r->len2 = v->sig_len;
+	memcpy(r->data, v->salt, v->salt_len);
+	memcpy(r->data + v->salt_len, v->sig, v->sig_len);
+	return record(r, "enable_verity", p, NULL);
+}
+
+static const struct send_stream_ops rec_ops = {
+	.subvol = rec_subvol,
+	.snapshot = rec_snapshot,
+	.mkfile = rec_mkfile,
+	.mkdir = rec_mkdir,
+	.mknod = rec_mknod,
+	.mkfifo = rec_mkfifo,
+	.mksock = rec_mksock,
+	.symlink = rec_symlink,
+	.rename = rec_rename,
+	.link = rec_link,
+	.unlink = rec_unlink,
+	.rmdir = rec_rmdir,
+	.write = rec_write,
+	.clone = rec_clone,
+	.set_xattr = rec_set_xattr,
+	.remove_xattr = rec_remove_xattr,
+	.truncate = rec_truncate,
+	.chmod = rec_chmod,
+	.chown = rec_chown,
+	.utimes = rec_utimes,
+	.update_extent = rec_update_extent,
+	.end = rec_end,
+	.fallocate = rec_fallocate,
+	.fileattr = rec_fileattr,
+	.encoded_write = rec_encoded_write,
+	.enable_verity = rec_enable_verity,
+};
+
+static struct rec rec;
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&rec, 0, sizeof(rec));
+	return 0;
+}
+
+/* A stream header and a SUBVOL command, the start of most tests. */
+static void start_stream(struct sb *b, uint32_t version)
+{
+	memset(b, 0, sizeof(*b));
+	sb_header(b, version);
+	sb_cmd(b, BTRFS_SEND_C_SUBVOL);
+	sb_str(b, BTRFS_SEND_A_PATH, "sub");
+	sb_attr(b, BTRFS_SEND_A_UUID, UUID_A, 16);
+	sb_u64(b, BTRFS_SEND_A_CTRANSID, 7);
+	sb_end_cmd(b);
+}
+
+struct run {
+	struct send_stream *s;
+	int fd;
+};
+
+static void run_open(struct run *r, const struct sb *b)
+{
+	r->fd = sb_fd(b);
+	assert_true(r->fd >= 0);
+	assert_int_equal(send_stream_open(&r->s, r->fd), 0);
+}
+
+static void run_close(struct run *r)
+{
+	send_stream_close(r->s);
+	close(r->fd);
+}
+
+/* Parse everything; return the first error or the last event. */
+static int parse_all(const struct sb *b, char *err, size_t errsize)
+{
+	struct run r;
+	int ret;
+
+	run_open(&r, b);
+	do {
+		ret = send_stream_next(r.s, &rec_ops, &rec);
+	} while (ret == SEND_STREAM_CMD || ret == SEND_STREAM_END);
+	if (err)
+		snprintf(err, errsize, "%s", send_stream_error(r.s));
+	run_close(&r);
+	return ret;
+}
+
+/* The stream's second command, after SUBVOL, is parsed into rec. */
+static void parse_second(struct sb *b)
+{
+	struct run r;
+
+	sb_simple(b, BTRFS_SEND_C_END);
+	run_open(&r, b);
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_CMD);
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_CMD);
+	run_close(&r);
+	sb_free(b);
+}
+
+static void test_subvol_decodes(void **state)
+{
+	struct sb b;
+	struct run r;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_simple(&b, BTRFS_SEND_C_END);
+	run_open(&r, &b);
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_CMD);
+	assert_string_equal(rec.cmd, "subvol");
+	assert_string_equal(rec.path, "sub");
+	assert_memory_equal(rec.uuid, UUID_A, 16);
+	assert_int_equal(rec.v[0], 7);
+	assert_int_equal(send_stream_version(r.s), 1);
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_END);
+	assert_string_equal(rec.cmd, "end");
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_EOF);
+	assert_int_equal(send_stream_cmd_count(r.s), 2);
+	assert_int_equal(send_stream_offset(r.s), b.len);
+	run_close(&r);
+	sb_free(&b);
+}
+
+static void test_snapshot_decodes(void **state)
+{
+	struct sb b = { 0 };
+	struct run r;
+
+	(void)state;
+	sb_header(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_SNAPSHOT);
+	sb_str(&b, BTRFS_SEND_A_PATH, "snap");
+	sb_attr(&b, BTRFS_SEND_A_UUID, UUID_A, 16);
+	sb_u64(&b, BTRFS_SEND_A_CTRANSID, 9);
+	sb_attr(&b, BTRFS_SEND_A_CLONE_UUID, UUID_B, 16);
+	sb_u64(&b, BTRFS_SEND_A_CLONE_CTRANSID, 5);
+	sb_end_cmd(&b);
+	run_open(&r, &b);
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_CMD);
+	assert_string_equal(rec.cmd, "snapshot");
+	assert_string_equal(rec.path, "snap");
+	assert_memory_equal(rec.uuid, UUID_A, 16);
+	assert_memory_equal(rec.uuid2, UUID_B, 16);
+	assert_int_equal(rec.v[0], 9);
+	assert_int_equal(rec.v[1], 5);
+	run_close(&r);
+	sb_free(&b);
+}
+
+static void test_inode_creations_decode(void **state)
+{
+	static const struct {
+		uint16_t cmd;
+		const char *name;
+	} cmds[] = {
+		{ BTRFS_SEND_C_MKFILE, "mkfile" },
+		{ BTRFS_SEND_C_MKDIR, "mkdir" },
+		{ BTRFS_SEND_C_MKFIFO, "mkfifo" },
+		{ BTRFS_SEND_C_MKSOCK, "mksock" },
+	};
+	struct sb b;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		start_stream(&b, 1);
+		sb_cmd(&b, cmds[i].cmd);
+		sb_str(&b, BTRFS_SEND_A_PATH, "o257-7-0");
+		sb_u64(&b, BTRFS_SEND_A_INO, 257);
+		sb_end_cmd(&b);
+		parse_second(&b);
+		assert_string_equal(rec.cmd, cmds[i].name);
+		assert_string_equal(rec.path, "o257-7-0");
+	}
+}
+
+static void test_unlink_and_rmdir_decode(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_UNLINK);
+	sb_str(&b, BTRFS_SEND_A_PATH, "a/file");
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "unlink");
+	assert_string_equal(rec.path, "a/file");
+
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_RMDIR);
+	sb_str(&b, BTRFS_SEND_A_PATH, "a/dir");
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "rmdir");
+	assert_string_equal(rec.path, "a/dir");
+}
+
+static void test_mknod_decodes(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_MKNOD);
+	sb_str(&b, BTRFS_SEND_A_PATH, "dev");
+	sb_u64(&b, BTRFS_SEND_A_INO, 300);
+	sb_u64(&b, BTRFS_SEND_A_MODE, 020644);
+	sb_u64(&b, BTRFS_SEND_A_RDEV, 0x10305);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "mknod");
+	assert_int_equal(rec.v[0], 020644);
+	assert_int_equal(rec.v[1], 0x10305);
+}
+
+static void test_two_path_commands_decode(void **state)
+{
+	static const struct {
+		uint16_t cmd;
+		uint16_t attr2;
+		const char *name;
+		bool ino;
+	} cmds[] = {
+		{ BTRFS_SEND_C_SYMLINK, BTRFS_SEND_A_PATH_LINK, "symlink", true },
+		{ BTRFS_SEND_C_RENAME, BTRFS_SEND_A_PATH_TO, "rename", false },
+		{ BTRFS_SEND_C_LINK, BTRFS_SEND_A_PATH_LINK, "link", false },
+	};
+	struct sb b;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		start_stream(&b, 1);
+		sb_cmd(&b, cmds[i].cmd);
+		sb_str(&b, BTRFS_SEND_A_PATH, "from path");
+		sb_str(&b, cmds[i].attr2, "to/\xff path");
+		if (cmds[i].ino)
+			sb_u64(&b, BTRFS_SEND_A_INO, 1);
+		sb_end_cmd(&b);
+		parse_second(&b);
+		assert_string_equal(rec.cmd, cmds[i].name);
+		assert_string_equal(rec.path, "from path");
+		assert_string_equal(rec.path2, "to/\xff path");
+	}
+}
+
+static void test_xattr_commands_decode(void **state)
+{
+	static const unsigned char value[] = { 'v', 0, 1, 0xff };
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_SET_XATTR);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_str(&b, BTRFS_SEND_A_XATTR_NAME, "user.x");
+	sb_attr(&b, BTRFS_SEND_A_XATTR_DATA, value, sizeof(value));
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "set_xattr");
+	assert_string_equal(rec.path2, "user.x");
+	assert_int_equal(rec.len, sizeof(value));
+	assert_memory_equal(rec.data, value, sizeof(value));
+
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_REMOVE_XATTR);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_str(&b, BTRFS_SEND_A_XATTR_NAME, "user.gone");
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "remove_xattr");
+	assert_string_equal(rec.path2, "user.gone");
+}
+
+static void test_write_decodes_v1_and_v2_data(void **state)
+{
+	unsigned char data[5000];
+	struct sb b;
+	uint32_t v;
+
+	(void)state;
+	memset(data, 0xab, sizeof(data));
+	for (v = 1; v <= 3; v++) {
+		start_stream(&b, v);
+		sb_cmd(&b, BTRFS_SEND_C_WRITE);
+		sb_str(&b, BTRFS_SEND_A_PATH, "f");
+		sb_u64(&b, BTRFS_SEND_A_FILE_OFFSET, 1ULL << 40);
+		sb_attr(&b, BTRFS_SEND_A_DATA, data, sizeof(data));
+		sb_end_cmd(&b);
+		parse_second(&b);
+		assert_string_equal(rec.cmd, "write");
+		assert_int_equal(rec.v[0], 1ULL << 40);
+		assert_int_equal(rec.len, sizeof(data));
+		assert_memory_equal(rec.data, data, sizeof(data));
+	}
+}
+
+/* v2 data runs to the command's end, beyond what a u16 length can say. */
+static void test_v2_data_longer_than_64k(void **state)
+{
+	static unsigned char data[69000];
+	struct sb b;
+
+	(void)state;
+	memset(data, 0x5a, sizeof(data));
+	start_stream(&b, 2);
+	sb_cmd(&b, BTRFS_SEND_C_WRITE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_FILE_OFFSET, 0);
+	sb_attr(&b, BTRFS_SEND_A_DATA, data, sizeof(data));
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_int_equal(rec.len, sizeof(data));
+	assert_memory_equal(rec.data, data, sizeof(data));
+}
+
+static void test_clone_decodes(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_CLONE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "dst");
+	sb_u64(&b, BTRFS_SEND_A_FILE_OFFSET, 4096);
+	sb_u64(&b, BTRFS_SEND_A_CLONE_LEN, 8192);
+	sb_attr(&b, BTRFS_SEND_A_CLONE_UUID, UUID_B, 16);
+	sb_u64(&b, BTRFS_SEND_A_CLONE_CTRANSID, 11);
+	sb_str(&b, BTRFS_SEND_A_CLONE_PATH, "src");
+	sb_u64(&b, BTRFS_SEND_A_CLONE_OFFSET, 12288);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "clone");
+	assert_string_equal(rec.path2, "src");
+	assert_int_equal(rec.v[0], 4096);
+	assert_int_equal(rec.v[1], 8192);
+	assert_int_equal(rec.v[2], 11);
+	assert_int_equal(rec.v[3], 12288);
+	assert_memory_equal(rec.uuid, UUID_B, 16);
+}
+
+static void test_inode_attribute_commands_decode(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_TRUNCATE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_SIZE, 123456789);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "truncate");
+	assert_int_equal(rec.v[0], 123456789);
+
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_CHMOD);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_MODE, 04755);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "chmod");
+	assert_int_equal(rec.v[0], 04755);
+
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_CHOWN);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_UID, 1000);
+	sb_u64(&b, BTRFS_SEND_A_GID, 100);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "chown");
+	assert_int_equal(rec.v[0], 1000);
+	assert_int_equal(rec.v[1], 100);
+
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_UTIMES);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_timespec(&b, BTRFS_SEND_A_ATIME, 1, 2);
+	sb_timespec(&b, BTRFS_SEND_A_MTIME, 3, 4);
+	sb_timespec(&b, BTRFS_SEND_A_CTIME, 5, 999999999);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "utimes");
+	assert_int_equal(rec.ts[0].sec, 1);
+	assert_int_equal(rec.ts[0].nsec, 2);
+	assert_int_equal(rec.ts[1].sec, 3);
+	assert_int_equal(rec.ts[2].nsec, 999999999);
+
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_UPDATE_EXTENT);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_FILE_OFFSET, 65536);
+	sb_u64(&b, BTRFS_SEND_A_SIZE, 4096);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "update_extent");
+	assert_int_equal(rec.v[0], 65536);
+	assert_int_equal(rec.v[1], 4096);
+}
+
+static void test_v2_commands_decode(void **state)
+{
+	static const unsigned char payload[] = "compressed bytes";
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 2);
+	sb_cmd(&b, BTRFS_SEND_C_FALLOCATE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u32(&b, BTRFS_SEND_A_FALLOCATE_MODE, 3);
+	sb_u64(&b, BTRFS_SEND_A_FILE_OFFSET, 8192);
+	sb_u64(&b, BTRFS_SEND_A_SIZE, 4096);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "fallocate");
+	assert_int_equal(rec.v[0], 3);
+	assert_int_equal(rec.v[1], 8192);
+	assert_int_equal(rec.v[2], 4096);
+
+	start_stream(&b, 2);
+	sb_cmd(&b, BTRFS_SEND_C_FILEATTR);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_FILEATTR, 0x10);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "fileattr");
+	assert_int_equal(rec.v[0], 0x10);
+
+	start_stream(&b, 2);
+	sb_cmd(&b, BTRFS_SEND_C_ENCODED_WRITE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_FILE_OFFSET, 0);
+	sb_u64(&b, BTRFS_SEND_A_UNENCODED_FILE_LEN, 131072);
+	sb_u64(&b, BTRFS_SEND_A_UNENCODED_LEN, 131072);
+	sb_u64(&b, BTRFS_SEND_A_UNENCODED_OFFSET, 4096);
+	sb_u32(&b, BTRFS_SEND_A_COMPRESSION, 2);
+	sb_u32(&b, BTRFS_SEND_A_ENCRYPTION, 0);
+	sb_attr(&b, BTRFS_SEND_A_DATA, payload, sizeof(payload));
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "encoded_write");
+	assert_int_equal(rec.v[1], 131072);
+	assert_int_equal(rec.v[3], 4096);
+	assert_int_equal(rec.v[4], 2);
+	assert_int_equal(rec.len, sizeof(payload));
+	assert_memory_equal(rec.data, payload, sizeof(payload));
+}
+
+/* COMPRESSION and ENCRYPTION default to 0 when absent. */
+static void test_encoded_write_defaults(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	rec.v[4] = rec.v[5] = 99;
+	start_stream(&b, 2);
+	sb_cmd(&b, BTRFS_SEND_C_ENCODED_WRITE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_FILE_OFFSET, 0);
+	sb_u64(&b, BTRFS_SEND_A_UNENCODED_FILE_LEN, 4096);
+	sb_u64(&b, BTRFS_SEND_A_UNENCODED_LEN, 4096);
+	sb_u64(&b, BTRFS_SEND_A_UNENCODED_OFFSET, 0);
+	sb_attr(&b, BTRFS_SEND_A_DATA, "x", 1);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_int_equal(rec.v[4], 0);
+	assert_int_equal(rec.v[5], 0);
+}
+
+static void test_v3_enable_verity_decodes(void **state)
+{
+	struct sb b;
+	uint8_t alg = 1;
+
+	(void)state;
+	start_stream(&b, 3);
+	sb_cmd(&b, BTRFS_SEND_C_ENABLE_VERITY);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_attr(&b, BTRFS_SEND_A_VERITY_ALGORITHM, &alg, 1);
+	sb_u32(&b, BTRFS_SEND_A_VERITY_BLOCK_SIZE, 4096);
+	sb_attr(&b, BTRFS_SEND_A_VERITY_SALT_DATA, "salt", 4);
+	sb_attr(&b, BTRFS_SEND_A_VERITY_SIG_DATA, "sg", 2);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "enable_verity");
+	assert_int_equal(rec.v[0], 1);
+	assert_int_equal(rec.v[1], 4096);
+	assert_int_equal(rec.len, 4);
+	assert_int_equal(rec.len2, 2);
+	assert_memory_equal(rec.data, "saltsg", 6);
+}
+
+static void test_concatenated_streams_parse_as_one_input(void **state)
+{
+	struct sb b;
+	struct run r;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_simple(&b, BTRFS_SEND_C_END);
+	sb_header(&b, 2);
+	sb_cmd(&b, BTRFS_SEND_C_SUBVOL);
+	sb_str(&b, BTRFS_SEND_A_PATH, "second");
+	sb_attr(&b, BTRFS_SEND_A_UUID, UUID_B, 16);
+	sb_u64(&b, BTRFS_SEND_A_CTRANSID, 8);
+	sb_end_cmd(&b);
+	sb_simple(&b, BTRFS_SEND_C_END);
+	run_open(&r, &b);
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_CMD);
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_END);
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_CMD);
+	assert_string_equal(rec.path, "second");
+	assert_int_equal(send_stream_version(r.s), 2);
+	assert_int_equal(send_stream_header_count(r.s), 2);
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_END);
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_EOF);
+	run_close(&r);
+	sb_free(&b);
+}
+
+/* Commands straddle the read buffer's end many times over. */
+static void test_many_commands_across_buffer_refills(void **state)
+{
+	static unsigned char data[60000];
+	struct sb b;
+	struct run r;
+	int i, ret, writes = 0;
+
+	(void)state;
+	start_stream(&b, 1);
+	for (i = 0; i < 100; i++) {
+		memset(data, i, sizeof(data));
+		sb_cmd(&b, BTRFS_SEND_C_WRITE);
+		sb_str(&b, BTRFS_SEND_A_PATH, "big");
+		sb_u64(&b, BTRFS_SEND_A_FILE_OFFSET, (uint64_t)i * sizeof(data));
+		sb_attr(&b, BTRFS_SEND_A_DATA, data, sizeof(data) - i);
+		sb_end_cmd(&b);
+	}
+	sb_simple(&b, BTRFS_SEND_C_END);
+	run_open(&r, &b);
+	while ((ret = send_stream_next(r.s, &rec_ops, &rec)) == SEND_STREAM_CMD) {
+		if (strcmp(rec.cmd, "write"))
+			continue;
+		assert_int_equal(rec.len, sizeof(data) - writes);
+		assert_int_equal(rec.data[0], writes);
+		assert_int_equal(rec.data[rec.len - 1], writes);
+		writes++;
+	}
+	assert_int_equal(ret, SEND_STREAM_END);
+	assert_int_equal(writes, 100);
+	run_close(&r);
+	sb_free(&b);
+}
+
+/* A callback's error is reported as such and the next command is read. */
+static void test_callback_error_keeps_stream_in_sync(void **state)
+{
+	struct sb b;
+	struct run r;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_UNLINK);
+	sb_str(&b, BTRFS_SEND_A_PATH, "x");
+	sb_end_cmd(&b);
+	sb_simple(&b, BTRFS_SEND_C_END);
+	run_open(&r, &b);
+	rec.fail_with = -EACCES;
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), -EACCES);
+	assert_true(send_stream_failed_in_callback(r.s));
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), -EACCES);
+	assert_true(send_stream_failed_in_callback(r.s));
+	assert_non_null(strstr(send_stream_error(r.s), "unlink"));
+	rec.fail_with = 0;
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_END);
+	run_close(&r);
+	sb_free(&b);
+}
+
+static void test_missing_slot_is_not_supported(void **state)
+{
+	struct send_stream_ops ops = rec_ops;
+	struct sb b;
+	struct run r;
+
+	(void)state;
+	ops.mkdir = NULL;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_MKDIR);
+	sb_str(&b, BTRFS_SEND_A_PATH, "d");
+	sb_u64(&b, BTRFS_SEND_A_INO, 258);
+	sb_end_cmd(&b);
+	run_open(&r, &b);
+	assert_int_equal(send_stream_next(r.s, &ops, &rec), SEND_STREAM_CMD);
+	assert_int_equal(send_stream_next(r.s, &ops, &rec), -EOPNOTSUPP);
+	assert_non_null(strstr(send_stream_error(r.s), "not supported"));
+	run_close(&r);
+	sb_free(&b);
+}
+
+/* Malformed input: each case must fail with its own message. */
+static void expect_error(struct sb *b, const char *message)
+{
+	char err[1024];
+	int ret;
+
+	ret = parse_all(b, err, sizeof(err));
+	assert_true(ret < 0);
+	if (!strstr(err, message))
+		fail_msg("error \"%s\" does not contain \"%s\"", err, message);
+	sb_free(b);
+}
+
+static void test_empty_input_is_eof(void **state)
+{
+	struct sb b = { 0 };
+
+	(void)state;
+	assert_int_equal(parse_all(&b, NULL, 0), SEND_STREAM_EOF);
+}
+
+static void test_bad_magic(void **state)
+{
+	struct sb b = { 0 };
+
+	(void)state;
+	sb_put(&b, "btrfs-strea\0\0\1\0\0\0", 17);
+	expect_error(&b, "bad magic");
+}
+
+static void test_unknown_versions(void **state)
+{
+	struct sb b = { 0 };
+
+	(void)state;
+	sb_header(&b, 0);
+	expect_error(&b, "unsupported stream version 0");
+	sb_header(&b, 4);
+	expect_error(&b, "unsupported stream version 4");
+}
+
+static void test_truncated_stream_header(void **state)
+{
+	struct sb b = { 0 };
+
+	(void)state;
+	sb_put(&b, "btrfs-stream\0\1", 14);
+	expect_error(&b, "truncated stream header");
+}
+
+static void test_truncated_command_header(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_put(&b, "\0\0\0\0\x15", 5);
+	expect_error(&b, "truncated command header");
+}
+
+static void test_truncated_payload(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	b.len -= 3;
+	expect_error(&b, "truncated command");
+}
+
+static void test_missing_end_command(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	expect_error(&b, "ends before the END command");
+}
+
+static void test_bad_crc(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	b.buf[b.len - 1] ^= 1;
+	expect_error(&b, "checksum mismatch");
+}
+
+static void test_unknown_command(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_simple(&b, 99);
+	expect_error(&b, "unknown command type 99");
+	start_stream(&b, 1);
+	sb_simple(&b, 0);
+	expect_error(&b, "unknown command type 0");
+}
+
+static void test_newer_command_in_older_stream(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_FILEATTR);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_end_cmd(&b);
+	expect_error(&b, "command of protocol v2 in a v1 stream");
+}
+
+static void test_unknown_attribute(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 3);
+	sb_cmd(&b, BTRFS_SEND_C_UNLINK);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, 36, 1);
+	sb_end_cmd(&b);
+	expect_error(&b, "unknown attribute type 36");
+}
+
+static void test_newer_attribute_in_older_stream(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_UNLINK);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u32(&b, BTRFS_SEND_A_COMPRESSION, 1);
+	sb_end_cmd(&b);
+	expect_error(&b, "attribute of protocol v2 in a v1 stream");
+}
+
+static void test_attribute_past_command_end(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_UNLINK);
+	sb_le16(&b, BTRFS_SEND_A_PATH);
+	sb_le16(&b, 10);
+	sb_put(&b, "abc", 3);
+	sb_end_cmd(&b);
+	expect_error(&b, "runs past the end of the command");
+}
+
+static void test_truncated_attribute_header(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_UNLINK);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_put(&b, "\x0f", 1);
+	sb_end_cmd(&b);
+	expect_error(&b, "truncated attribute header");
+}
+
+static void test_wrong_fixed_sizes(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_TRUNCATE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_attr(&b, BTRFS_SEND_A_SIZE, "1234", 4);
+	sb_end_cmd(&b);
+	expect_error(&b, "attribute SIZE: length 4, expected 8");
+
+	memset(&b, 0, sizeof(b));
+	sb_header(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_SUBVOL);
+	sb_str(&b, BTRFS_SEND_A_PATH, "s");
+	sb_attr(&b, BTRFS_SEND_A_UUID, UUID_A, 15);
+	sb_end_cmd(&b);
+	expect_error(&b, "attribute UUID: length 15, expected 16");
+
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_UTIMES);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_ATIME, 1);
+	sb_end_cmd(&b);
+	expect_error(&b, "attribute ATIME: length 8, expected 12");
+}
+
+static void test_missing_required_attribute(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_WRITE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_attr(&b, BTRFS_SEND_A_DATA, "x", 1);
+	sb_end_cmd(&b);
+	expect_error(&b, "attribute FILE_OFFSET: required attribute missing");
+}
+
+static void test_duplicated_attribute(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_UNLINK);
+	sb_str(&b, BTRFS_SEND_A_PATH, "a");
+	sb_str(&b, BTRFS_SEND_A_PATH, "b");
+	sb_end_cmd(&b);
+	expect_error(&b, "attribute PATH: attribute given twice");
+}
+
+static void test_command_longer_than_v1_maximum(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_le32(&b, 65536);
+	sb_le16(&b, BTRFS_SEND_C_WRITE);
+	sb_le32(&b, 0);
+	expect_error(&b, "exceeds the protocol v1 maximum");
+}
+
+static void test_nul_inside_path(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_UNLINK);
+	sb_attr(&b, BTRFS_SEND_A_PATH, "a\0b", 3);
+	sb_end_cmd(&b);
+	expect_error(&b, "string contains a NUL byte");
+}
+
+static void test_path_longer_than_path_max(void **state)
+{
+	static char path[PATH_MAX + 1];
+	struct sb b;
+
+	(void)state;
+	memset(path, 'p', sizeof(path) - 1);
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_UNLINK);
+	sb_str(&b, BTRFS_SEND_A_PATH, path);
+	sb_end_cmd(&b);
+	expect_error(&b, "longer than PATH_MAX");
+}
+
+static void test_commands_after_end_without_header(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_simple(&b, BTRFS_SEND_C_END);
+	sb_cmd(&b, BTRFS_SEND_C_UNLINK);
+	sb_str(&b, BTRFS_SEND_A_PATH, "a");
+	sb_end_cmd(&b);
+	expect_error(&b, "not a new stream header");
+}
+
+static void test_header_in_place_of_command(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_header(&b, 1);
+	expect_error(&b, "a stream header where a command was expected");
+}
+
+static void test_error_names_offset_and_command(void **state)
+{
+	char err[1024];
+	struct sb b;
+	size_t offset;
+
+	(void)state;
+	start_stream(&b, 1);
+	offset = b.len;
+	sb_cmd(&b, BTRFS_SEND_C_CHMOD);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_end_cmd(&b);
+	parse_all(&b, err, sizeof(err));
+	snprintf(b.buf ? (char *)b.buf : err, 0, "%s", "");
+	{
+		char want[128];
+
+		snprintf(want, sizeof(want),
+			 "stream offset %zu, command 2 (chmod), attribute MODE",
+			 offset);
+		if (!strstr(err, want))
+			fail_msg("\"%s\" lacks \"%s\"", err, want);
+	}
+	sb_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_subvol_decodes, setup),
+		cmocka_unit_test_setup(test_snapshot_decodes, setup),
+		cmocka_unit_test_setup(test_inode_creations_decode, setup),
+		cmocka_unit_test_setup(test_unlink_and_rmdir_decode, setup),
+		cmocka_unit_test_setup(test_mknod_decodes, setup),
+		cmocka_unit_test_setup(test_two_path_commands_decode, setup),
+		cmocka_unit_test_setup(test_xattr_commands_decode, setup),
+		cmocka_unit_test_setup(test_write_decodes_v1_and_v2_data, setup),
+		cmocka_unit_test_setup(test_v2_data_longer_than_64k, setup),
+		cmocka_unit_test_setup(test_clone_decodes, setup),
+		cmocka_unit_test_setup(test_inode_attribute_commands_decode, setup),
+		cmocka_unit_test_setup(test_v2_commands_decode, setup),
+		cmocka_unit_test_setup(test_encoded_write_defaults, setup),
+		cmocka_unit_test_setup(test_v3_enable_verity_decodes, setup),
+		cmocka_unit_test_setup(test_concatenated_streams_parse_as_one_input, setup),
+		cmocka_unit_test_setup(test_many_commands_across_buffer_refills, setup),
+		cmocka_unit_test_setup(test_callback_error_keeps_stream_in_sync, setup),
+		cmocka_unit_test_setup(test_missing_slot_is_not_supported, setup),
+		cmocka_unit_test_setup(test_empty_input_is_eof, setup),
+		cmocka_unit_test_setup(test_bad_magic, setup),
+		cmocka_unit_test_setup(test_unknown_versions, setup),
+		cmocka_unit_test_setup(test_truncated_stream_header, setup),
+		cmocka_unit_test_setup(test_truncated_command_header, setup),
+		cmocka_unit_test_setup(test_truncated_payload, setup),
+		cmocka_unit_test_setup(test_missing_end_command, setup),
+		cmocka_unit_test_setup(test_bad_crc, setup),
+		cmocka_unit_test_setup(test_unknown_command, setup),
+		cmocka_unit_test_setup(test_newer_command_in_older_stream, setup),
+		cmocka_unit_test_setup(test_unknown_attribute, setup),
+		cmocka_unit_test_setup(test_newer_attribute_in_older_stream, setup),
+		cmocka_unit_test_setup(test_attribute_past_command_end, setup),
+		cmocka_unit_test_setup(test_truncated_attribute_header, setup),
+		cmocka_unit_test_setup(test_wrong_fixed_sizes, setup),
+		cmocka_unit_test_setup(test_missing_required_attribute, setup),
+		cmocka_unit_test_setup(test_duplicated_attribute, setup),
+		cmocka_unit_test_setup(test_command_longer_than_v1_maximum, setup),
+		cmocka_unit_test_setup(test_nul_inside_path, setup),
+		cmocka_unit_test_setup(test_path_longer_than_path_max, setup),
+		cmocka_unit_test_setup(test_commands_after_end_without_header, setup),
+		cmocka_unit_test_setup(test_header_in_place_of_command, setup),
+		cmocka_unit_test_setup(test_error_names_offset_and_command, setup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
