@@ -1,0 +1,71 @@
+#!/bin/bash
+# The multiplexer and the options: help, version, usage errors, exit codes.
+. "$(dirname "$0")/lib.sh"
+
+# expect STATUS STDOUT_PATTERN STDERR_PATTERN -- ARGS...
+expect() {
+	local status=$1 out_pat=$2 err_pat=$3 rc
+	shift 4
+	"$OURS" "$@" >"$WORK/out" 2>"$WORK/err"
+	rc=$?
+	if [ "$rc" -ne "$status" ]; then
+		fail "btrfs $*: exit $rc, expected $status"
+		return
+	fi
+	if [ -n "$out_pat" ] && ! grep -qE -- "$out_pat" "$WORK/out"; then
+		fail "btrfs $*: stdout lacks /$out_pat/"
+		return
+	fi
+	if [ -n "$err_pat" ] && ! grep -qE -- "$err_pat" "$WORK/err"; then
+		fail "btrfs $*: stderr lacks /$err_pat/"
+		return
+	fi
+	pass "btrfs $*"
+}
+
+expect 0 '^usage: btrfs ' '' -- --help
+expect 0 'btrfs receive \[options\] <mount>' '' -- --help
+expect 0 '^usage: btrfs ' '' -- help
+expect 0 '^usage: btrfs receive ' '' -- help receive
+expect 0 '^btrfs-progs v6\.2 ' '' -- version
+expect 0 '^btrfs-progs v6\.2 ' '' -- --version
+expect 0 '--dump' '' -- receive --help
+expect 0 '^usage: btrfs send ' '' -- send --help
+expect 1 '' '^usage: btrfs ' -- --bogus
+expect 1 '' "unrecognized option '--bogus'" -- receive --bogus
+expect 1 '' "invalid option '-x'" -- receive -x
+expect 1 '' "option '-E' requires an argument" -- receive --dump -E
+expect 1 '' '^ERROR: invalid value for --max-errors: abc' -- receive --dump -E abc
+expect 1 '' "unknown command 'frobnicate'" -- frobnicate
+expect 1 '' '^usage: btrfs ' --
+expect 1 '' '--dump takes no <mount>' -- receive --dump /mnt
+expect 1 '' 'missing <mount>' -- receive
+expect 1 '' 'unknown command' -- help frobnicate
+
+# Global options before the command, and -v/-q after it.
+stream="$TOP/tests/streams/special.stream"
+expect 0 '^subvol ' '' -- -v receive --dump -f "$stream"
+expect 0 '^subvol ' '' -- -q receive --dump -f "$stream"
+expect 0 '^subvol ' '' -- --verbose receive -v --dump -f "$stream"
+expect 0 '^subvol ' '' -- receive --quiet --dump -f "$stream"
+# Options may follow the positional arguments, as with getopt.
+expect 0 '^subvol ' '' -- receive --dump -f "$stream" -e
+
+# stdin is the default input.
+"$OURS" receive --dump <"$stream" >"$WORK/stdin.out"
+"$OURS" receive --dump -f "$stream" >"$WORK/file.out"
+check "dump from stdin equals dump from -f" cmp -s "$WORK/stdin.out" "$WORK/file.out"
+
+# -e stops at the first END: only the first of concatenated streams.
+"$OURS" receive --dump -e -f "$TOP/tests/streams/multi.stream" >"$WORK/e.out"
+check "-e dumps one subvolume" [ "$(grep -c '^subvol ' "$WORK/e.out")" -eq 1 ]
+"$OURS" receive --dump -f "$TOP/tests/streams/multi.stream" >"$WORK/all.out"
+check "without -e all subvolumes" [ "$(grep -c '^subvol ' "$WORK/all.out")" -eq 3 ]
+
+# A write error on stdout is an error, not a silent truncation.
+if [ -w /dev/full ]; then
+	"$OURS" receive --dump -f "$TOP/tests/streams/full.stream" >/dev/full 2>"$WORK/err"
+	check "dump to a full device exits 1" [ $? -eq 1 ]
+	check "dump to a full device says so" grep -q '^ERROR: cannot write the dump' "$WORK/err"
+fi
+finish
