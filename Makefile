@@ -15,13 +15,13 @@ WARNINGS := -Wall -Wextra
 ifneq ($(CI),)
 WARNINGS += -Werror
 endif
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 LIBS = $(PKG_LIBS) -lpthread
 
-CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
-CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Objects shared by the binary and the unit tests.
 LIB_OBJS := crc32c.o send-stream.o receive-dump.o utils.o
@@ -32,7 +32,7 @@ MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8
 # Debian packages for building and testing; btrfs-progs is the test oracle.
 DEB_PACKAGES := build-essential pkg-config uuid-dev libbtrfsutil-dev \
 		zlib1g-dev libzstd-dev liblzo2-dev libcmocka-dev \
-		btrfs-progs python3 util-linux kmod
+		btrfs-progs python3 util-linux kmod tzdata
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=all
@@ -40,7 +40,7 @@ ASAN_LIB_OBJS := $(LIB_OBJS:.o=.asan.o)
 ASAN_OBJS := $(OBJS:.o=.asan.o)
 ASAN_UNIT_TESTS := $(addsuffix -asan,$(UNIT_TESTS))
 
-.PHONY: all deps check unit-check integration-check install uninstall \
+.PHONY: all demo deps check unit-check integration-check install uninstall \
 	clean asan asan-check
 
 all: btrfs
@@ -67,6 +67,9 @@ deps:
 	fi
 
 check: unit-check integration-check
+
+demo: btrfs
+	./demo.sh
 
 unit-check: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t || exit 1; done
