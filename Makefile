@@ -32,7 +32,7 @@ MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8
 # Debian packages for building and testing; btrfs-progs is the test oracle.
 DEB_PACKAGES := build-essential pkg-config uuid-dev libbtrfsutil-dev \
 		zlib1g-dev libzstd-dev liblzo2-dev libcmocka-dev \
-		btrfs-progs python3 util-linux kmod tzdata
+		btrfs-progs python3 util-linux kmod tzdata time
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=all

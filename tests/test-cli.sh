@@ -68,4 +68,28 @@ if [ -w /dev/full ]; then
 	check "dump to a full device exits 1" [ $? -eq 1 ]
 	check "dump to a full device says so" grep -q '^ERROR: cannot write the dump' "$WORK/err"
 fi
+# Memory does not grow with the stream: 256 MiB of writes, dumped in bounded
+# RSS (the read buffer plus the largest command).
+"$PYTHON" -c '
+import sys
+sys.path.insert(0, "'"$TOP"'/tests")
+import mkstream
+head = mkstream.build(["header 1", "subvol path=s:big uuid=uuid:00112233445566778899aabbccddeeff ctransid=u64:1"])
+write = mkstream.command(["write", "path=s:f", "file_offset=u64:0", "data=fill:65000:1"], 1)
+end = mkstream.command(["end"], 1)
+with open(sys.argv[1], "wb") as f:
+    f.write(head)
+    for _ in range(4096):
+        f.write(write)
+    f.write(end)
+' "$WORK/big.stream"
+if [ -x /usr/bin/time ]; then
+	/usr/bin/time -f '%M' -o "$WORK/rss" "$OURS" receive --dump -f "$WORK/big.stream" >"$WORK/big.out"
+	check "256 MiB stream dumps all writes" [ "$(grep -c '^write ' "$WORK/big.out")" -eq 4096 ]
+	rss=$(tail -1 "$WORK/rss")
+	check "dump of 256 MiB stays under 16 MiB RSS (${rss} KiB)" [ "$rss" -lt 16384 ]
+elif [ -n "${CI:-}" ]; then
+	fail "/usr/bin/time is required in CI"
+fi
+rm -f "$WORK/big.stream" "$WORK/big.out"
 finish
