@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The subvolume index: libbtrfsutil's iterator lists the subvolumes, four
+ * red-black trees find them by uuid, received uuid, root id and path.
+ */
+#include <btrfsutil.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "send-utils.h"
+#include "utils.h"
+
+#define BTRFS_FS_TREE_OBJECTID 5ULL
+
+typedef int (*node_cmp)(const struct rb_node *a, const struct rb_node *b);
+
+static int cmp_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int cmp_uuid(const struct rb_node *a, const struct rb_node *b)
+{
+	return memcmp(rb_entry(a, struct subvol_info, by_uuid)->uuid,
+		      rb_entry(b, struct subvol_info, by_uuid)->uuid, 16);
+}
+
+/* Received uuids repeat (read-only snapshots keep them): order fully. */
+static int cmp_received(const struct rb_node *a, const struct rb_node *b)
+{
+	const struct subvol_info *x =
+		rb_entry(a, struct subvol_info, by_received_uuid);
+	const struct subvol_info *y =
+		rb_entry(b, struct subvol_info, by_received_uuid);
+	int ret = memcmp(x->received_uuid, y->received_uuid, 16);
+
+	if (ret)
+		return ret;
+	ret = cmp_u64(x->stransid, y->stransid);
+	return ret ? ret : cmp_u64(x->root_id, y->root_id);
+}
+
+static int cmp_root_id(const struct rb_node *a, const struct rb_node *b)
+{
+	return cmp_u64(rb_entry(a, struct subvol_info, by_root_id)->root_id,
+		       rb_entry(b, struct subvol_info, by_root_id)->root_id);
+}
+
+static int cmp_path(const struct rb_node *a, const struct rb_node *b)
+{
+	return strcmp(rb_entry(a, struct subvol_info, by_path)->path,
+		      rb_entry(b, struct subvol_info, by_path)->path);
+}
+
+static void insert(struct rb_root *root, struct rb_node *node, node_cmp cmp)
+{
+	struct rb_node **link = &root->node;
+	struct rb_node *parent = NULL;
+
+	while (*link) {
+		parent = *link;
+		link = cmp(node, parent) < 0 ? &parent->left : &parent->right;
+	}
+	rb_link_node(node, parent, link);
+	rb_insert_color(node, root);
+}
+
+static bool uuid_is_zero(const uint8_t *uuid)
+{
+	static const uint8_t zero[16];
+
+	return !memcmp(uuid, zero, 16);
+}
+
+void subvol_index_add(struct subvol_index *idx, struct subvol_info *info)
+{
+	insert(&idx->by_uuid, &info->by_uuid, cmp_uuid);
+	insert(&idx->by_root_id, &info->by_root_id, cmp_root_id);
+	if (!uuid_is_zero(info->received_uuid))
+		insert(&idx->by_received_uuid, &info->by_received_uuid,
+		       cmp_received);
+	if (info->path)
+		insert(&idx->by_path, &info->by_path, cmp_path);
+	idx->count++;
+}
+
+static void fill_info(struct subvol_info *info,
+		      const struct btrfs_util_subvolume_info *u)
+{
+	info->root_id = u->id;
+	memcpy(info->uuid, u->uuid, 16);
+	memcpy(info->parent_uuid, u->parent_uuid, 16);
+	memcpy(info->received_uuid, u->received_uuid, 16);
+	info->ctransid = u->ctransid;
+	info->otransid = u->otransid;
+	info->stransid = u->stransid;
+	info->rtransid = u->rtransid;
+	info->read_only = u->flags & 1ULL; /* BTRFS_ROOT_SUBVOL_RDONLY */
+}
+
+int subvol_info_from_path(const char *path, struct subvol_info *info)
+{
+	struct btrfs_util_subvolume_info u;
+	enum btrfs_util_error err;
+
+	memset(info, 0, sizeof(*info));
+	err = btrfs_util_subvolume_info(path, 0, &u);
+	if (err) {
+		error("cannot get subvolume information of %s: %s", path,
+		      btrfs_util_strerror(err));
+		return errno ? -errno : -EINVAL;
+	}
+	fill_info(info, &u);
+	return 0;
+}
+
+static int add_from_util(struct subvol_index *idx, char *path,
+			 const struct btrfs_util_subvolume_info *u)
+{
+	struct subvol_info *info = calloc(1, sizeof(*info));
+
+	if (!info) {
+		free(path);
+		return -ENOMEM;
+	}
+	fill_info(info, u);
+	info->path = path;
+	subvol_index_add(idx, info);
+	return 0;
+}
+
+int subvol_index_build(struct subvol_index *idx, const char *mount_path)
+{
+	struct btrfs_util_subvolume_iterator *iter;
+	struct btrfs_util_subvolume_info u;
+	enum btrfs_util_error err;
+	char *path;
+	int ret;
+
+	memset(idx, 0, sizeof(*idx));
+	/* The top level itself is not listed by the iterator. */
+	err = btrfs_util_subvolume_info(mount_path, BTRFS_FS_TREE_OBJECTID, &u);
+	if (err)
+		goto fail;
+	path = strdup("");
+	if (!path)
+		return -ENOMEM;
+	ret = add_from_util(idx, path, &u);
+	if (ret < 0)
+		return ret;
+
+	err = btrfs_util_create_subvolume_iterator(mount_path,
+						   BTRFS_FS_TREE_OBJECTID, 0,
+						   &iter);
+	if (err)
+		goto fail;
+	while (!(err = btrfs_util_subvolume_iterator_next_info(iter, &path,
+							       &u))) {
+		ret = add_from_util(idx, path, &u);
+		if (ret < 0) {
+			btrfs_util_destroy_subvolume_iterator(iter);
+			return ret;
+		}
+	}
+	btrfs_util_destroy_subvolume_iterator(iter);
+	if (err == BTRFS_UTIL_ERROR_STOP_ITERATION)
+		return 0;
+fail:
+	ret = errno ? -errno : -EIO;
+	error("cannot list the subvolumes of %s: %s", mount_path,
+	      btrfs_util_strerror(err));
+	subvol_index_free(idx);
+	return ret;
+}
+
+void subvol_index_free(struct subvol_index *idx)
+{
+	struct rb_node *node = rb_first(&idx->by_root_id);
+	struct rb_node *next;
+	struct subvol_info *info;
+
+	while (node) {
+		next = rb_next(node);
+		info = rb_entry(node, struct subvol_info, by_root_id);
+		free(info->path);
+		free(info);
+		node = next;
+	}
+	memset(idx, 0, sizeof(*idx));
+}
+
+struct subvol_info *subvol_index_find_by_uuid(const struct subvol_index *idx,
+					      const uint8_t *uuid)
+{
+	struct rb_node *n = idx->by_uuid.node;
+	struct subvol_info *info;
+	int c;
+
+	while (n) {
+		info = rb_entry(n, struct subvol_info, by_uuid);
+		c = memcmp(uuid, info->uuid, 16);
+		if (!c)
+			return info;
+		n = c < 0 ? n->left : n->right;
+	}
+	return NULL;
+}
+
+struct subvol_info *
+subvol_index_find_by_received_uuid(const struct subvol_index *idx,
+				   const uint8_t *uuid, uint64_t stransid)
+{
+	struct rb_node *n = idx->by_received_uuid.node;
+	struct subvol_info *info;
+	int c;
+
+	while (n) {
+		info = rb_entry(n, struct subvol_info, by_received_uuid);
+		c = memcmp(uuid, info->received_uuid, 16);
+		if (!c && stransid)
+			c = cmp_u64(stransid, info->stransid);
+		if (!c)
+			return info;
+		n = c < 0 ? n->left : n->right;
+	}
+	return NULL;
+}
+
+struct subvol_info *
+subvol_index_find_by_root_id(const struct subvol_index *idx, uint64_t id)
+{
+	struct rb_node *n = idx->by_root_id.node;
+	struct subvol_info *info;
+	int c;
+
+	while (n) {
+		info = rb_entry(n, struct subvol_info, by_root_id);
+		c = cmp_u64(id, info->root_id);
+		if (!c)
+			return info;
+		n = c < 0 ? n->left : n->right;
+	}
+	return NULL;
+}
+
+struct subvol_info *subvol_index_find_by_path(const struct subvol_index *idx,
+					      const char *path)
+{
+	struct rb_node *n = idx->by_path.node;
+	struct subvol_info *info;
+	int c;
+
+	while (n) {
+		info = rb_entry(n, struct subvol_info, by_path);
+		c = strcmp(path, info->path);
+		if (!c)
+			return info;
+		n = c < 0 ? n->left : n->right;
+	}
+	return NULL;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The subvolumes of one btrfs filesystem, indexed by uuid, by received
+ * uuid, by root id and by path, built from libbtrfsutil.  The only place
+ * that knows how subvolumes are found.
+ */
+#ifndef SEND_UTILS_H
+#define SEND_UTILS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rbtree.h"
+
+struct subvol_info {
+	uint64_t root_id;
+	uint8_t uuid[16];
+	uint8_t parent_uuid[16];
+	uint8_t received_uuid[16];
+	uint64_t ctransid;
+	uint64_t otransid;
+	uint64_t stransid;
+	uint64_t rtransid;
+	bool read_only;
+	/* Relative to the filesystem's top level, no leading slash. */
+	char *path;
+
+	struct rb_node by_uuid;
+	struct rb_node by_received_uuid;
+	struct rb_node by_root_id;
+	struct rb_node by_path;
+};
+
+struct subvol_index {
+	struct rb_root by_uuid;
+	struct rb_root by_received_uuid;
+	struct rb_root by_root_id;
+	struct rb_root by_path;
+	unsigned int count;
+};
+
+/*
+ * Index every subvolume of the filesystem that holds mount_path (which
+ * must be a path on that filesystem; the top level need not be mounted).
+ * 0 or a negative errno, with an ERROR line printed.
+ */
+int subvol_index_build(struct subvol_index *idx, const char *mount_path);
+void subvol_index_free(struct subvol_index *idx);
+
+/* Add one subvolume; the index takes ownership of info and its path. */
+void subvol_index_add(struct subvol_index *idx, struct subvol_info *info);
+
+struct subvol_info *subvol_index_find_by_uuid(const struct subvol_index *idx,
+					      const uint8_t *uuid);
+/* Received uuid, and stransid unless it is 0. */
+struct subvol_info *
+subvol_index_find_by_received_uuid(const struct subvol_index *idx,
+				   const uint8_t *uuid, uint64_t stransid);
+struct subvol_info *
+subvol_index_find_by_root_id(const struct subvol_index *idx, uint64_t id);
+struct subvol_info *subvol_index_find_by_path(const struct subvol_index *idx,
+					      const char *path);
+
+/* Fill info (path left NULL) for the subvolume at path. */
+int subvol_info_from_path(const char *path, struct subvol_info *info);
+
+#endif
