@@ -7,11 +7,18 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdbool.h>
+#include <btrfsutil.h>
+#include <limits.h>
+#include <linux/magic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "receive-btrfs.h"
 #include "receive-dump.h"
 #include "send-stream.h"
 #include "utils.h"
@@ -227,23 +234,266 @@ out:
 	return ret;
 }
 
+/* Where the destination's filesystem is mounted, and what it mounts. */
+struct mount_point {
+	char *dir;		/* the mount point */
+	char *fs_root;		/* its path from the top level, no leading / */
+};
+
+static void mount_point_free(struct mount_point *mp)
+{
+	free(mp->dir);
+	free(mp->fs_root);
+	mp->dir = mp->fs_root = NULL;
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape_mountinfo(char *s)
+{
+	char *d = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*d++ = (s[1] - '0') << 6 | (s[2] - '0') << 3 |
+			       (s[3] - '0');
+			s += 4;
+		} else {
+			*d++ = *s++;
+		}
+	}
+	*d = '\0';
+}
+
+static bool path_is_under(const char *path, const char *dir)
+{
+	size_t len = strlen(dir);
+
+	if (!strcmp(dir, "/"))
+		return true;
+	return !strncmp(path, dir, len) && (path[len] == '/' || !path[len]);
+}
+
+/* The btrfs mount whose mount point is the longest prefix of path. */
+static int find_mount_point(const char *path, struct mount_point *mp)
+{
+	char root[PATH_MAX], dir[PATH_MAX], fstype[64];
+	char *line = NULL;
+	size_t size = 0;
+	size_t best = 0;
+	char *sep;
+	FILE *f;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &size, f) > 0) {
+		sep = strstr(line, " - ");
+		if (!sep || sscanf(sep, " - %63s", fstype) != 1 ||
+		    strcmp(fstype, "btrfs"))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, dir) != 2)
+			continue;
+		unescape_mountinfo(root);
+		unescape_mountinfo(dir);
+		if (!path_is_under(path, dir) || strlen(dir) < best)
+			continue;
+		best = strlen(dir);
+		mount_point_free(mp);
+		mp->dir = strdup(dir);
+		mp->fs_root = strdup(root + strspn(root, "/"));
+	}
+	free(line);
+	fclose(f);
+	if (!mp->dir || !mp->fs_root) {
+		mount_point_free(mp);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* -m ROOTMOUNT: trust it, and ask btrfs what it mounts when /proc cannot. */
+static int mount_point_from_option(const char *root_mount,
+				   struct mount_point *mp)
+{
+	enum btrfs_util_error err;
+	char real[PATH_MAX];
+	uint64_t id;
+	char *path;
+
+	if (!realpath(root_mount, real)) {
+		error("cannot resolve root mount %s: %m", root_mount);
+		return -errno;
+	}
+	if (!find_mount_point(real, mp) && !strcmp(mp->dir, real))
+		return 0;
+	mount_point_free(mp);
+	err = btrfs_util_subvolume_id(real, &id);
+	if (!err)
+		err = btrfs_util_subvolume_path(real, id, &path);
+	if (err) {
+		error("cannot tell which subvolume %s is: %s", real,
+		      btrfs_util_strerror(err));
+		return -EINVAL;
+	}
+	mp->dir = strdup(real);
+	mp->fs_root = path;
+	return mp->dir ? 0 : -ENOMEM;
+}
+
+static char *join_path(const char *a, const char *b)
+{
+	char *out;
+
+	while (*b == '/')
+		b++;
+	if (asprintf(&out, "%s%s%s", a, *a && *b ? "/" : "", b) < 0)
+		return NULL;
+	return out;
+}
+
+/* Set up ctx for the destination: fds, chroot, the anchor for lookups. */
+static int open_destination(const struct receive_opts *o,
+			    struct receive_ctx *ctx)
+{
+	struct mount_point mp = { 0 };
+	char real_dest[PATH_MAX];
+	char *anchor_path = NULL;
+	struct statfs sfs;
+	int dest_fd = -1, anchor_fd = -1;
+	int ret;
+
+	if (!realpath(o->dest, real_dest)) {
+		ret = -errno;
+		error("cannot find real path for '%s': %m", o->dest);
+		return ret;
+	}
+	if (statfs(real_dest, &sfs) < 0 || sfs.f_type != BTRFS_SUPER_MAGIC) {
+		error("%s is not on a btrfs filesystem", o->dest);
+		return -EINVAL;
+	}
+	ret = o->root_mount ? mount_point_from_option(o->root_mount, &mp) :
+			      find_mount_point(real_dest, &mp);
+	if (ret < 0) {
+		if (!o->root_mount)
+			error("cannot find the mount point of %s, use -m", o->dest);
+		return ret;
+	}
+	if (!path_is_under(real_dest, mp.dir)) {
+		error("%s is not under the root mount %s", real_dest, mp.dir);
+		ret = -EINVAL;
+		goto out;
+	}
+	if (o->chroot) {
+		anchor_path = join_path(mp.fs_root, real_dest +
+					(strcmp(mp.dir, "/") ? strlen(mp.dir) : 0));
+		if (!anchor_path || chroot(real_dest) < 0 || chdir("/") < 0) {
+			ret = -errno;
+			error("cannot chroot to %s: %m", real_dest);
+			goto out;
+		}
+		if (verbosity >= 2)
+			fprintf(stderr, "Chroot to %s\n", real_dest);
+		dest_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		anchor_fd = dest_fd < 0 ? -1 : fcntl(dest_fd, F_DUPFD_CLOEXEC, 0);
+	} else {
+		anchor_path = strdup(mp.fs_root);
+		dest_fd = open(real_dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		anchor_fd = open(mp.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (dest_fd < 0 || anchor_fd < 0 || !anchor_path) {
+		ret = -errno;
+		error("cannot open destination %s: %m", o->dest);
+		if (dest_fd >= 0)
+			close(dest_fd);
+		if (anchor_fd >= 0)
+			close(anchor_fd);
+		goto out;
+	}
+	receive_ctx_init(ctx, dest_fd, anchor_fd, anchor_path,
+			 o->force_decompress);
+	ret = 0;
+out:
+	free(anchor_path);
+	mount_point_free(&mp);
+	return ret;
+}
+
+/*
+ * Apply every command.  A failed command counts against --max-errors and
+ * keeps its subvolume from being marked received; a broken stream stops
+ * everything at once.
+ */
+static int apply_stream(const struct receive_opts *o, int fd,
+			struct receive_ctx *ctx)
+{
+	struct send_stream *s;
+	uint64_t errors = 0;
+	int ret;
+
+	ret = send_stream_open(&s, fd);
+	if (ret < 0) {
+		error("cannot set up the stream parser: %s", strerror(-ret));
+		return ret;
+	}
+	for (;;) {
+		ret = send_stream_next(s, &receive_btrfs_ops, ctx);
+		if (ret == SEND_STREAM_EOF)
+			break;
+		if (ret == SEND_STREAM_END) {
+			if (o->honor_end)
+				break;
+			continue;
+		}
+		if (ret >= 0)
+			continue;
+		if (!send_stream_failed_in_callback(s)) {
+			error("%s", send_stream_error(s));
+			errors++;
+			break;
+		}
+		if (verbosity >= 2)
+			fprintf(stderr, "%s\n", send_stream_error(s));
+		ctx->cur.failed = true;
+		errors++;
+		if (o->max_errors && errors >= o->max_errors)
+			break;
+	}
+	if (!errors && send_stream_header_count(s) == 0) {
+		error("empty stream is not considered valid");
+		errors++;
+	}
+	send_stream_close(s);
+	if (!errors)
+		return receive_close_subvol(ctx, true);
+	receive_close_subvol(ctx, false);
+	return -EIO;
+}
+
 static int receive_run(int argc, char **argv)
 {
 	struct receive_opts o = { .max_errors = 1 };
+	struct receive_ctx ctx;
 	int status = 0;
 	int fd;
 	int ret;
 
 	if (parse_options(argc, argv, &o, &status))
 		return status;
-	if (!o.dump) {
-		error("receive: applying a stream is not implemented yet, only --dump");
-		return 1;
-	}
 	fd = open_input(&o);
 	if (fd < 0)
 		return 1;
-	ret = dump_stream(&o, fd);
+	if (o.dump) {
+		ret = dump_stream(&o, fd);
+	} else {
+		ret = open_destination(&o, &ctx);
+		if (ret >= 0) {
+			ret = apply_stream(&o, fd, &ctx);
+			receive_ctx_release(&ctx);
+			close(ctx.dest_fd);
+			close(ctx.anchor_fd);
+		}
+	}
 	if (fd != STDIN_FILENO)
 		close(fd);
 	return ret < 0 ? 1 : 0;

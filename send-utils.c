@@ -5,8 +5,10 @@
  */
 #include <btrfsutil.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "send-utils.h"
 #include "utils.h"
@@ -130,7 +132,7 @@ static int add_from_util(struct subvol_index *idx, char *path,
 	return 0;
 }
 
-int subvol_index_build(struct subvol_index *idx, const char *mount_path)
+int subvol_index_build_fd(struct subvol_index *idx, int fd)
 {
 	struct btrfs_util_subvolume_iterator *iter;
 	struct btrfs_util_subvolume_info u;
@@ -140,7 +142,7 @@ int subvol_index_build(struct subvol_index *idx, const char *mount_path)
 
 	memset(idx, 0, sizeof(*idx));
 	/* The top level itself is not listed by the iterator. */
-	err = btrfs_util_subvolume_info(mount_path, BTRFS_FS_TREE_OBJECTID, &u);
+	err = btrfs_util_subvolume_info_fd(fd, BTRFS_FS_TREE_OBJECTID, &u);
 	if (err)
 		goto fail;
 	path = strdup("");
@@ -150,9 +152,8 @@ int subvol_index_build(struct subvol_index *idx, const char *mount_path)
 	if (ret < 0)
 		return ret;
 
-	err = btrfs_util_create_subvolume_iterator(mount_path,
-						   BTRFS_FS_TREE_OBJECTID, 0,
-						   &iter);
+	err = btrfs_util_create_subvolume_iterator_fd(fd, BTRFS_FS_TREE_OBJECTID,
+						      0, &iter);
 	if (err)
 		goto fail;
 	while (!(err = btrfs_util_subvolume_iterator_next_info(iter, &path,
@@ -168,9 +169,24 @@ int subvol_index_build(struct subvol_index *idx, const char *mount_path)
 		return 0;
 fail:
 	ret = errno ? -errno : -EIO;
-	error("cannot list the subvolumes of %s: %s", mount_path,
+	error("cannot list the subvolumes of the filesystem: %s",
 	      btrfs_util_strerror(err));
 	subvol_index_free(idx);
+	return ret;
+}
+
+int subvol_index_build(struct subvol_index *idx, const char *mount_path)
+{
+	int fd, ret;
+
+	fd = open(mount_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		error("cannot open %s: %m", mount_path);
+		return ret;
+	}
+	ret = subvol_index_build_fd(idx, fd);
+	close(fd);
 	return ret;
 }
 

@@ -45,6 +45,8 @@ struct subvol_index {
  * 0 or a negative errno, with an ERROR line printed.
  */
 int subvol_index_build(struct subvol_index *idx, const char *mount_path);
+/* The same from an fd of any directory on the filesystem. */
+int subvol_index_build_fd(struct subvol_index *idx, int fd);
 void subvol_index_free(struct subvol_index *idx);
 
 /* Add one subvolume; the index takes ownership of info and its path. */

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Confinement of stream paths.  Every path of a stream is relative to the
+ * subvolume being received; a hostile stream may try to leave it through
+ * an absolute path, a ".." component or a symlink it created earlier.
+ * Paths are checked lexically, then their directories are opened with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) from the subvolume's fd,
+ * so the kernel refuses any way out.  The final component is never
+ * followed: callers use it with *at() calls and NOFOLLOW flags.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "confined-path.h"
+#include "utils.h"
+
+void confined_init(struct confined_root *cr, int root_fd)
+{
+	cr->root_fd = root_fd;
+	cr->cached_fd = -1;
+	cr->cached_len = 0;
+	cr->cached_dir[0] = '\0';
+}
+
+void confined_forget(struct confined_root *cr)
+{
+	if (cr->cached_fd >= 0)
+		close(cr->cached_fd);
+	cr->cached_fd = -1;
+	cr->cached_len = 0;
+}
+
+void confined_release(struct confined_root *cr)
+{
+	confined_forget(cr);
+	cr->root_fd = -1;
+}
+
+/* Lexical check: relative, no empty, "." or ".." component. */
+static int check_components(const char *path)
+{
+	const char *p = path;
+	const char *slash;
+	size_t len;
+
+	if (*path == '/') {
+		error("absolute path in stream refused: %s", path);
+		return -EXDEV;
+	}
+	for (;;) {
+		slash = strchr(p, '/');
+		len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			error("path in stream leaves the subvolume, refused: %s",
+			      path);
+			return -EXDEV;
+		}
+		if (len == 0 || (len == 1 && p[0] == '.')) {
+			error("path in stream has an empty or '.' component, refused: %s",
+			      path);
+			return -EINVAL;
+		}
+		if (!slash)
+			return 0;
+		p = slash + 1;
+	}
+}
+
+static int open_beneath(int root_fd, const char *dir)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+
+	fd = syscall(SYS_openat2, root_fd, dir, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
+		    const char **name)
+{
+	const char *slash;
+	size_t dir_len;
+	int fd, ret;
+
+	if (*path == '\0') {
+		*dir_fd = cr->root_fd;
+		*name = ".";
+		return 0;
+	}
+	ret = check_components(path);
+	if (ret < 0)
+		return ret;
+	slash = strrchr(path, '/');
+	if (!slash) {
+		*dir_fd = cr->root_fd;
+		*name = path;
+		return 0;
+	}
+	dir_len = slash - path;
+	*name = slash + 1;
+	if (cr->cached_fd >= 0 && cr->cached_len == dir_len &&
+	    !memcmp(cr->cached_dir, path, dir_len)) {
+		*dir_fd = cr->cached_fd;
+		return 0;
+	}
+	confined_forget(cr);
+	memcpy(cr->cached_dir, path, dir_len);
+	cr->cached_dir[dir_len] = '\0';
+	fd = open_beneath(cr->root_fd, cr->cached_dir);
+	if (fd < 0) {
+		if (fd == -ELOOP || fd == -EXDEV)
+			error("path in stream goes through a symlink or out of the subvolume, refused: %s",
+			      path);
+		else
+			error("cannot open directory of %s: %s", path,
+			      strerror(-fd));
+		return fd;
+	}
+	cr->cached_fd = fd;
+	cr->cached_len = dir_len;
+	*dir_fd = fd;
+	return 0;
+}

@@ -1,0 +1,1012 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The ioctl-backed callback table of btrfs receive.  Each callback applies
+ * one command; paths go through confined-path.c, subvolumes are created
+ * and found with libbtrfsutil and send-utils.c.
+ */
+#include <btrfsutil.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/btrfs.h>
+#include <linux/fs.h>
+#include <linux/fsverity.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "decompress.h"
+#include "receive-btrfs.h"
+#include "utils.h"
+
+#define CAPABILITY_XATTR "security.capability"
+
+void receive_ctx_init(struct receive_ctx *ctx, int dest_fd, int anchor_fd,
+		      const char *anchor_path, bool force_decompress)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->dest_fd = dest_fd;
+	ctx->anchor_fd = anchor_fd;
+	ctx->anchor_path = strdup(anchor_path);
+	ctx->force_decompress = force_decompress;
+	ctx->cur.fd = -1;
+	ctx->write_fd = -1;
+	confined_init(&ctx->paths, -1);
+}
+
+static void close_write_fd(struct receive_ctx *ctx)
+{
+	if (ctx->write_fd >= 0)
+		close(ctx->write_fd);
+	ctx->write_fd = -1;
+	ctx->write_path[0] = '\0';
+}
+
+/* Something was renamed or removed: cached path lookups may be stale. */
+static void namespace_changed(struct receive_ctx *ctx)
+{
+	close_write_fd(ctx);
+	confined_forget(&ctx->paths);
+}
+
+static int mark_received(struct receive_ctx *ctx)
+{
+	struct btrfs_ioctl_received_subvol_args rs = { 0 };
+	enum btrfs_util_error err;
+
+	memcpy(rs.uuid, ctx->cur.uuid, 16);
+	rs.stransid = ctx->cur.ctransid;
+	if (ioctl(ctx->cur.fd, BTRFS_IOC_SET_RECEIVED_SUBVOL, &rs) < 0) {
+		error("cannot set received uuid of %s: %m", ctx->cur.name);
+		return -errno;
+	}
+	err = btrfs_util_set_subvolume_read_only_fd(ctx->cur.fd, true);
+	if (err) {
+		error("cannot make %s read-only: %s", ctx->cur.name,
+		      btrfs_util_strerror(err));
+		return -EIO;
+	}
+	return 0;
+}
+
+int receive_close_subvol(struct receive_ctx *ctx, bool complete)
+{
+	int ret = 0;
+
+	close_write_fd(ctx);
+	confined_release(&ctx->paths);
+	if (!ctx->cur.active)
+		return 0;
+	if (complete && !ctx->cur.failed)
+		ret = mark_received(ctx);
+	close(ctx->cur.fd);
+	ctx->cur.fd = -1;
+	ctx->cur.active = false;
+	/* The index may now miss this subvolume or its new state. */
+	if (ctx->index_ready) {
+		subvol_index_free(&ctx->index);
+		ctx->index_ready = false;
+	}
+	return ret;
+}
+
+void receive_ctx_release(struct receive_ctx *ctx)
+{
+	receive_close_subvol(ctx, false);
+	if (ctx->index_ready)
+		subvol_index_free(&ctx->index);
+	free(ctx->anchor_path);
+	free(ctx->decompress_buf);
+	ctx->anchor_path = NULL;
+	ctx->decompress_buf = NULL;
+}
+
+/* A subvolume name from the stream is one plain path component. */
+static int check_subvol_name(const char *name)
+{
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") ||
+	    !strcmp(name, "..")) {
+		error("invalid subvolume name in stream, refused: %s", name);
+		return -EINVAL;
+	}
+	if (strlen(name) >= PATH_MAX) {
+		error("subvolume name too long: %s", name);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+static int begin_subvol(struct receive_ctx *ctx, const char *name,
+			const uint8_t *uuid, uint64_t ctransid)
+{
+	int fd;
+
+	fd = openat(ctx->dest_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd < 0) {
+		error("cannot open new subvolume %s: %m", name);
+		return -errno;
+	}
+	ctx->cur.active = true;
+	ctx->cur.failed = false;
+	ctx->cur.fd = fd;
+	snprintf(ctx->cur.name, sizeof(ctx->cur.name), "%s", name);
+	memcpy(ctx->cur.uuid, uuid, 16);
+	ctx->cur.ctransid = ctransid;
+	confined_init(&ctx->paths, fd);
+	return 0;
+}
+
+static void print_verbose_subvol(const char *what, const char *name,
+				 const uint8_t *uuid, uint64_t ctransid)
+{
+	char uuid_str[37];
+
+	if (verbosity < 2)
+		return;
+	uuid_unparse(uuid, uuid_str);
+	fprintf(stderr, "receiving %s %s uuid=%s, stransid=%llu\n", what, name,
+		uuid_str, (unsigned long long)ctransid);
+}
+
+static int apply_subvol(const char *path, const uint8_t *uuid,
+			uint64_t ctransid, void *user)
+{
+	struct receive_ctx *ctx = user;
+	enum btrfs_util_error err;
+	int ret;
+
+	ret = receive_close_subvol(ctx, true);
+	if (ret < 0)
+		return ret;
+	ret = check_subvol_name(path);
+	if (ret < 0)
+		return ret;
+	/* btrfs-progs 6.2 prints this one on stderr. */
+	if (verbosity >= 1)
+		fprintf(stderr, "At subvol %s\n", path);
+	print_verbose_subvol("subvol", path, uuid, ctransid);
+	err = btrfs_util_create_subvolume_fd(ctx->dest_fd, path, 0, NULL,
+					     NULL);
+	if (err) {
+		ret = errno ? -errno : -EIO;
+		error("cannot create subvolume %s: %s", path,
+		      errno ? strerror(errno) : btrfs_util_strerror(err));
+		return ret;
+	}
+	return begin_subvol(ctx, path, uuid, ctransid);
+}
+
+static int ensure_index(struct receive_ctx *ctx)
+{
+	int ret;
+
+	if (ctx->index_ready)
+		return 0;
+	ret = subvol_index_build_fd(&ctx->index, ctx->anchor_fd);
+	if (ret < 0)
+		return ret;
+	ctx->index_ready = true;
+	return 0;
+}
+
+/*
+ * A subvolume of the sender, known here by its uuid and ctransid: the one
+ * received from it (received uuid and stransid match), else the sender's
+ * own when both sides share the filesystem.  *stale is set when only a
+ * different state of it exists here.
+ */
+static struct subvol_info *find_sender_subvol(struct receive_ctx *ctx,
+					      const uint8_t *uuid,
+					      uint64_t ctransid, bool *stale)
+{
+	struct subvol_info *si;
+
+	*stale = false;
+	si = subvol_index_find_by_received_uuid(&ctx->index, uuid, ctransid);
+	if (si)
+		return si;
+	si = subvol_index_find_by_uuid(&ctx->index, uuid);
+	if (si && si->ctransid == ctransid)
+		return si;
+	if (si || subvol_index_find_by_received_uuid(&ctx->index, uuid, 0))
+		*stale = true;
+	return NULL;
+}
+
+static struct subvol_info *lookup_sender_subvol(struct receive_ctx *ctx,
+						const uint8_t *uuid,
+						uint64_t ctransid, bool *stale)
+{
+	struct subvol_info *si;
+	int ret;
+
+	ret = ensure_index(ctx);
+	if (ret < 0)
+		return NULL;
+	si = find_sender_subvol(ctx, uuid, ctransid, stale);
+	if (si)
+		return si;
+	/* Subvolumes received since the index was built are not in it. */
+	subvol_index_free(&ctx->index);
+	ctx->index_ready = false;
+	if (ensure_index(ctx) < 0)
+		return NULL;
+	return find_sender_subvol(ctx, uuid, ctransid, stale);
+}
+
+/* Open a subvolume, given by its path from the top level, via the anchor. */
+static int open_subvol(struct receive_ctx *ctx, const struct subvol_info *si)
+{
+	size_t alen = strlen(ctx->anchor_path);
+	const char *rel = si->path;
+	int fd;
+
+	if (alen) {
+		if (strncmp(si->path, ctx->anchor_path, alen) ||
+		    (si->path[alen] != '/' && si->path[alen] != '\0')) {
+			error("subvolume %s is not reachable from the mount point (it holds %s)",
+			      si->path, ctx->anchor_path);
+			return -ENOENT;
+		}
+		rel = si->path + alen;
+		while (*rel == '/')
+			rel++;
+	}
+	fd = openat(ctx->anchor_fd, *rel ? rel : ".",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		error("cannot open subvolume %s: %m", si->path);
+		return -errno;
+	}
+	return fd;
+}
+
+static int apply_snapshot(const char *path, const uint8_t *uuid,
+			  uint64_t ctransid, const uint8_t *parent_uuid,
+			  uint64_t parent_ctransid, void *user)
+{
+	struct receive_ctx *ctx = user;
+	enum btrfs_util_error err;
+	struct subvol_info *parent;
+	char parent_str[37];
+	bool stale;
+	int parent_fd;
+	int ret;
+
+	ret = receive_close_subvol(ctx, true);
+	if (ret < 0)
+		return ret;
+	ret = check_subvol_name(path);
+	if (ret < 0)
+		return ret;
+	/* btrfs-progs 6.2 prints this one on stdout. */
+	if (verbosity >= 1) {
+		printf("At snapshot %s\n", path);
+		fflush(stdout);
+	}
+	print_verbose_subvol("snapshot", path, uuid, ctransid);
+	parent = lookup_sender_subvol(ctx, parent_uuid, parent_ctransid,
+				      &stale);
+	if (!parent) {
+		uuid_unparse(parent_uuid, parent_str);
+		if (stale)
+			error("parent subvolume %s (transid %llu) of snapshot %s was modified after it was received",
+			      parent_str, (unsigned long long)parent_ctransid,
+			      path);
+		else
+			error("cannot find parent subvolume %s (transid %llu) of snapshot %s",
+			      parent_str, (unsigned long long)parent_ctransid,
+			      path);
+		return -ENOENT;
+	}
+	parent_fd = open_subvol(ctx, parent);
+	if (parent_fd < 0)
+		return parent_fd;
+	err = btrfs_util_create_snapshot_fd2(parent_fd, ctx->dest_fd, path, 0,
+					     NULL, NULL);
+	ret = errno;
+	close(parent_fd);
+	if (err) {
+		error("cannot snapshot %s to %s: %s", parent->path, path,
+		      ret ? strerror(ret) : btrfs_util_strerror(err));
+		return ret ? -ret : -EIO;
+	}
+	ctx->cur.snapshot = true;
+	return begin_subvol(ctx, path, uuid, ctransid);
+}
+
+static int need_subvol(struct receive_ctx *ctx)
+{
+	if (ctx->cur.active)
+		return 0;
+	error("command before any subvol or snapshot command in the stream");
+	return -EINVAL;
+}
+
+/* Resolve path for a command; prints its own errors. */
+static int lookup(struct receive_ctx *ctx, const char *path, int *dir_fd,
+		  const char **name)
+{
+	int ret = need_subvol(ctx);
+
+	if (ret < 0)
+		return ret;
+	return confined_lookup(&ctx->paths, path, dir_fd, name);
+}
+
+static int fail_errno(const char *what, const char *path)
+{
+	int ret = -errno;
+
+	error("%s %s failed: %m", what, path);
+	return ret;
+}
+
+static int apply_mkfile(const char *path, void *user)
+{
+	const char *name;
+	int dfd, fd, ret;
+
+	ret = lookup(user, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail_errno("mkfile", path);
+	close(fd);
+	return 0;
+}
+
+static int apply_mkdir(const char *path, void *user)
+{
+	const char *name;
+	int dfd, ret;
+
+	ret = lookup(user, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	if (mkdirat(dfd, name, 0700) < 0)
+		return fail_errno("mkdir", path);
+	return 0;
+}
+
+static int make_node(void *user, const char *what, const char *path,
+		     mode_t mode, dev_t rdev)
+{
+	const char *name;
+	int dfd, ret;
+
+	ret = lookup(user, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	if (mknodat(dfd, name, mode, rdev) < 0)
+		return fail_errno(what, path);
+	return 0;
+}
+
+static int apply_mknod(const char *path, uint64_t mode, uint64_t rdev,
+		       void *user)
+{
+	mode_t type = mode & S_IFMT;
+
+	if (type != S_IFCHR && type != S_IFBLK && type != S_IFIFO &&
+	    type != S_IFSOCK && type != S_IFREG) {
+		error("mknod %s: invalid mode %llo in stream", path,
+		      (unsigned long long)mode);
+		return -EINVAL;
+	}
+	return make_node(user, "mknod", path, mode & (S_IFMT | 07777), rdev);
+}
+
+static int apply_mkfifo(const char *path, void *user)
+{
+	return make_node(user, "mkfifo", path, S_IFIFO | 0600, 0);
+}
+
+static int apply_mksock(const char *path, void *user)
+{
+	return make_node(user, "mksock", path, S_IFSOCK | 0600, 0);
+}
+
+static int apply_symlink(const char *path, const char *target, void *user)
+{
+	const char *name;
+	int dfd, ret;
+
+	ret = lookup(user, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	if (symlinkat(target, dfd, name) < 0)
+		return fail_errno("symlink", path);
+	return 0;
+}
+
+/*
+ * Two paths are resolved; the first one's directory must not be the
+ * cached one the second lookup replaces, so it gets its own fd.
+ */
+static int lookup_pair(struct receive_ctx *ctx, const char *from,
+		       const char *to, int *from_dfd, const char **from_name,
+		       int *to_dfd, const char **to_name)
+{
+	int ret;
+
+	ret = lookup(ctx, from, from_dfd, from_name);
+	if (ret < 0)
+		return ret;
+	if (*from_dfd != ctx->paths.root_fd) {
+		*from_dfd = fcntl(*from_dfd, F_DUPFD_CLOEXEC, 0);
+		if (*from_dfd < 0)
+			return -errno;
+	}
+	ret = lookup(ctx, to, to_dfd, to_name);
+	if (ret < 0 && *from_dfd != ctx->paths.root_fd)
+		close(*from_dfd);
+	return ret;
+}
+
+static void release_pair(struct receive_ctx *ctx, int from_dfd)
+{
+	if (from_dfd != ctx->paths.root_fd)
+		close(from_dfd);
+}
+
+static int apply_rename(const char *from, const char *to, void *user)
+{
+	struct receive_ctx *ctx = user;
+	const char *from_name, *to_name;
+	int from_dfd, to_dfd, ret;
+
+	ret = lookup_pair(ctx, from, to, &from_dfd, &from_name, &to_dfd,
+			  &to_name);
+	if (ret < 0)
+		return ret;
+	if (renameat(from_dfd, from_name, to_dfd, to_name) < 0) {
+		ret = -errno;
+		error("rename %s -> %s failed: %m", from, to);
+	}
+	release_pair(ctx, from_dfd);
+	namespace_changed(ctx);
+	return ret;
+}
+
+static int apply_link(const char *path, const char *target, void *user)
+{
+	struct receive_ctx *ctx = user;
+	const char *target_name, *name;
+	int target_dfd, dfd, ret;
+
+	ret = lookup_pair(ctx, target, path, &target_dfd, &target_name, &dfd,
+			  &name);
+	if (ret < 0)
+		return ret;
+	if (linkat(target_dfd, target_name, dfd, name, 0) < 0) {
+		ret = -errno;
+		error("link %s -> %s failed: %m", path, target);
+	}
+	release_pair(ctx, target_dfd);
+	return ret;
+}
+
+static int apply_unlink(const char *path, void *user)
+{
+	const char *name;
+	int dfd, ret;
+
+	ret = lookup(user, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	if (unlinkat(dfd, name, 0) < 0)
+		ret = fail_errno("unlink", path);
+	namespace_changed(user);
+	return ret;
+}
+
+static int apply_rmdir(const char *path, void *user)
+{
+	const char *name;
+	int dfd, ret;
+
+	ret = lookup(user, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
+		ret = fail_errno("rmdir", path);
+	namespace_changed(user);
+	return ret;
+}
+
+/* The file of consecutive writes stays open until another one is needed. */
+static int open_for_write(struct receive_ctx *ctx, const char *path)
+{
+	const char *name;
+	int dfd, fd, ret;
+
+	if (ctx->write_fd >= 0 && !strcmp(ctx->write_path, path))
+		return ctx->write_fd;
+	close_write_fd(ctx);
+	ret = lookup(ctx, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return fail_errno("open", path);
+	ctx->write_fd = fd;
+	snprintf(ctx->write_path, sizeof(ctx->write_path), "%s", path);
+	return fd;
+}
+
+static int write_all(int fd, const void *data, size_t len, uint64_t offset,
+		     const char *path)
+{
+	const char *p = data;
+	ssize_t n;
+
+	if (offset > (uint64_t)INT64_MAX - len) {
+		error("write %s: offset %llu out of range", path,
+		      (unsigned long long)offset);
+		return -EFBIG;
+	}
+	while (len) {
+		n = pwrite(fd, p, len, offset);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return fail_errno("write", path);
+		}
+		p += n;
+		len -= n;
+		offset += n;
+	}
+	return 0;
+}
+
+static int apply_write(const char *path, const void *data, uint64_t offset,
+		       size_t len, void *user)
+{
+	int fd = open_for_write(user, path);
+
+	if (fd < 0)
+		return fd;
+	return write_all(fd, data, len, offset, path);
+}
+
+static int open_clone_source(struct receive_ctx *ctx,
+			     const uint8_t *clone_uuid,
+			     uint64_t clone_ctransid, const char *clone_path)
+{
+	struct confined_root src_paths;
+	struct subvol_info *si;
+	const char *name;
+	char uuid_str[37];
+	int subvol_fd, dfd, fd, ret;
+	bool stale;
+
+	if (!memcmp(clone_uuid, ctx->cur.uuid, 16)) {
+		ret = lookup(ctx, clone_path, &dfd, &name);
+		if (ret < 0)
+			return ret;
+		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		return fd < 0 ? fail_errno("open clone source", clone_path) :
+				fd;
+	}
+	si = lookup_sender_subvol(ctx, clone_uuid, clone_ctransid, &stale);
+	if (!si) {
+		uuid_unparse(clone_uuid, uuid_str);
+		error("clone source subvolume %s (transid %llu) of %s not found",
+		      uuid_str, (unsigned long long)clone_ctransid,
+		      clone_path);
+		return -ENOENT;
+	}
+	subvol_fd = open_subvol(ctx, si);
+	if (subvol_fd < 0)
+		return subvol_fd;
+	confined_init(&src_paths, subvol_fd);
+	ret = confined_lookup(&src_paths, clone_path, &dfd, &name);
+	if (ret >= 0) {
+		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		ret = fd < 0 ? fail_errno("open clone source", clone_path) :
+			       fd;
+	}
+	confined_release(&src_paths);
+	close(subvol_fd);
+	return ret;
+}
+
+static int apply_clone(const char *path, uint64_t offset, uint64_t len,
+		       const uint8_t *clone_uuid, uint64_t clone_ctransid,
+		       const char *clone_path, uint64_t clone_offset,
+		       void *user)
+{
+	struct receive_ctx *ctx = user;
+	struct file_clone_range range;
+	int src_fd, dst_fd, ret = 0;
+
+	if (len == 0) {
+		error("clone %s: zero length in stream", path);
+		return -EINVAL;
+	}
+	dst_fd = open_for_write(ctx, path);
+	if (dst_fd < 0)
+		return dst_fd;
+	src_fd = open_clone_source(ctx, clone_uuid, clone_ctransid,
+				   clone_path);
+	if (src_fd < 0)
+		return src_fd;
+	range.src_fd = src_fd;
+	range.src_offset = clone_offset;
+	range.src_length = len;
+	range.dest_offset = offset;
+	if (ioctl(dst_fd, FICLONERANGE, &range) < 0) {
+		ret = -errno;
+		error("clone %s from %s failed: %m", path, clone_path);
+	}
+	close(src_fd);
+	return ret;
+}
+
+/*
+ * xattr calls have no *at() form in this libc: run them from inside the
+ * confined directory, which is safe as receive is single-threaded.
+ */
+static int enter_dir_of(struct receive_ctx *ctx, const char *path,
+			const char **name)
+{
+	int dfd, ret;
+
+	ret = lookup(ctx, path, &dfd, name);
+	if (ret < 0)
+		return ret;
+	if (fchdir(dfd) < 0)
+		return fail_errno("chdir to the directory of", path);
+	return 0;
+}
+
+static int apply_set_xattr(const char *path, const char *xname,
+			   const void *data, size_t len, void *user)
+{
+	struct receive_ctx *ctx = user;
+	const char *name;
+	int ret;
+
+	ret = enter_dir_of(ctx, path, &name);
+	if (ret < 0)
+		return ret;
+	if (lsetxattr(name, xname, data, len, 0) < 0) {
+		ret = -errno;
+		error("set_xattr %s %s failed: %m", path, xname);
+		return ret;
+	}
+	if (!strcmp(xname, CAPABILITY_XATTR) &&
+	    len <= sizeof(ctx->cap_value)) {
+		snprintf(ctx->cap_path, sizeof(ctx->cap_path), "%s", path);
+		memcpy(ctx->cap_value, data, len);
+		ctx->cap_len = len;
+	}
+	return 0;
+}
+
+static int apply_remove_xattr(const char *path, const char *xname,
+			      void *user)
+{
+	const char *name;
+	int ret;
+
+	ret = enter_dir_of(user, path, &name);
+	if (ret < 0)
+		return ret;
+	if (lremovexattr(name, xname) < 0) {
+		ret = -errno;
+		error("remove_xattr %s %s failed: %m", path, xname);
+	}
+	return ret;
+}
+
+static int apply_truncate(const char *path, uint64_t size, void *user)
+{
+	int fd = open_for_write(user, path);
+
+	if (fd < 0)
+		return fd;
+	if (size > INT64_MAX) {
+		error("truncate %s: size %llu out of range", path,
+		      (unsigned long long)size);
+		return -EFBIG;
+	}
+	if (ftruncate(fd, size) < 0)
+		return fail_errno("truncate", path);
+	return 0;
+}
+
+static int apply_chmod(const char *path, uint64_t mode, void *user)
+{
+	const char *name;
+	struct stat st;
+	int dfd, ret;
+
+	ret = lookup(user, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	/* chmod follows symlinks: never let it reach through one. */
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return fail_errno("chmod", path);
+	if (S_ISLNK(st.st_mode)) {
+		error("chmod %s: refusing to change the mode through a symlink",
+		      path);
+		return -ELOOP;
+	}
+	if (fchmodat(dfd, name, mode & 07777, 0) < 0)
+		return fail_errno("chmod", path);
+	return 0;
+}
+
+/* chown clears security.capability: put back what the stream set. */
+static int restore_capability(struct receive_ctx *ctx, const char *path)
+{
+	const char *name;
+	int ret = 0;
+
+	if (!ctx->cap_len || strcmp(ctx->cap_path, path))
+		return 0;
+	ret = enter_dir_of(ctx, path, &name);
+	if (ret >= 0 && lsetxattr(name, CAPABILITY_XATTR, ctx->cap_value,
+				  ctx->cap_len, 0) < 0) {
+		ret = -errno;
+		error("restoring %s of %s failed: %m", CAPABILITY_XATTR, path);
+	}
+	ctx->cap_len = 0;
+	return ret;
+}
+
+static int apply_chown(const char *path, uint64_t uid, uint64_t gid,
+		       void *user)
+{
+	const char *name;
+	int dfd, ret;
+
+	ret = lookup(user, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	if (fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return fail_errno("chown", path);
+	return restore_capability(user, path);
+}
+
+static int apply_utimes(const char *path, const struct send_timespec *atime,
+			const struct send_timespec *mtime,
+			const struct send_timespec *ctime, void *user)
+{
+	struct timespec ts[2];
+	const char *name;
+	int dfd, ret;
+
+	(void)ctime;
+	ret = lookup(user, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	ts[0].tv_sec = atime->sec;
+	ts[0].tv_nsec = atime->nsec;
+	ts[1].tv_sec = mtime->sec;
+	ts[1].tv_nsec = mtime->nsec;
+	if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return fail_errno("utimes", path);
+	return 0;
+}
+
+/* No-data streams describe extents without their bytes: nothing to do. */
+static int apply_update_extent(const char *path, uint64_t offset,
+			       uint64_t len, void *user)
+{
+	(void)path;
+	(void)offset;
+	(void)len;
+	return need_subvol(user);
+}
+
+static int apply_end(void *user)
+{
+	return receive_close_subvol(user, true);
+}
+
+static int apply_fallocate(const char *path, uint32_t mode, uint64_t offset,
+			   uint64_t len, void *user)
+{
+	int flags = 0;
+	int fd;
+
+	if (mode & ~(BTRFS_SEND_FALLOC_KEEP_SIZE |
+		     BTRFS_SEND_FALLOC_PUNCH_HOLE)) {
+		error("fallocate %s: unknown mode 0x%x", path, mode);
+		return -EINVAL;
+	}
+	if (mode & BTRFS_SEND_FALLOC_KEEP_SIZE)
+		flags |= FALLOC_FL_KEEP_SIZE;
+	if (mode & BTRFS_SEND_FALLOC_PUNCH_HOLE)
+		flags |= FALLOC_FL_PUNCH_HOLE;
+	fd = open_for_write(user, path);
+	if (fd < 0)
+		return fd;
+	if (fallocate(fd, flags, offset, len) < 0)
+		return fail_errno("fallocate", path);
+	return 0;
+}
+
+/* btrfs inode flags (FILEATTR) and their FS_IOC_SETFLAGS equivalents. */
+static const struct {
+	uint64_t btrfs;
+	unsigned int fs;
+} fileattr_map[] = {
+	{ 1ULL << 1, FS_NOCOW_FL },
+	{ 1ULL << 3, FS_NOCOMP_FL },
+	{ 1ULL << 5, FS_SYNC_FL },
+	{ 1ULL << 6, FS_IMMUTABLE_FL },
+	{ 1ULL << 7, FS_APPEND_FL },
+	{ 1ULL << 8, FS_NODUMP_FL },
+	{ 1ULL << 9, FS_NOATIME_FL },
+	{ 1ULL << 10, FS_DIRSYNC_FL },
+	{ 1ULL << 11, FS_COMPR_FL },
+};
+
+static int apply_fileattr(const char *path, uint64_t attr, void *user)
+{
+	struct receive_ctx *ctx = user;
+	unsigned int flags = 0;
+	const char *name;
+	size_t i;
+	int dfd, fd, ret;
+
+	for (i = 0; i < sizeof(fileattr_map) / sizeof(fileattr_map[0]); i++)
+		if (attr & fileattr_map[i].btrfs)
+			flags |= fileattr_map[i].fs;
+	ret = lookup(ctx, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return fail_errno("fileattr", path);
+	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
+		ret = fail_errno("fileattr", path);
+	close(fd);
+	return ret;
+}
+
+static int decompressed_write(struct receive_ctx *ctx, int fd,
+			      const char *path,
+			      const struct send_encoded_write *ew)
+{
+	void *buf;
+	int ret;
+
+	if (ew->unencoded_len > 16 * 1024 * 1024 ||
+	    ew->unencoded_offset > ew->unencoded_len ||
+	    ew->unencoded_file_len > ew->unencoded_len - ew->unencoded_offset) {
+		error("encoded_write %s: inconsistent lengths in stream", path);
+		return -EINVAL;
+	}
+	if (ctx->decompress_size < ew->unencoded_len) {
+		buf = realloc(ctx->decompress_buf, ew->unencoded_len);
+		if (!buf)
+			return -ENOMEM;
+		ctx->decompress_buf = buf;
+		ctx->decompress_size = ew->unencoded_len;
+	}
+	ret = decompress_extent(ew->compression, ew->data, ew->len,
+				ctx->decompress_buf, ew->unencoded_len);
+	if (ret < 0) {
+		error("encoded_write %s: cannot decompress (compression %u): %s",
+		      path, ew->compression, strerror(-ret));
+		return ret;
+	}
+	return write_all(fd, (char *)ctx->decompress_buf + ew->unencoded_offset,
+			 ew->unencoded_file_len, ew->offset, path);
+}
+
+static bool encoded_write_refused(int err)
+{
+	return err == ENOTTY || err == EINVAL || err == EOPNOTSUPP ||
+	       err == EPERM || err == ENOSYS;
+}
+
+static int apply_encoded_write(const char *path,
+			       const struct send_encoded_write *ew, void *user)
+{
+	struct receive_ctx *ctx = user;
+	struct btrfs_ioctl_encoded_io_args args = { 0 };
+	struct iovec iov;
+	int fd;
+
+	fd = open_for_write(ctx, path);
+	if (fd < 0)
+		return fd;
+	if (ew->encryption) {
+		error("encoded_write %s: encryption %u is not supported", path,
+		      ew->encryption);
+		return -EOPNOTSUPP;
+	}
+	if (ew->compression == 0)
+		return write_all(fd, ew->data, ew->len, ew->offset, path);
+	if (!ctx->force_decompress && !ctx->encoded_write_refused) {
+		iov.iov_base = (void *)ew->data;
+		iov.iov_len = ew->len;
+		args.iov = &iov;
+		args.iovcnt = 1;
+		args.offset = ew->offset;
+		args.len = ew->unencoded_file_len;
+		args.unencoded_len = ew->unencoded_len;
+		args.unencoded_offset = ew->unencoded_offset;
+		args.compression = ew->compression;
+		if (ioctl(fd, BTRFS_IOC_ENCODED_WRITE, &args) >= 0)
+			return 0;
+		if (!encoded_write_refused(errno))
+			return fail_errno("encoded_write", path);
+		/* Refused for this extent; ENOTTY means for all of them. */
+		if (errno == ENOTTY || errno == EPERM)
+			ctx->encoded_write_refused = true;
+	}
+	return decompressed_write(ctx, fd, path, ew);
+}
+
+static int apply_enable_verity(const char *path, const struct send_verity *v,
+			       void *user)
+{
+	struct receive_ctx *ctx = user;
+	struct fsverity_enable_arg arg = { 0 };
+	const char *name;
+	int dfd, fd, ret;
+
+	/* Verity refuses files open for writing. */
+	close_write_fd(ctx);
+	ret = lookup(ctx, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return fail_errno("enable_verity", path);
+	arg.version = 1;
+	arg.hash_algorithm = v->algorithm;
+	arg.block_size = v->block_size;
+	arg.salt_size = v->salt_len;
+	arg.salt_ptr = (uintptr_t)v->salt;
+	arg.sig_size = v->sig_len;
+	arg.sig_ptr = (uintptr_t)v->sig;
+	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) < 0)
+		ret = fail_errno("enable_verity", path);
+	close(fd);
+	return ret;
+}
+
+const struct send_stream_ops receive_btrfs_ops = {
+	.subvol = apply_subvol,
+	.snapshot = apply_snapshot,
+	.mkfile = apply_mkfile,
+	.mkdir = apply_mkdir,
+	.mknod = apply_mknod,
+	.mkfifo = apply_mkfifo,
+	.mksock = apply_mksock,
+	.symlink = apply_symlink,
+	.rename = apply_rename,
+	.link = apply_link,
+	.unlink = apply_unlink,
+	.rmdir = apply_rmdir,
+	.write = apply_write,
+	.clone = apply_clone,
+	.set_xattr = apply_set_xattr,
+	.remove_xattr = apply_remove_xattr,
+	.truncate = apply_truncate,
+	.chmod = apply_chmod,
+	.chown = apply_chown,
+	.utimes = apply_utimes,
+	.update_extent = apply_update_extent,
+	.end = apply_end,
+	.fallocate = apply_fallocate,
+	.fileattr = apply_fileattr,
+	.encoded_write = apply_encoded_write,
+	.enable_verity = apply_enable_verity,
+};

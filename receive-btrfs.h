@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The ioctl-backed callback table: applies a stream's commands onto a
+ * btrfs destination.  All its state lives in struct receive_ctx, so that
+ * a caller can inspect or persist it (a resumed receive needs it).
+ */
+#ifndef RECEIVE_BTRFS_H
+#define RECEIVE_BTRFS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "confined-path.h"
+#include "send-stream.h"
+#include "send-utils.h"
+
+/* The subvolume being received. */
+struct received_subvol {
+	bool active;
+	bool failed;		/* a command failed: never mark it complete */
+	bool snapshot;
+	char name[PATH_MAX];
+	int fd;
+	uint8_t uuid[16];	/* the sender's uuid: our received uuid */
+	uint64_t ctransid;	/* the sender's ctransid: our stransid */
+};
+
+struct receive_ctx {
+	/* Where subvolumes are created. */
+	int dest_fd;
+	/*
+	 * A directory from which other subvolumes (parents, clone sources)
+	 * are opened, and its path from the filesystem's top level.
+	 */
+	int anchor_fd;
+	char *anchor_path;
+	bool force_decompress;
+
+	struct subvol_index index;
+	bool index_ready;
+
+	struct received_subvol cur;
+	struct confined_root paths;
+
+	/* The file of the last write, kept open for the next one. */
+	int write_fd;
+	char write_path[PATH_MAX];
+
+	/* security.capability set on a path, restored after its chown. */
+	char cap_path[PATH_MAX];
+	unsigned char cap_value[256];
+	size_t cap_len;
+
+	bool encoded_write_refused;
+	void *decompress_buf;
+	size_t decompress_size;
+};
+
+void receive_ctx_init(struct receive_ctx *ctx, int dest_fd, int anchor_fd,
+		      const char *anchor_path, bool force_decompress);
+/*
+ * Close the current subvolume.  complete: set its received uuid and
+ * stransid and make it read-only (unless one of its commands failed);
+ * otherwise leave it writable and unmarked.
+ */
+int receive_close_subvol(struct receive_ctx *ctx, bool complete);
+void receive_ctx_release(struct receive_ctx *ctx);
+
+extern const struct send_stream_ops receive_btrfs_ops;
+
+#endif
