@@ -27,8 +27,8 @@ CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 LIB_OBJS := crc32c.o send-stream.o receive-dump.o utils.o rbtree.o send-utils.o \
 	    confined-path.o decompress.o receive-btrfs.o
 OBJS := btrfs.o cmds-receive.o cmds-send.o $(LIB_OBJS)
-UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream
-MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8
+UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree
+MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8 Documentation/btrfs-send.8
 
 # Debian packages for building and testing; btrfs-progs is the test oracle.
 DEB_PACKAGES := build-essential pkg-config uuid-dev libbtrfsutil-dev \
