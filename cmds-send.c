@@ -1,28 +1,118 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * btrfs send: turns read-only snapshots into a stream.  Not yet
- * implemented; the command exists so that help and usage are complete.
+ * btrfs send: resolve the subvolumes named on the command line, then let
+ * the kernel write one stream per subvolume (BTRFS_IOC_SEND) into a pipe
+ * while a thread moves the pipe's bytes to stdout or the -f file.
+ *
+ * The order of the checks and the text of the messages follow btrfs-progs
+ * 6.2, so that scripts written against it read the same thing.
  */
+#include <btrfsutil.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <linux/btrfs.h>
+#include <mntent.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "send-utils.h"
 #include "utils.h"
+
+#define SYSFS_SEND_STREAM_VERSION "/sys/fs/btrfs/features/send_stream_version"
+
+/*
+ * How much one splice may move: a v1 command is at most 64 KiB; from v2
+ * on the kernel's buffer holds 16 KiB plus the largest compressed extent.
+ */
+#define SEND_CHUNK_V1 (64 * 1024)
+#define SEND_CHUNK_V2 (16 * 1024 + 128 * 1024)
+
+struct send_opts {
+	const char *outname;
+	char *parent;			/* realpath of -p */
+	char **clone_paths;		/* realpaths of -c, in order */
+	size_t nr_clone_paths;
+	uint64_t flags;			/* NO_FILE_DATA, COMPRESSED */
+	uint32_t proto;
+	bool proto_set;
+	bool omit_between;		/* -e */
+};
+
+struct send_ctx {
+	int out_fd;
+	char *root_path;		/* mount root of the first <subvol> */
+	char **subvols;			/* realpaths of the <subvol>s */
+	int nr_subvols;
+	/* Handed to the kernel: -c sources, then -p, then sent ones. */
+	__u64 *clones;
+	size_t nr_clones;
+	size_t alloc_clones;
+	uint64_t parent_id;
+	uint32_t proto;
+	size_t chunk;
+	struct subvol_index idx;
+	bool have_idx;
+};
+
+/* The reader thread's state: it owns in, and closes it when done. */
+struct stream_pump {
+	int in;
+	int out;
+	size_t chunk;
+	int err;
+};
 
 static const char send_usage[] =
 	"usage: btrfs send [-ve] [-p <parent>] [-c <clone-src>] [-f <outfile>] <subvol> [<subvol>...]\n"
 	"\n"
 	"    Send the subvolume(s) to stdout.\n"
 	"\n"
-	"    Not implemented yet in this version.\n";
+	"    Writes a stream from which 'btrfs receive' recreates each <subvol>.\n"
+	"    Every <subvol> must be a read-only subvolume, such as a snapshot\n"
+	"    taken with 'btrfs subvolume snapshot -r', and all must be on the\n"
+	"    same mounted filesystem. Without -p and -c the whole subvolume is\n"
+	"    sent. With '-p <parent>' only what differs from <parent> is sent,\n"
+	"    and the receiver must hold <parent> already. Clone sources ('-c')\n"
+	"    are snapshots the receiver may copy data from instead of getting\n"
+	"    it in the stream: name only snapshots that exist, unchanged, on\n"
+	"    both sides. With -c but no -p, send picks a parent among the clone\n"
+	"    sources: the origin of <subvol> if given, else the snapshot of the\n"
+	"    same origin closest to it in transaction id.\n"
+	"\n"
+	"    -e                  with several <subvol>, write one stream without\n"
+	"                        END commands between the subvolumes\n"
+	"    -p <parent>         send the differences from the read-only snapshot\n"
+	"                        <parent>\n"
+	"    -c <clone-src>      let the receiver clone data from this read-only\n"
+	"                        snapshot; may be repeated (-i is an alias)\n"
+	"    -f <outfile>        write the stream to <outfile>, not to stdout\n"
+	"    --no-data           send metadata only: the stream shows what changed\n"
+	"                        but carries no file data, so it cannot be received\n"
+	"    --proto N           use stream protocol version N; 0 means the highest\n"
+	"                        the kernel supports (default: 1)\n"
+	"    --compressed-data   send compressed extents as they are stored, without\n"
+	"                        decompressing them; needs protocol 2 or later, and\n"
+	"                        means --proto 2 unless --proto is given\n"
+	"    -q|--quiet          print only errors\n"
+	"    -v|--verbose        print more; repeat for more still\n"
+	"\n"
+	"    Global options:\n"
+	"    -v|--verbose        increase output verbosity\n"
+	"    -q|--quiet          print only errors\n";
 
-static int send_run(int argc, char **argv)
-{
-	if (argc == 2 && !strcmp(argv[1], "--help"))
-		return usage_exit(&cmd_send, 0);
-	error("send: not implemented yet");
-	return 1;
-}
+static int send_run(int argc, char **argv);
 
 const struct command cmd_send = {
 	.name = "send",
@@ -31,3 +121,882 @@ const struct command cmd_send = {
 	.summary = "btrfs send [-ve] [-p <parent>] [-c <clone-src>] [-f <outfile>] <subvol> [<subvol>...]\n"
 		   "        Send the subvolume(s) to stdout.",
 };
+
+enum {
+	OPT_NO_DATA = 256,
+	OPT_PROTO,
+	OPT_COMPRESSED_DATA,
+	OPT_HELP,
+};
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+	fputs("btrfs send: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs("\nTry 'btrfs send --help' for more information\n", stderr);
+	return 1;
+}
+
+static void send_opts_free(struct send_opts *o)
+{
+	size_t i;
+
+	free(o->parent);
+	for (i = 0; i < o->nr_clone_paths; i++)
+		free(o->clone_paths[i]);
+	free(o->clone_paths);
+}
+
+static void send_ctx_free(struct send_ctx *s)
+{
+	int i;
+
+	free(s->root_path);
+	for (i = 0; i < s->nr_subvols; i++)
+		free(s->subvols[i]);
+	free(s->subvols);
+	free(s->clones);
+	if (s->have_idx)
+		subvol_index_free(&s->idx);
+}
+
+static int add_clone(struct send_ctx *s, uint64_t root_id)
+{
+	__u64 *c;
+	size_t n;
+
+	if (s->nr_clones == s->alloc_clones) {
+		n = s->alloc_clones ? 2 * s->alloc_clones : 8;
+		c = realloc(s->clones, n * sizeof(*c));
+		if (!c) {
+			error("cannot add clone source: %s", strerror(ENOMEM));
+			return -ENOMEM;
+		}
+		s->clones = c;
+		s->alloc_clones = n;
+	}
+	s->clones[s->nr_clones++] = root_id;
+	return 0;
+}
+
+static bool uuid_is_zero(const uint8_t *uuid)
+{
+	static const uint8_t zero[16];
+
+	return !memcmp(uuid, zero, sizeof(zero));
+}
+
+/* Like btrfs-progs: base 0, "-" refused, ULLONG_MAX taken as overflow. */
+static int parse_proto(const char *arg, uint32_t *proto)
+{
+	unsigned long long v;
+	char *end;
+
+	v = strtoull(arg, &end, 0);
+	if (*end) {
+		error("%s is not a valid numeric value", arg);
+		return -EINVAL;
+	}
+	if (arg[0] == '-') {
+		error("%s: negative value is invalid", arg);
+		return -EINVAL;
+	}
+	if (v == ULLONG_MAX) {
+		error("%s is too large", arg);
+		return -ERANGE;
+	}
+	if (v > UINT32_MAX) {
+		error("protocol version number too big %llu", v);
+		return -ERANGE;
+	}
+	*proto = v;
+	return 0;
+}
+
+/*
+ * The mount whose directory is the longest prefix of path (the last one
+ * listed when several share it: that is the one on top).  1 when that
+ * mount is not btrfs, 0 with *root set, or a negative errno.
+ */
+static int find_mount_root(const char *path, char **root)
+{
+	struct mntent *ent;
+	char *best = NULL;
+	bool best_btrfs = false;
+	size_t best_len = 0;
+	size_t len;
+	FILE *f;
+
+	f = setmntent("/proc/self/mounts", "r");
+	if (!f)
+		return -errno;
+	while ((ent = getmntent(f))) {
+		len = strlen(ent->mnt_dir);
+		if (strncmp(path, ent->mnt_dir, len))
+			continue;
+		if (len > 1 && path[len] != '/' && path[len] != '\0')
+			continue;
+		if (best && len < best_len)
+			continue;
+		free(best);
+		best = strdup(ent->mnt_dir);
+		if (!best) {
+			endmntent(f);
+			return -ENOMEM;
+		}
+		best_len = len;
+		best_btrfs = !strcmp(ent->mnt_type, "btrfs");
+	}
+	endmntent(f);
+	if (!best || !best_btrfs) {
+		free(best);
+		return 1;
+	}
+	*root = best;
+	return 0;
+}
+
+/*
+ * 1 if path is a read-only subvolume, 0 if a writable one, else a negative
+ * errno with an ERROR line.  Only directories and regular files are
+ * opened: opening a FIFO would block, a device could have side effects.
+ */
+static int subvol_is_read_only(const char *path)
+{
+	enum btrfs_util_error err;
+	struct stat st;
+	bool ro;
+	int ret;
+	int fd;
+
+	if (stat(path, &st) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		goto fail;
+	}
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	err = btrfs_util_get_subvolume_read_only_fd(fd, &ro);
+	ret = err ? -errno : 0;
+	close(fd);
+	if (!err)
+		return ro;
+	if (!ret)
+		ret = -EINVAL;
+fail:
+	error("failed to get flags for subvolume %s: %s", path, strerror(-ret));
+	return ret;
+}
+
+static int subvol_root_id(const char *path, uint64_t *id)
+{
+	return btrfs_util_subvolume_id(path, id) ? -(errno ? errno : EINVAL)
+						 : 0;
+}
+
+static int get_fsid(const char *path, uint8_t *fsid)
+{
+	struct btrfs_ioctl_fs_info_args args;
+	int ret = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	memset(&args, 0, sizeof(args));
+	if (ioctl(fd, BTRFS_IOC_FS_INFO, &args) < 0)
+		ret = -errno;
+	else
+		memcpy(fsid, args.fsid, BTRFS_FSID_SIZE);
+	close(fd);
+	return ret;
+}
+
+/* 0 if both paths are on one btrfs filesystem, 1 if not, or -errno. */
+static int same_filesystem(const char *a, const char *b)
+{
+	uint8_t fa[BTRFS_FSID_SIZE];
+	uint8_t fb[BTRFS_FSID_SIZE];
+	int ret;
+
+	ret = get_fsid(a, fa);
+	if (!ret)
+		ret = get_fsid(b, fb);
+	if (ret < 0) {
+		error("cannot get the filesystem of %s: %s", b, strerror(-ret));
+		return ret;
+	}
+	return memcmp(fa, fb, sizeof(fa)) ? 1 : 0;
+}
+
+static int add_clone_path(struct send_opts *o, const char *arg)
+{
+	char **paths;
+	char *real;
+	char *root = NULL;
+	int ret;
+
+	real = realpath(arg, NULL);
+	if (!real) {
+		ret = -errno;
+		error("realpath %s failed: %s", arg, strerror(-ret));
+		return ret;
+	}
+	ret = find_mount_root(real, &root);
+	if (ret < 0) {
+		error("failed to determine mount point for %s: %s", real,
+		      strerror(-ret));
+		goto fail;
+	}
+	if (ret > 0) {
+		error("%s doesn't belong to btrfs mount point", real);
+		ret = -EINVAL;
+		goto fail;
+	}
+	free(root);
+	ret = subvol_is_read_only(real);
+	if (ret < 0)
+		goto fail;
+	if (!ret) {
+		error("cloned subvolume %s is not read-only", real);
+		ret = -EINVAL;
+		goto fail;
+	}
+	paths = realloc(o->clone_paths,
+			(o->nr_clone_paths + 1) * sizeof(*paths));
+	if (!paths) {
+		error("cannot add clone source: %s", strerror(ENOMEM));
+		ret = -ENOMEM;
+		goto fail;
+	}
+	o->clone_paths = paths;
+	o->clone_paths[o->nr_clone_paths++] = real;
+	return 0;
+fail:
+	free(real);
+	return ret;
+}
+
+static int set_parent_path(struct send_opts *o, const char *arg)
+{
+	int ret;
+
+	if (o->parent) {
+		error("you cannot have more than one parent (-p)");
+		return -EINVAL;
+	}
+	o->parent = realpath(arg, NULL);
+	if (!o->parent) {
+		ret = -errno;
+		error("realpath %s failed: %s", arg, strerror(-ret));
+		return ret;
+	}
+	ret = subvol_is_read_only(o->parent);
+	if (ret < 0)
+		return ret;
+	if (!ret) {
+		error("parent subvolume %s is not read-only", o->parent);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Options, with -p and -c checked as they come, in order.  Returns 0 to
+ * go on, or 1 with *status set when there is nothing more to do.
+ */
+static int parse_options(int argc, char **argv, struct send_opts *o,
+			 int *status)
+{
+	static const struct option long_options[] = {
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "no-data", no_argument, NULL, OPT_NO_DATA },
+		{ "proto", required_argument, NULL, OPT_PROTO },
+		{ "compressed-data", no_argument, NULL, OPT_COMPRESSED_DATA },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	*status = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":ec:i:f:p:qv", long_options,
+				NULL)) != -1) {
+		switch (c) {
+		case 'v':
+			verbosity++;
+			break;
+		case 'q':
+			verbosity = 0;
+			break;
+		case 'e':
+			o->omit_between = true;
+			break;
+		case 'c':
+		case 'i':
+			/* btrfs-progs 6.2 refuses -i; here it is -c's alias. */
+			if (add_clone_path(o, optarg))
+				return 1;
+			break;
+		case 'f':
+			o->outname = optarg;
+			break;
+		case 'p':
+			if (set_parent_path(o, optarg))
+				return 1;
+			break;
+		case OPT_NO_DATA:
+			o->flags |= BTRFS_SEND_FLAG_NO_FILE_DATA;
+			break;
+		case OPT_PROTO:
+			if (parse_proto(optarg, &o->proto))
+				return 1;
+			o->proto_set = true;
+			break;
+		case OPT_COMPRESSED_DATA:
+			o->flags |= BTRFS_SEND_FLAG_COMPRESSED;
+			break;
+		case OPT_HELP:
+			*status = usage_exit(&cmd_send, 0);
+			return 1;
+		case ':':
+			bad_usage("option '%s' requires an argument",
+				  argv[optind - 1]);
+			return 1;
+		default:
+			if (optopt) {
+				char opt[3] = { '-', (char)optopt, 0 };
+
+				bad_usage("invalid option '%s'", opt);
+			} else {
+				bad_usage("unrecognized option '%s'",
+					  argv[optind - 1]);
+			}
+			return 1;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr,
+			"btrfs send: not enough arguments: %d but at least 1 expected\n",
+			argc - optind);
+		return 1;
+	}
+	*status = 0;
+	return 0;
+}
+
+/*
+ * Truncate an existing file without re-creating it (root may be able to
+ * write to a file it could not create, on NFS for example); create it
+ * with mode 0600 only when it does not exist.
+ */
+static int open_output(const char *name)
+{
+	int fd;
+
+	fd = open(name, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		fd = open(name, O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC,
+			  0600);
+	if (fd < 0) {
+		fd = -errno;
+		error("cannot create '%s': %s", name, strerror(-fd));
+	}
+	return fd;
+}
+
+/* The first <subvol> fixes the mount all others must share. */
+static int resolve_root(struct send_ctx *s, const char *arg)
+{
+	char *real;
+	int ret;
+
+	real = realpath(arg, NULL);
+	if (!real) {
+		error("unable to resolve %s", arg);
+		return -ENOENT;
+	}
+	ret = find_mount_root(real, &s->root_path);
+	if (ret < 0)
+		error("failed to determine mount point for %s: %s", real,
+		      strerror(-ret));
+	else if (ret > 0)
+		error("%s doesn't belong to btrfs mount point", real);
+	free(real);
+	return ret ? -EINVAL : 0;
+}
+
+static bool path_is_below(const char *path, const char *dir)
+{
+	size_t len = strlen(dir);
+
+	if (!strcmp(dir, "/"))
+		return path[0] == '/';
+	return !strncmp(path, dir, len) && (path[len] == '/' || !path[len]);
+}
+
+/*
+ * Root ids of the parent and of the clone sources, which must all be on
+ * the filesystem of the first <subvol>; the parent is also a clone
+ * source, after the -c ones.
+ */
+static int resolve_sources(struct send_ctx *s, const struct send_opts *o)
+{
+	uint64_t id;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < o->nr_clone_paths; i++) {
+		ret = same_filesystem(s->root_path, o->clone_paths[i]);
+		if (ret > 0)
+			error("all subvolumes must be from the same filesystem");
+		if (ret)
+			return ret < 0 ? ret : -EXDEV;
+		ret = subvol_root_id(o->clone_paths[i], &id);
+		if (ret < 0) {
+			error("cannot resolve rootid for %s", o->clone_paths[i]);
+			return ret;
+		}
+		ret = add_clone(s, id);
+		if (ret < 0)
+			return ret;
+	}
+	if (!o->parent)
+		return 0;
+	if (!path_is_below(o->parent, s->root_path)) {
+		error("not on mount point: %s", s->root_path);
+		return -EINVAL;
+	}
+	ret = same_filesystem(s->root_path, o->parent);
+	if (ret > 0)
+		error("all subvolumes must be from the same filesystem");
+	if (ret)
+		return ret < 0 ? ret : -EXDEV;
+	ret = subvol_root_id(o->parent, &s->parent_id);
+	if (ret < 0) {
+		error("could not resolve rootid for %s", o->parent);
+		return ret;
+	}
+	return add_clone(s, s->parent_id);
+}
+
+static int check_subvols(struct send_ctx *s, int argc, char **argv)
+{
+	char *root;
+	char *real;
+	int i;
+	int ret;
+
+	s->subvols = calloc(argc, sizeof(*s->subvols));
+	if (!s->subvols) {
+		error("not enough memory");
+		return -ENOMEM;
+	}
+	s->nr_subvols = argc;
+	for (i = 0; i < argc; i++) {
+		real = realpath(argv[i], NULL);
+		if (!real) {
+			error("unable to resolve %s", argv[i]);
+			return -ENOENT;
+		}
+		s->subvols[i] = real;
+		ret = find_mount_root(real, &root);
+		if (ret < 0) {
+			error("failed to determine mount point for %s: %s",
+			      real, strerror(-ret));
+			return ret;
+		}
+		if (ret > 0) {
+			error("%s does not belong to btrfs mount point", real);
+			return -EINVAL;
+		}
+		ret = strcmp(root, s->root_path);
+		free(root);
+		if (ret) {
+			error("all subvolumes must be from the same filesystem");
+			return -EINVAL;
+		}
+		ret = subvol_is_read_only(real);
+		if (ret < 0)
+			return ret;
+		if (!ret) {
+			error("subvolume %s is not read-only", real);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* The highest protocol the kernel offers; 1 when it does not say. */
+static uint32_t kernel_proto(void)
+{
+	unsigned int v = 0;
+	FILE *f;
+
+	f = fopen(SYSFS_SEND_STREAM_VERSION, "r");
+	if (!f)
+		return 1;
+	if (fscanf(f, "%u", &v) != 1 || v < 1)
+		v = 1;
+	fclose(f);
+	return v;
+}
+
+/*
+ * Settle the protocol and the flags every ioctl shares.  A kernel that
+ * only knows protocol 1 also predates the VERSION flag, and would refuse
+ * it as unknown.
+ */
+static int setup_protocol(struct send_ctx *s, struct send_opts *o)
+{
+	uint32_t supported;
+
+	if ((o->flags & BTRFS_SEND_FLAG_NO_FILE_DATA) && verbosity >= 2)
+		fprintf(stderr, "Mode NO_FILE_DATA enabled\n");
+	if (o->flags & BTRFS_SEND_FLAG_COMPRESSED) {
+		if (!o->proto_set) {
+			o->proto = 2;
+		} else if (o->proto == 1) {
+			error("--compressed-data requires protocol version >= 2 (requested 1)");
+			return -EINVAL;
+		}
+	}
+	supported = kernel_proto();
+	if (verbosity >= 2)
+		fprintf(stderr, "Protocol version requested: %u (supported %u)\n",
+			o->proto, supported);
+	if (supported > 1) {
+		/* Version 0 is passed on: the kernel picks its highest. */
+		o->flags |= BTRFS_SEND_FLAG_VERSION;
+		s->proto = o->proto;
+	} else if (o->proto > 1) {
+		error("protocol version %u requested but the kernel supports only 1",
+		      o->proto);
+		return -EPROTO;
+	}
+	s->chunk = (o->proto ? o->proto : supported) >= 2 ? SEND_CHUNK_V2
+							   : SEND_CHUNK_V1;
+	return 0;
+}
+
+/*
+ * Choose the parent among the clone sources when -p is absent: the
+ * subvolume's origin (the one it was snapshotted from) if it is a clone
+ * source, else the clone source snapshotted from the same origin whose
+ * ctransid is closest to the origin's, the first one on a tie.
+ */
+static int find_good_parent(struct send_ctx *s, uint64_t root_id,
+			    uint64_t *parent_id)
+{
+	const struct subvol_info *sv, *origin, *c;
+	uint64_t best = 0;
+	uint64_t best_diff = UINT64_MAX;
+	uint64_t diff;
+	size_t i;
+	int ret;
+
+	if (!s->have_idx) {
+		ret = subvol_index_build(&s->idx, s->root_path);
+		if (ret < 0)
+			return ret;
+		s->have_idx = true;
+	}
+	sv = subvol_index_find_by_root_id(&s->idx, root_id);
+	if (!sv || uuid_is_zero(sv->parent_uuid))
+		return -ENOENT;
+	origin = subvol_index_find_by_uuid(&s->idx, sv->parent_uuid);
+	if (!origin)
+		return -ENOENT;
+	for (i = 0; i < s->nr_clones; i++) {
+		if (s->clones[i] == origin->root_id) {
+			*parent_id = origin->root_id;
+			return 0;
+		}
+	}
+	for (i = 0; i < s->nr_clones; i++) {
+		c = subvol_index_find_by_root_id(&s->idx, s->clones[i]);
+		if (!c || memcmp(c->parent_uuid, origin->uuid, 16))
+			continue;
+		diff = c->ctransid > origin->ctransid ?
+		       c->ctransid - origin->ctransid :
+		       origin->ctransid - c->ctransid;
+		if (diff < best_diff) {
+			best_diff = diff;
+			best = c->root_id;
+		}
+	}
+	if (!best)
+		return -ENOENT;
+	*parent_id = best;
+	return 0;
+}
+
+static int wait_writable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	while (poll(&p, 1, -1) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+	int ret;
+
+	while (len) {
+		n = write(fd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			ret = wait_writable(fd);
+			if (ret < 0)
+				return ret;
+			continue;
+		}
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* For outputs splice refuses: O_APPEND files and some devices. */
+static int pump_copy(struct stream_pump *p)
+{
+	ssize_t n;
+	char *buf;
+	int ret = 0;
+
+	buf = malloc(p->chunk);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		n = read(p->in, buf, p->chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : 0;
+			break;
+		}
+		ret = write_all(p->out, buf, n);
+		if (ret < 0)
+			break;
+	}
+	free(buf);
+	return ret;
+}
+
+static void *pump_run(void *arg)
+{
+	struct stream_pump *p = arg;
+	ssize_t n;
+	int ret = 0;
+
+	for (;;) {
+		n = splice(p->in, NULL, p->out, NULL, p->chunk, SPLICE_F_MORE);
+		if (n > 0)
+			continue;
+		if (n == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			ret = wait_writable(p->out);
+			if (ret < 0)
+				break;
+			continue;
+		}
+		/* EINVAL comes before any byte moved: copying is safe. */
+		ret = errno == EINVAL ? pump_copy(p) : -errno;
+		break;
+	}
+	/*
+	 * Closing the read end makes the kernel's next write into the pipe
+	 * fail, which ends the ioctl when we stop early.
+	 */
+	close(p->in);
+	p->err = ret;
+	return NULL;
+}
+
+static int send_one(struct send_ctx *s, const char *path, uint64_t flags)
+{
+	struct btrfs_ioctl_send_args args;
+	struct stream_pump pump;
+	pthread_t thread;
+	int pipefd[2];
+	int ioctl_err = 0;
+	int ret;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_NOATIME | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		error("cannot open %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		ret = -errno;
+		error("pipe failed: %s", strerror(-ret));
+		goto out;
+	}
+	pump.in = pipefd[0];
+	pump.out = s->out_fd;
+	pump.chunk = s->chunk;
+	pump.err = 0;
+	ret = pthread_create(&thread, NULL, pump_run, &pump);
+	if (ret) {
+		error("thread setup failed: %s", strerror(ret));
+		close(pipefd[0]);
+		close(pipefd[1]);
+		ret = -ret;
+		goto out;
+	}
+
+	memset(&args, 0, sizeof(args));
+	args.send_fd = pipefd[1];
+	args.clone_sources = s->clones;
+	args.clone_sources_count = s->nr_clones;
+	args.parent_root = s->parent_id;
+	args.flags = flags;
+	args.version = s->proto;
+	if (ioctl(fd, BTRFS_IOC_SEND, &args) < 0) {
+		ioctl_err = -errno;
+	} else {
+		if (verbosity >= 2)
+			fprintf(stderr, "BTRFS_IOC_SEND returned 0\n");
+		if (verbosity >= 4)
+			fprintf(stderr, "joining genl thread\n");
+	}
+	/* The reader sees the end of the stream once this is closed. */
+	close(pipefd[1]);
+	pthread_join(thread, NULL);
+
+	/* A failed reader also fails the ioctl: say only what came first. */
+	ret = 0;
+	if (pump.err) {
+		ret = pump.err;
+		error("failed to read stream from kernel: %s", strerror(-ret));
+	} else if (ioctl_err) {
+		ret = ioctl_err;
+		error("send ioctl failed with %d: %s", ret, strerror(-ret));
+		if (ret == -EINVAL && (flags & (BTRFS_SEND_FLAG_OMIT_END_CMD |
+				BTRFS_SEND_FLAG_OMIT_STREAM_HEADER)))
+			fprintf(stderr, "Try upgrading your kernel or don't use -e.\n");
+	}
+out:
+	close(fd);
+	return ret;
+}
+
+/*
+ * With -c and no -p each subvolume gets its own parent, and once sent is
+ * a clone source for the ones after it; with -p all share that parent.
+ */
+static int send_all(struct send_ctx *s, const struct send_opts *o,
+		    char **argv)
+{
+	bool auto_parent = o->nr_clone_paths && !o->parent;
+	uint64_t root_id = 0;
+	uint64_t flags;
+	int i;
+	int ret;
+
+	for (i = 0; i < s->nr_subvols; i++) {
+		if (verbosity >= 1)
+			fprintf(stderr, "At subvol %s\n", argv[i]);
+		if (auto_parent) {
+			ret = subvol_root_id(s->subvols[i], &root_id);
+			if (ret < 0) {
+				error("cannot resolve rootid for %s",
+				      s->subvols[i]);
+				return ret;
+			}
+			ret = find_good_parent(s, root_id, &s->parent_id);
+			if (ret < 0) {
+				error("parent determination failed for %llu",
+				      (unsigned long long)root_id);
+				return ret;
+			}
+		}
+		flags = o->flags;
+		if (o->omit_between && i > 0)
+			flags |= BTRFS_SEND_FLAG_OMIT_STREAM_HEADER;
+		if (o->omit_between && i < s->nr_subvols - 1)
+			flags |= BTRFS_SEND_FLAG_OMIT_END_CMD;
+		ret = send_one(s, s->subvols[i], flags);
+		if (ret < 0)
+			return ret;
+		if (auto_parent) {
+			ret = add_clone(s, root_id);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static int send_run(int argc, char **argv)
+{
+	struct send_opts o = { .proto = 1 };
+	struct send_ctx s = { .out_fd = STDOUT_FILENO };
+	char **subvols;
+	int nr_subvols;
+	int status;
+	int ret;
+
+	if (parse_options(argc, argv, &o, &status)) {
+		send_opts_free(&o);
+		return status;
+	}
+	subvols = argv + optind;
+	nr_subvols = argc - optind;
+
+	if (o.outname) {
+		s.out_fd = open_output(o.outname);
+		if (s.out_fd < 0) {
+			ret = s.out_fd;
+			goto out;
+		}
+	}
+	if (isatty(s.out_fd)) {
+		error("not dumping send stream into a terminal, redirect it into a file");
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = resolve_root(&s, subvols[0]);
+	if (ret < 0)
+		goto out;
+	ret = resolve_sources(&s, &o);
+	if (ret < 0)
+		goto out;
+	ret = check_subvols(&s, nr_subvols, subvols);
+	if (ret < 0)
+		goto out;
+	ret = setup_protocol(&s, &o);
+	if (ret < 0)
+		goto out;
+
+	/* A reader that goes away is an error to report, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	ret = send_all(&s, &o, subvols);
+out:
+	if (o.outname && s.out_fd >= 0 && close(s.out_fd) < 0 && !ret) {
+		ret = -errno;
+		error("cannot close '%s': %s", o.outname, strerror(-ret));
+	}
+	send_ctx_free(&s);
+	send_opts_free(&o);
+	return ret < 0 ? 1 : 0;
+}

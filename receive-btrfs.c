@@ -175,7 +175,7 @@ static int apply_subvol(const char *path, const uint8_t *uuid,
 					     NULL);
 	if (err) {
 		ret = errno ? -errno : -EIO;
-		error("cannot create subvolume %s: %s", path,
+		error("creating subvolume %s failed: %s", path,
 		      errno ? strerror(errno) : btrfs_util_strerror(err));
 		return ret;
 	}
