@@ -33,7 +33,8 @@ MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8 Documentation/bt
 # Debian packages for building and testing; btrfs-progs is the test oracle.
 DEB_PACKAGES := build-essential pkg-config uuid-dev libbtrfsutil-dev \
 		zlib1g-dev libzstd-dev liblzo2-dev libcmocka-dev \
-		btrfs-progs python3 util-linux kmod tzdata time
+		btrfs-progs python3 util-linux kmod tzdata time clang \
+		libclang-rt-dev
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=all
@@ -41,7 +42,14 @@ ASAN_LIB_OBJS := $(LIB_OBJS:.o=.asan.o)
 ASAN_OBJS := $(OBJS:.o=.asan.o)
 ASAN_UNIT_TESTS := $(addsuffix -asan,$(UNIT_TESTS))
 
-.PHONY: all demo deps check unit-check integration-check install uninstall \
+# libFuzzer harnesses, built with clang from the sources directly.
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -g -O1
+FUZZ_SECONDS ?= 60
+LIB_SRCS = $(LIB_OBJS:.o=.c)
+FUZZERS := tests/fuzz-dump tests/fuzz-receive
+
+.PHONY: all demo deps check fuzz unit-check integration-check install uninstall \
 	clean asan asan-check
 
 all: btrfs
@@ -101,7 +109,14 @@ asan-check: asan
 		$(SANITIZER_ENV) ./$$t || exit 1; done
 	$(SANITIZER_ENV) BTRFS_BIN=$(CURDIR)/btrfs-asan tests/run-integration.sh \
 		tests/test-dump-corpus.sh tests/test-dump-crafted.sh \
-		tests/test-dump-corrupt.sh tests/test-cli.sh
+		tests/test-dump-corrupt.sh tests/test-cli.sh tests/test-send.sh
+
+tests/fuzz-%: tests/fuzz-%.c $(LIB_SRCS) $(wildcard *.h)
+	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(PKG_CFLAGS) -I. \
+		$(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
+
+fuzz: $(FUZZERS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-fuzz.sh
 
 install: btrfs
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man8
@@ -113,4 +128,4 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(mandir)/man8/,$(notdir $(MANPAGES)))
 
 clean:
-	rm -f btrfs btrfs-asan *.o $(UNIT_TESTS) $(ASAN_UNIT_TESTS)
+	rm -f btrfs btrfs-asan *.o $(UNIT_TESTS) $(ASAN_UNIT_TESTS) $(FUZZERS)

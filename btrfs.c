@@ -164,7 +164,11 @@ int main(int argc, char **argv)
 		fputs(global_usage, stderr);
 		return 1;
 	}
-	/* Each command parses its own options from a fresh start. */
-	optind = 1;
+	/*
+	 * Each command parses its own options from a fresh start; 0 also
+	 * drops the stop-at-first-argument mode of the global parse, so that
+	 * options may follow arguments as in btrfs-progs.
+	 */
+	optind = 0;
 	return cmd->run(argc - first, argv + first);
 }

@@ -318,21 +318,30 @@ static int get_fsid(const char *path, uint8_t *fsid)
 	return ret;
 }
 
-/* 0 if both paths are on one btrfs filesystem, 1 if not, or -errno. */
-static int same_filesystem(const char *a, const char *b)
+/*
+ * The parent and the clone sources are found by root id on the
+ * filesystem of the first <subvol>: one elsewhere would name the wrong
+ * subvolume.
+ */
+static int check_same_filesystem(const char *root, const char *path)
 {
 	uint8_t fa[BTRFS_FSID_SIZE];
 	uint8_t fb[BTRFS_FSID_SIZE];
 	int ret;
 
-	ret = get_fsid(a, fa);
+	ret = get_fsid(root, fa);
 	if (!ret)
-		ret = get_fsid(b, fb);
+		ret = get_fsid(path, fb);
 	if (ret < 0) {
-		error("cannot get the filesystem of %s: %s", b, strerror(-ret));
+		error("cannot get the filesystem of %s: %s", path,
+		      strerror(-ret));
 		return ret;
 	}
-	return memcmp(fa, fb, sizeof(fa)) ? 1 : 0;
+	if (memcmp(fa, fb, sizeof(fa))) {
+		error("all subvolumes must be from the same filesystem");
+		return -EXDEV;
+	}
+	return 0;
 }
 
 static int add_clone_path(struct send_opts *o, const char *arg)
@@ -427,6 +436,11 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 
 	*status = 1;
 	opterr = 0;
+	/*
+	 * 0, not 1: glibc then forgets the '+' of the global options' scan,
+	 * so options may follow <subvol> as in btrfs-progs.
+	 */
+	optind = 0;
 	while ((c = getopt_long(argc, argv, ":ec:i:f:p:qv", long_options,
 				NULL)) != -1) {
 		switch (c) {
@@ -554,11 +568,9 @@ static int resolve_sources(struct send_ctx *s, const struct send_opts *o)
 	int ret;
 
 	for (i = 0; i < o->nr_clone_paths; i++) {
-		ret = same_filesystem(s->root_path, o->clone_paths[i]);
-		if (ret > 0)
-			error("all subvolumes must be from the same filesystem");
-		if (ret)
-			return ret < 0 ? ret : -EXDEV;
+		ret = check_same_filesystem(s->root_path, o->clone_paths[i]);
+		if (ret < 0)
+			return ret;
 		ret = subvol_root_id(o->clone_paths[i], &id);
 		if (ret < 0) {
 			error("cannot resolve rootid for %s", o->clone_paths[i]);
@@ -574,11 +586,9 @@ static int resolve_sources(struct send_ctx *s, const struct send_opts *o)
 		error("not on mount point: %s", s->root_path);
 		return -EINVAL;
 	}
-	ret = same_filesystem(s->root_path, o->parent);
-	if (ret > 0)
-		error("all subvolumes must be from the same filesystem");
-	if (ret)
-		return ret < 0 ? ret : -EXDEV;
+	ret = check_same_filesystem(s->root_path, o->parent);
+	if (ret < 0)
+		return ret;
 	ret = subvol_root_id(o->parent, &s->parent_id);
 	if (ret < 0) {
 		error("could not resolve rootid for %s", o->parent);

@@ -190,19 +190,23 @@ int subvol_index_build(struct subvol_index *idx, const char *mount_path)
 	return ret;
 }
 
-void subvol_index_free(struct subvol_index *idx)
+/* Children before their parent: a freed node is never visited again. */
+static void free_subtree(struct rb_node *node)
 {
-	struct rb_node *node = rb_first(&idx->by_root_id);
-	struct rb_node *next;
 	struct subvol_info *info;
 
-	while (node) {
-		next = rb_next(node);
-		info = rb_entry(node, struct subvol_info, by_root_id);
-		free(info->path);
-		free(info);
-		node = next;
-	}
+	if (!node)
+		return;
+	free_subtree(node->left);
+	free_subtree(node->right);
+	info = rb_entry(node, struct subvol_info, by_root_id);
+	free(info->path);
+	free(info);
+}
+
+void subvol_index_free(struct subvol_index *idx)
+{
+	free_subtree(idx->by_root_id.node);
 	memset(idx, 0, sizeof(*idx));
 }
 

@@ -1,0 +1,52 @@
+#!/bin/bash
+# Run the libFuzzer harnesses for FUZZ_SECONDS each (default 60), seeded
+# from the committed streams.  The receive harness works on a loop btrfs
+# made here and removed on exit.  Crashes land in tests/fuzz-crashes/; keep
+# each as a regression input in tests/regressions/ once fixed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+seconds=${FUZZ_SECONDS:-60}
+work=$(mktemp -d /tmp/fuzz.XXXXXX)
+loop=
+
+cleanup() {
+	set +e
+	mountpoint -q "$work/mnt" && umount "$work/mnt"
+	[ -n "$loop" ] && losetup -d "$loop"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/corpus-dump" "$work/corpus-receive" tests/fuzz-crashes
+for s in tests/streams/*.stream tests/regressions/*; do
+	[ -f "$s" ] || continue
+	# Seeds of at most 64 KiB keep the fuzzer fast.
+	head -c 65536 "$s" >"$work/corpus-dump/$(basename "$s")"
+done
+for spec in tests/specs/*.spec; do
+	python3 tests/mkstream.py "$spec" >"$work/corpus-dump/$(basename "$spec").stream"
+done
+cp "$work"/corpus-dump/* "$work/corpus-receive/"
+
+run() {
+	local harness=$1 corpus=$2
+	echo "== $harness for $seconds s"
+	"$top/tests/$harness" -max_total_time="$seconds" -max_len=262144 \
+		-rss_limit_mb=1024 -timeout=20 -print_final_stats=1 \
+		-artifact_prefix="$top/tests/fuzz-crashes/" "$corpus" 2>"$work/$harness.log" || {
+		tail -50 "$work/$harness.log" >&2
+		echo "FAIL: $harness found a problem (see tests/fuzz-crashes/)" >&2
+		return 1
+	}
+	grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$work/$harness.log"
+}
+
+run fuzz-dump "$work/corpus-dump"
+
+truncate -s 1G "$work/img"
+mkfs.btrfs -q "$work/img" >/dev/null 2>&1
+loop=$(losetup --find --show "$work/img")
+mkdir "$work/mnt"
+mount "$loop" "$work/mnt"
+FUZZ_RECEIVE_DIR="$work/mnt" run fuzz-receive "$work/corpus-receive"
