@@ -109,7 +109,8 @@ asan-check: asan
 		$(SANITIZER_ENV) ./$$t || exit 1; done
 	$(SANITIZER_ENV) BTRFS_BIN=$(CURDIR)/btrfs-asan tests/run-integration.sh \
 		tests/test-dump-corpus.sh tests/test-dump-crafted.sh \
-		tests/test-dump-corrupt.sh tests/test-cli.sh tests/test-send.sh
+		tests/test-dump-corrupt.sh tests/test-cli.sh tests/test-send.sh \
+		tests/test-receive.sh tests/test-receive-errors.sh
 
 tests/fuzz-%: tests/fuzz-%.c $(LIB_SRCS) $(wildcard *.h)
 	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(PKG_CFLAGS) -I. \

@@ -365,11 +365,11 @@ static int open_destination(const struct receive_opts *o,
 
 	if (!realpath(o->dest, real_dest)) {
 		ret = -errno;
-		error("cannot find real path for '%s': %m", o->dest);
+		error("realpath(%s) failed: %m", o->dest);
 		return ret;
 	}
 	if (statfs(real_dest, &sfs) < 0 || sfs.f_type != BTRFS_SUPER_MAGIC) {
-		error("%s is not on a btrfs filesystem", o->dest);
+		error("%s doesn't belong to btrfs mount point", o->dest);
 		return -EINVAL;
 	}
 	ret = o->root_mount ? mount_point_from_option(o->root_mount, &mp) :
@@ -392,7 +392,7 @@ static int open_destination(const struct receive_opts *o,
 			error("cannot chroot to %s: %m", real_dest);
 			goto out;
 		}
-		if (verbosity >= 2)
+		if (verbosity >= 1)
 			fprintf(stderr, "Chroot to %s\n", real_dest);
 		dest_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		anchor_fd = dest_fd < 0 ? -1 : fcntl(dest_fd, F_DUPFD_CLOEXEC, 0);

@@ -600,7 +600,7 @@ static int open_clone_source(struct receive_ctx *ctx,
 	si = lookup_sender_subvol(ctx, clone_uuid, clone_ctransid, &stale);
 	if (!si) {
 		uuid_unparse(clone_uuid, uuid_str);
-		error("clone source subvolume %s (transid %llu) of %s not found",
+		error("clone: did not find source subvol %s (transid %llu) for %s",
 		      uuid_str, (unsigned long long)clone_ctransid,
 		      clone_path);
 		return -ENOENT;

@@ -227,12 +227,33 @@ struct subvol_info *subvol_index_find_by_uuid(const struct subvol_index *idx,
 	return NULL;
 }
 
+/* Lowest root id with this received uuid in the subtree at n. */
+static struct subvol_info *leftmost_received(const struct rb_node *n,
+					     const uint8_t *uuid,
+					     struct subvol_info *best)
+{
+	struct subvol_info *info;
+
+	if (!n)
+		return best;
+	info = rb_entry(n, struct subvol_info, by_received_uuid);
+	if (!memcmp(uuid, info->received_uuid, 16) &&
+	    (!best || info->root_id < best->root_id))
+		best = info;
+	best = leftmost_received(n->left, uuid, best);
+	return leftmost_received(n->right, uuid, best);
+}
+
+/*
+ * Of several subvolumes with this received uuid, the one received first
+ * (the lowest root id), as btrfs-progs picks it.
+ */
 struct subvol_info *
 subvol_index_find_by_received_uuid(const struct subvol_index *idx,
 				   const uint8_t *uuid, uint64_t stransid)
 {
 	struct rb_node *n = idx->by_received_uuid.node;
-	struct subvol_info *info;
+	struct subvol_info *info, *best = NULL;
 	int c;
 
 	while (n) {
@@ -240,11 +261,16 @@ subvol_index_find_by_received_uuid(const struct subvol_index *idx,
 		c = memcmp(uuid, info->received_uuid, 16);
 		if (!c && stransid)
 			c = cmp_u64(stransid, info->stransid);
-		if (!c)
-			return info;
-		n = c < 0 ? n->left : n->right;
+		if (!c && (!best || info->root_id < best->root_id))
+			best = info;
+		/* Equal keys may sit on both sides when stransid is open. */
+		if (!c && !stransid) {
+			best = leftmost_received(n, uuid, best);
+			break;
+		}
+		n = c <= 0 ? n->left : n->right;
 	}
-	return NULL;
+	return best;
 }
 
 struct subvol_info *

@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""tree-compare.py [--no-atime] [--no-times] [--no-data] [--no-flags]
+                   [--no-extents] [--ignore PATH:FIELD]... [--max N] A B
+
+Compare two directory trees as `btrfs receive` leaves them and print every
+difference, one per line as `path: field: A=... B=...` (at most --max, 50
+by default), then a summary.  Exit 0 if the trees are equal, 1 if not, 2 on
+a usage error.
+
+Nothing is followed: every entry is lstat()ed, xattrs are read with
+follow_symlinks=False.  Compared per path: file type, mode (all 12 bits),
+uid, gid, mtime and atime in ns (every type, directories and symlinks
+too), size, nlink (not for directories), symlink target, rdev of device
+nodes, all xattrs (any namespace: user, trusted, security.capability,
+system.posix_acl_*), inode flags (FS_IOC_GETFLAGS, regular files and
+directories) and, for regular files, the content and the sparse layout
+(SEEK_DATA/SEEK_HOLE data ranges, adjacent ranges merged) and the
+extents (FIEMAP: the ranges of shared, encoded and inline extents, each
+merged; they tell a clone from a copy and an encoded write from a plain
+one; both trees must live on filesystems with the same history).  The set of
+paths must be equal, and paths grouped by inode must form the same
+partition (hardlinks).  ctime, inode numbers and st_dev are ignored.
+
+--no-atime skips atime; --no-data skips content, sparse layout and extents
+(for streams sent with --no-data); --no-flags skips inode flags;
+--no-extents skips the FIEMAP comparison; --no-times skips atime and
+mtime (a receive that failed half way leaves wall-clock times); --ignore
+PATH:FIELD skips one field of one path (e.g. `.:mtime`), for a stream
+that leaves it to the wall clock.
+"""
+import argparse
+import errno
+import fcntl
+import hashlib
+import os
+import stat
+import struct
+import sys
+
+BLOCK = 64 * 1024
+ZERO = bytes(BLOCK)
+FS_IOC_GETFLAGS = 0x80086601
+SEEK_DATA = getattr(os, "SEEK_DATA", 3)
+SEEK_HOLE = getattr(os, "SEEK_HOLE", 4)
+O_NOATIME = getattr(os, "O_NOATIME", 0o1000000)
+
+TYPES = [(stat.S_ISREG, "file"), (stat.S_ISDIR, "dir"),
+         (stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "fifo"),
+         (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "chardev"),
+         (stat.S_ISBLK, "blockdev")]
+
+
+def ftype(mode):
+    for test, name in TYPES:
+        if test(mode):
+            return name
+    return "unknown(0o%o)" % stat.S_IFMT(mode)
+
+
+def esc(b):
+    """Printable form of a byte string (names may be any bytes)."""
+    out = []
+    for ch in b.decode("utf-8", "backslashreplace"):
+        if ch == "\\" or (ch.isprintable() and ch not in "\t\n\r"):
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def walk(root):
+    """Yield (relative path, lstat) of root and everything below it."""
+    st = os.lstat(root)
+    yield b".", st
+    stack = [b""]
+    while stack:
+        rel = stack.pop()
+        full = os.path.join(root, rel) if rel else root
+        try:
+            names = sorted(os.listdir(full))
+        except OSError as e:
+            yield rel or b".", e
+            continue
+        for name in names:
+            r = os.path.join(rel, name) if rel else name
+            try:
+                st = os.lstat(os.path.join(root, r))
+            except OSError as e:
+                yield r, e
+                continue
+            yield r, st
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(r)
+
+
+def data_ranges(fd, size):
+    """The data ranges of a file, adjacent or overlapping ones merged."""
+    ranges = []
+    pos = 0
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                break
+            raise
+        end = os.lseek(fd, start, SEEK_HOLE)
+        end = min(end, size)
+        if start >= end:
+            break
+        if ranges and ranges[-1][1] >= start:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], end))
+        else:
+            ranges.append((start, end))
+        pos = end
+    return ranges
+
+
+def content_digest(fd, size, ranges):
+    """A digest of the bytes of the file that does not depend on its
+    layout: fixed aligned blocks, all-zero ones skipped (holes read as
+    zeros), so only the data ranges need reading."""
+    h = hashlib.sha256(struct.pack("<Q", size))
+    done = -1
+    for start, end in ranges:
+        blk = max(start // BLOCK, done + 1)
+        while blk * BLOCK < end:
+            buf = os.pread(fd, BLOCK, blk * BLOCK)
+            if buf.strip(b"\0"):
+                h.update(struct.pack("<Q", blk * BLOCK))
+                h.update(buf)
+            done = blk
+            blk += 1
+    return h.hexdigest()
+
+
+FS_IOC_FIEMAP = 0xC020660B
+FIEMAP_FLAG_SYNC = 0x1
+FIEMAP_EXTENT_LAST = 0x1
+FIEMAP_EXTENT_ENCODED = 0x8
+FIEMAP_EXTENT_DATA_INLINE = 0x200
+FIEMAP_EXTENT_SHARED = 0x2000
+EXTENT_CLASSES = [("shared", FIEMAP_EXTENT_SHARED),
+                  ("encoded", FIEMAP_EXTENT_ENCODED),
+                  ("inline", FIEMAP_EXTENT_DATA_INLINE)]
+
+
+def extent_classes(fd):
+    """The ranges of shared (reflinked or snapshotted), encoded
+    (compressed) and inline extents, each merged: how the data was
+    written, beyond what it reads as."""
+    found = {name: [] for name, _ in EXTENT_CLASSES}
+    start = 0
+    count = 128
+    while True:
+        hdr = struct.pack("=QQIIII", start, 2**64 - 1 - start,
+                          FIEMAP_FLAG_SYNC, 0, count, 0)
+        buf = bytearray(hdr + bytes(56 * count))
+        fcntl.ioctl(fd, FS_IOC_FIEMAP, buf)
+        mapped = struct.unpack_from("=I", buf, 20)[0]
+        last = False
+        for i in range(mapped):
+            logical, _, length = struct.unpack_from("=QQQ", buf, 32 + 56 * i)
+            flags = struct.unpack_from("=I", buf, 32 + 56 * i + 40)[0]
+            for name, bit in EXTENT_CLASSES:
+                if flags & bit:
+                    r = found[name]
+                    if r and r[-1][1] >= logical:
+                        r[-1] = (r[-1][0], max(r[-1][1], logical + length))
+                    else:
+                        r.append((logical, logical + length))
+            start = logical + length
+            last = bool(flags & FIEMAP_EXTENT_LAST)
+        if last or mapped < count:
+            break
+    return " ".join("%s=%s" % (n, fmt_ranges(found[n]))
+                    for n, _ in EXTENT_CLASSES)
+
+
+def fmt_ranges(ranges):
+    if len(ranges) > 8:
+        head = ",".join("%d-%d" % r for r in ranges[:8])
+        return "[%s,... %d ranges]" % (head, len(ranges))
+    return "[" + ",".join("%d-%d" % r for r in ranges) + "]"
+
+
+def read_xattrs(path):
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError as e:
+        if e.errno in (errno.ENOTSUP, errno.EPERM):
+            return {}
+        raise
+    out = {}
+    for n in sorted(names):
+        try:
+            out[n] = os.getxattr(path, n, follow_symlinks=False)
+        except OSError as e:
+            out[n] = "<error %s>" % os.strerror(e.errno)
+    return out
+
+
+def inode_flags(path, st):
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        return None
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | O_NOATIME |
+                 os.O_NONBLOCK)
+    try:
+        buf = fcntl.ioctl(fd, FS_IOC_GETFLAGS, struct.pack("l", 0))
+        return struct.unpack("l", buf)[0] & 0xffffffff
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def describe(root, rel, st, opts):
+    """Everything compared about one entry, as a dict of printable values.
+    stat() was taken before anything was read, so reading cannot move
+    atime before it is recorded."""
+    path = os.path.join(root, rel) if rel != b"." else root
+    mode = st.st_mode
+    d = {
+        "type": ftype(mode),
+        "mode": "0o%04o" % stat.S_IMODE(mode),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "mtime": st.st_mtime_ns,
+        "size": st.st_size,
+    }
+    if opts.no_times:
+        del d["mtime"]
+    elif not opts.no_atime:
+        d["atime"] = st.st_atime_ns
+    if not stat.S_ISDIR(mode):
+        d["nlink"] = st.st_nlink
+    if stat.S_ISLNK(mode):
+        d["target"] = esc(os.readlink(path))
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        d["rdev"] = "%d:%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
+    try:
+        for name, val in read_xattrs(path).items():
+            d["xattr " + name] = (esc(val) if isinstance(val, bytes)
+                                  else val)
+    except OSError as e:
+        d["xattrs"] = "<error %s>" % os.strerror(e.errno)
+    if not opts.no_flags:
+        try:
+            flags = inode_flags(path, st)
+        except OSError as e:
+            flags = "<error %s>" % os.strerror(e.errno)
+        if flags is not None:
+            d["flags"] = flags if isinstance(flags, str) else "0x%x" % flags
+    if stat.S_ISREG(mode) and not opts.no_data:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | O_NOATIME)
+        except OSError as e:
+            d["content"] = "<error %s>" % os.strerror(e.errno)
+            return d
+        try:
+            ranges = data_ranges(fd, st.st_size)
+            d["sparse"] = fmt_ranges(ranges)
+            d["content"] = content_digest(fd, st.st_size, ranges)
+            if not opts.no_extents:
+                d["extents"] = extent_classes(fd)
+        except OSError as e:
+            d["content"] = "<error %s>" % os.strerror(e.errno)
+        finally:
+            os.close(fd)
+    return d
+
+
+def scan(root, opts):
+    entries = {}
+    errors = {}
+    inodes = {}
+    for rel, st in walk(root):
+        if isinstance(st, OSError):
+            errors[rel] = os.strerror(st.errno)
+            continue
+        entries[rel] = st
+        if not stat.S_ISDIR(st.st_mode):
+            inodes.setdefault((st.st_dev, st.st_ino), []).append(rel)
+    desc = {rel: describe(root, rel, st, opts)
+            for rel, st in entries.items()}
+    # The hardlink group of every path: the other paths of its inode.
+    groups = {}
+    for paths in inodes.values():
+        for p in paths:
+            groups[p] = tuple(sorted(paths))
+    return desc, groups, errors
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="Compare two received trees (see the docstring).")
+    ap.add_argument("--no-atime", action="store_true")
+    ap.add_argument("--no-data", action="store_true")
+    ap.add_argument("--no-flags", action="store_true")
+    ap.add_argument("--no-extents", action="store_true")
+    ap.add_argument("--no-times", action="store_true")
+    ap.add_argument("--ignore", action="append", default=[],
+                    metavar="PATH:FIELD")
+    ap.add_argument("--max", type=int, default=50)
+    ap.add_argument("a")
+    ap.add_argument("b")
+    opts = ap.parse_args()
+
+    roots = [os.fsencode(opts.a), os.fsencode(opts.b)]
+    for r in roots:
+        if not os.path.isdir(r) or os.path.islink(r):
+            print("tree-compare: %s: not a directory" % esc(r),
+                  file=sys.stderr)
+            return 2
+    (da, ga, ea), (db, gb, eb) = scan(roots[0], opts), scan(roots[1], opts)
+
+    diffs = []
+
+    ignored = set(opts.ignore)
+
+    def diff(path, field, va, vb):
+        if "%s:%s" % (esc(path), field) in ignored:
+            return
+        diffs.append("%s: %s: A=%s B=%s" % (esc(path), field, va, vb))
+
+    for p in sorted(set(ea) | set(eb)):
+        diff(p, "read error", ea.get(p, "-"), eb.get(p, "-"))
+    for p in sorted(set(da) | set(db)):
+        if p not in db:
+            diff(p, "exists", "yes(%s)" % da[p]["type"], "no")
+            continue
+        if p not in da:
+            diff(p, "exists", "no", "yes(%s)" % db[p]["type"])
+            continue
+        a, b = da[p], db[p]
+        if a["type"] != b["type"]:
+            diff(p, "type", a["type"], b["type"])
+            continue
+        for k in sorted(set(a) | set(b)):
+            va, vb = a.get(k, "<none>"), b.get(k, "<none>")
+            if va != vb:
+                diff(p, k, va, vb)
+        if p in ga and p in gb:
+            la = [esc(x) for x in ga[p]]
+            lb = [esc(x) for x in gb[p]]
+            if la != lb:
+                diff(p, "hardlinks", "{%s}" % ", ".join(la),
+                     "{%s}" % ", ".join(lb))
+
+    for line in diffs[:opts.max]:
+        print(line)
+    if diffs:
+        more = (" (%d not shown)" % (len(diffs) - opts.max)
+                if len(diffs) > opts.max else "")
+        print("tree-compare: %d differences between %s and %s%s" %
+              (len(diffs), opts.a, opts.b, more))
+        return 1
+    print("tree-compare: %d entries equal" % len(da))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
