@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -70,7 +71,42 @@ static int check_components(const char *path)
 	}
 }
 
-static int open_beneath(int root_fd, const char *dir)
+/*
+ * Without openat2 (old kernels, valgrind): one component at a time, none
+ * of them followed if it is a symlink.  The path was checked lexically.
+ */
+static int walk_beneath(int root_fd, char *dir)
+{
+	int fd = root_fd, next, ret = 0;
+	char *comp = dir, *slash;
+	struct stat st;
+
+	for (;;) {
+		slash = strchr(comp, '/');
+		if (slash)
+			*slash = '\0';
+		next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+			      O_CLOEXEC);
+		if (next < 0) {
+			ret = -errno;
+			if (!fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) &&
+			    S_ISLNK(st.st_mode))
+				ret = -ELOOP;
+		}
+		if (slash)
+			*slash = '/';
+		if (fd != root_fd)
+			close(fd);
+		if (ret < 0)
+			return ret;
+		fd = next;
+		if (!slash)
+			return fd;
+		comp = slash + 1;
+	}
+}
+
+static int open_beneath(int root_fd, char *dir)
 {
 	struct open_how how = {
 		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
@@ -80,6 +116,8 @@ static int open_beneath(int root_fd, const char *dir)
 	long fd;
 
 	fd = syscall(SYS_openat2, root_fd, dir, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		return walk_beneath(root_fd, dir);
 	return fd < 0 ? -errno : (int)fd;
 }
 

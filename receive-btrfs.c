@@ -340,6 +340,20 @@ static int lookup(struct receive_ctx *ctx, const char *path, int *dir_fd,
 	return confined_lookup(&ctx->paths, path, dir_fd, name);
 }
 
+/*
+ * The same for commands that create, remove or rename a directory entry:
+ * the empty path names the subvolume itself, never an entry.
+ */
+static int lookup_entry(struct receive_ctx *ctx, const char *cmd,
+			const char *path, int *dir_fd, const char **name)
+{
+	if (!*path) {
+		error("%s: empty path in stream", cmd);
+		return -EINVAL;
+	}
+	return lookup(ctx, path, dir_fd, name);
+}
+
 static int fail_errno(const char *what, const char *path)
 {
 	int ret = -errno;
@@ -353,7 +367,7 @@ static int apply_mkfile(const char *path, void *user)
 	const char *name;
 	int dfd, fd, ret;
 
-	ret = lookup(user, path, &dfd, &name);
+	ret = lookup_entry(user, "mkfile", path, &dfd, &name);
 	if (ret < 0)
 		return ret;
 	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
@@ -369,7 +383,7 @@ static int apply_mkdir(const char *path, void *user)
 	const char *name;
 	int dfd, ret;
 
-	ret = lookup(user, path, &dfd, &name);
+	ret = lookup_entry(user, "mkdir", path, &dfd, &name);
 	if (ret < 0)
 		return ret;
 	if (mkdirat(dfd, name, 0700) < 0)
@@ -383,7 +397,7 @@ static int make_node(void *user, const char *what, const char *path,
 	const char *name;
 	int dfd, ret;
 
-	ret = lookup(user, path, &dfd, &name);
+	ret = lookup_entry(user, what, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
 	if (mknodat(dfd, name, mode, rdev) < 0)
@@ -420,7 +434,7 @@ static int apply_symlink(const char *path, const char *target, void *user)
 	const char *name;
 	int dfd, ret;
 
-	ret = lookup(user, path, &dfd, &name);
+	ret = lookup_entry(user, "symlink", path, &dfd, &name);
 	if (ret < 0)
 		return ret;
 	if (symlinkat(target, dfd, name) < 0)
@@ -438,7 +452,7 @@ static int lookup_pair(struct receive_ctx *ctx, const char *from,
 {
 	int ret;
 
-	ret = lookup(ctx, from, from_dfd, from_name);
+	ret = lookup_entry(ctx, "rename or link", from, from_dfd, from_name);
 	if (ret < 0)
 		return ret;
 	if (*from_dfd != ctx->paths.root_fd) {
@@ -446,7 +460,7 @@ static int lookup_pair(struct receive_ctx *ctx, const char *from,
 		if (*from_dfd < 0)
 			return -errno;
 	}
-	ret = lookup(ctx, to, to_dfd, to_name);
+	ret = lookup_entry(ctx, "rename or link", to, to_dfd, to_name);
 	if (ret < 0 && *from_dfd != ctx->paths.root_fd)
 		close(*from_dfd);
 	return ret;
@@ -500,7 +514,7 @@ static int apply_unlink(const char *path, void *user)
 	const char *name;
 	int dfd, ret;
 
-	ret = lookup(user, path, &dfd, &name);
+	ret = lookup_entry(user, "unlink", path, &dfd, &name);
 	if (ret < 0)
 		return ret;
 	if (unlinkat(dfd, name, 0) < 0)
@@ -514,7 +528,7 @@ static int apply_rmdir(const char *path, void *user)
 	const char *name;
 	int dfd, ret;
 
-	ret = lookup(user, path, &dfd, &name);
+	ret = lookup_entry(user, "rmdir", path, &dfd, &name);
 	if (ret < 0)
 		return ret;
 	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
@@ -810,9 +824,17 @@ static int apply_update_extent(const char *path, uint64_t offset,
 	return need_subvol(user);
 }
 
+/*
+ * The subvolume is marked received only once what follows END is known to
+ * be sound (the next stream's header, or the end of the input): a stream
+ * that goes on with commands after END is broken, and so is its copy.
+ */
 static int apply_end(void *user)
 {
-	return receive_close_subvol(user, true);
+	struct receive_ctx *ctx = user;
+
+	close_write_fd(ctx);
+	return need_subvol(ctx);
 }
 
 static int apply_fallocate(const char *path, uint32_t mode, uint64_t offset,
