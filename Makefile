@@ -24,7 +24,7 @@ CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Objects shared by the binary and the unit tests.
-LIB_OBJS := crc32c.o send-stream.o receive-dump.o utils.o rbtree.o send-utils.o \
+LIB_OBJS := crc32c.o send-stream.o receive-dump.o receive-dump-json.o utils.o rbtree.o send-utils.o \
 	    confined-path.o decompress.o receive-btrfs.o
 OBJS := btrfs.o cmds-receive.o cmds-send.o $(LIB_OBJS)
 UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree
@@ -50,7 +50,7 @@ LIB_SRCS = $(LIB_OBJS:.o=.c)
 FUZZERS := tests/fuzz-dump tests/fuzz-receive
 
 .PHONY: all demo deps check fuzz unit-check integration-check install uninstall \
-	clean asan asan-check
+	clean asan asan-check bench
 
 all: btrfs
 
@@ -79,6 +79,9 @@ check: unit-check integration-check
 
 demo: btrfs
 	./demo.sh
+
+bench: btrfs
+	bench/run-bench.sh
 
 unit-check: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t || exit 1; done

@@ -48,6 +48,7 @@ static const char global_usage[] =
 	"usage: btrfs [global] <command> [<args>]\n"
 	"\n"
 	"Global options:\n"
+	"  --format <format> output format of receive --dump: text (default) or json\n"
 	"  -v|--verbose      increase verbosity of the subcommand\n"
 	"  -q|--quiet        print only errors\n"
 	"\n"
@@ -116,6 +117,7 @@ static int parse_global_options(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "format", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
@@ -123,6 +125,17 @@ static int parse_global_options(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+vq", long_options, NULL)) != -1) {
 		switch (c) {
+		case 'F':
+			if (!strcmp(optarg, "text")) {
+				output_format = OUTPUT_TEXT;
+			} else if (!strcmp(optarg, "json")) {
+				output_format = OUTPUT_JSON;
+			} else {
+				fprintf(stderr, "btrfs: unknown format '%s', use text or json\n",
+					optarg);
+				exit(1);
+			}
+			break;
 		case 'v':
 			verbosity++;
 			break;

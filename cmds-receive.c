@@ -202,6 +202,9 @@ static int dump_stream(const struct receive_opts *o, int fd)
 	struct dump_ctx ctx;
 	int ret;
 
+	const struct send_stream_ops *ops = output_format == OUTPUT_JSON ?
+					    &dump_json_ops : &dump_ops;
+
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	dump_ctx_init(&ctx, stdout);
 	ret = send_stream_open(&s, fd);
@@ -209,8 +212,9 @@ static int dump_stream(const struct receive_opts *o, int fd)
 		error("cannot set up the stream parser: %s", strerror(-ret));
 		return ret;
 	}
+	ctx.stream = s;
 	for (;;) {
-		ret = send_stream_next(s, &dump_ops, &ctx);
+		ret = send_stream_next(s, ops, &ctx);
 		if (ret == SEND_STREAM_EOF || (ret == SEND_STREAM_END &&
 					       o->honor_end))
 			break;

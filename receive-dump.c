@@ -24,6 +24,7 @@
 void dump_ctx_init(struct dump_ctx *ctx, FILE *out)
 {
 	ctx->out = out;
+	ctx->stream = NULL;
 	strcpy(ctx->subvol_escaped, ".");
 	ctx->subvol_escaped_len = 1;
 	strcpy(ctx->subvol_raw, ".");

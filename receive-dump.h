@@ -16,11 +16,15 @@ struct dump_ctx {
 	/* The same unescaped, as btrfs-progs prints clone sources. */
 	char subvol_raw[PATH_MAX];
 	size_t subvol_raw_len;
+	/* The parser, for the offsets the JSON dump reports; may be NULL. */
+	const struct send_stream *stream;
 };
 
 void dump_ctx_init(struct dump_ctx *ctx, FILE *out);
 
 /* Prints each command as btrfs-progs' "btrfs receive --dump" does. */
 extern const struct send_stream_ops dump_ops;
+/* One JSON object per command (JSON Lines), for --format json. */
+extern const struct send_stream_ops dump_json_ops;
 
 #endif

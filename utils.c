@@ -7,6 +7,7 @@
 #include "utils.h"
 
 int verbosity = VERBOSITY_DEFAULT;
+enum output_format output_format = OUTPUT_TEXT;
 
 static void message(const char *prefix, const char *fmt, va_list ap)
 {

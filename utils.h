@@ -12,6 +12,13 @@ extern int verbosity;
 
 #define VERBOSITY_DEFAULT 1
 
+/* The global --format option: text (btrfs-progs' output) or json. */
+enum output_format {
+	OUTPUT_TEXT,
+	OUTPUT_JSON,
+};
+extern enum output_format output_format;
+
 /* "ERROR: ..." and "WARNING: ..." lines on stderr. */
 __attribute__((format(printf, 1, 2)))
 void error(const char *fmt, ...);
