@@ -267,6 +267,34 @@ static int open_subvol(struct receive_ctx *ctx, const struct subvol_info *si)
 	return fd;
 }
 
+/*
+ * After a failed lookup: the subvolumes that carry the uuid, as their own
+ * or as received uuid, but not in the state the stream needs, so that the
+ * user sees why (modified after it was received, made writable, ...).
+ */
+static void explain_candidates(struct receive_ctx *ctx, const uint8_t *uuid)
+{
+	struct rb_node *n;
+	struct subvol_info *si;
+	char own[37], received[37];
+
+	if (!ctx->index_ready)
+		return;
+	for (n = rb_first(&ctx->index.by_root_id); n; n = rb_next(n)) {
+		si = rb_entry(n, struct subvol_info, by_root_id);
+		if (memcmp(si->uuid, uuid, 16) &&
+		    memcmp(si->received_uuid, uuid, 16))
+			continue;
+		uuid_unparse(si->uuid, own);
+		uuid_unparse(si->received_uuid, received);
+		fprintf(stderr,
+			"  candidate /%s: uuid %s ctransid %llu, received uuid %s stransid %llu, %s\n",
+			si->path, own, (unsigned long long)si->ctransid,
+			received, (unsigned long long)si->stransid,
+			si->read_only ? "read-only" : "writable");
+	}
+}
+
 static int apply_snapshot(const char *path, const uint8_t *uuid,
 			  uint64_t ctransid, const uint8_t *parent_uuid,
 			  uint64_t parent_ctransid, void *user)
@@ -303,6 +331,7 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 			error("cannot find parent subvolume %s (transid %llu) of snapshot %s",
 			      parent_str, (unsigned long long)parent_ctransid,
 			      path);
+		explain_candidates(ctx, parent_uuid);
 		return -ENOENT;
 	}
 	parent_fd = open_subvol(ctx, parent);
@@ -617,6 +646,7 @@ static int open_clone_source(struct receive_ctx *ctx,
 		error("clone: did not find source subvol %s (transid %llu) for %s",
 		      uuid_str, (unsigned long long)clone_ctransid,
 		      clone_path);
+		explain_candidates(ctx, clone_uuid);
 		return -ENOENT;
 	}
 	subvol_fd = open_subvol(ctx, si);

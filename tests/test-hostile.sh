@@ -136,6 +136,22 @@ check "xattr name of 255 bytes is received" [ $? -eq 0 ]
 check "its value arrives whole" "$PYTHON" -c "import os, sys
 sys.exit(os.getxattr('$DST/ok$N/h/f', 'user.' + 'n' * 250) != b'A' * 3000)"
 
+# A parent that exists here, but in another state: the error says so and
+# lists it with what it carries.
+mkdir -p "$DST/stale"
+printf '%s\n' "header 1" "subvol path=s:p uuid=uuid:5000000000000000000000000000000b ctransid=u64:5" "end" |
+	"$PYTHON" "$TOP/tests/mkstream.py" >"$WORK/p.stream"
+"$OURS" receive -f "$WORK/p.stream" "$DST/stale" >/dev/null 2>&1
+printf '%s\n' "header 1" "snapshot path=s:c uuid=uuid:5000000000000000000000000000000c ctransid=u64:9 clone_uuid=uuid:5000000000000000000000000000000b clone_ctransid=u64:6" "end" |
+	"$PYTHON" "$TOP/tests/mkstream.py" >"$WORK/c.stream"
+"$OURS" receive -f "$WORK/c.stream" "$DST/stale" >/dev/null 2>"$WORK/stale.err"
+check "parent in another state: exit 1" [ $? -eq 1 ]
+check "parent in another state: the error names uuid and transid" grep -q \
+	'^ERROR: parent subvolume 50000000-0000-0000-0000-00000000000b (transid 6) of snapshot c was modified after it was received' "$WORK/stale.err"
+check "parent in another state: the candidate is listed" grep -qE \
+	'^  candidate /.*stale/p: .*received uuid 50000000-0000-0000-0000-00000000000b stransid 5, read-only' "$WORK/stale.err"
+check_partial "parent in another state" "$DST/stale/c"
+
 # ------------------------------------------------ a real stream, cut short
 make_fs src 2G || { fail "cannot make the source"; finish; }
 SRC=$WORK/src
