@@ -4,6 +4,7 @@
 prefix ?= /usr/local
 bindir ?= $(prefix)/bin
 mandir ?= $(prefix)/share/man
+completiondir ?= $(prefix)/share/bash-completion/completions
 DESTDIR ?=
 
 CC ?= cc
@@ -11,13 +12,16 @@ PKG_CONFIG ?= pkg-config
 PKGS := uuid libbtrfsutil zlib libzstd lzo2
 
 CFLAGS ?= -O2 -g
+# Where btrfs-progs' binary is, for the commands handed on to it.
+BTRFS_PROGS_PATH ?= /usr/bin/btrfs
 WARNINGS := -Wall -Wextra
 ifneq ($(CI),)
 WARNINGS += -Werror
 endif
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(PKG_CFLAGS) \
+	     -DBTRFS_PROGS_PATH='"$(BTRFS_PROGS_PATH)"' $(CFLAGS) $(EXTRA_CFLAGS)
 LIBS = $(PKG_LIBS) -lpthread
 
 CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
@@ -33,7 +37,7 @@ MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8 Documentation/bt
 # Debian packages for building and testing; btrfs-progs is the test oracle.
 DEB_PACKAGES := build-essential pkg-config uuid-dev libbtrfsutil-dev \
 		zlib1g-dev libzstd-dev liblzo2-dev libcmocka-dev \
-		btrfs-progs python3 util-linux kmod tzdata time clang \
+		btrfs-progs btrbk python3 util-linux kmod tzdata time clang \
 		libclang-rt-dev
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -131,10 +135,13 @@ install: btrfs
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man8
 	install -m 0755 btrfs $(DESTDIR)$(bindir)/btrfs
 	install -m 0644 $(MANPAGES) $(DESTDIR)$(mandir)/man8/
+	install -d $(DESTDIR)$(completiondir)
+	install -m 0644 btrfs-completion.bash $(DESTDIR)$(completiondir)/btrfs
 
 uninstall:
 	rm -f $(DESTDIR)$(bindir)/btrfs
 	rm -f $(addprefix $(DESTDIR)$(mandir)/man8/,$(notdir $(MANPAGES)))
+	rm -f $(DESTDIR)$(completiondir)/btrfs
 
 clean:
 	rm -f btrfs btrfs-asan *.o $(UNIT_TESTS) $(ASAN_UNIT_TESTS) $(FUZZERS)

@@ -2,15 +2,23 @@
 /*
  * The btrfs multiplexer: global options, then one command from the table.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "utils.h"
 
 #define PROJECT_VERSION "0.1.0"
+/* btrfs-progs' binary, for the commands this btrfs hands on to it. */
+#ifndef BTRFS_PROGS_PATH
+#define BTRFS_PROGS_PATH "/usr/bin/btrfs"
+#endif
 /* Scripts such as btrbk look for this token to learn the feature level. */
 #define PROGS_COMPAT "btrfs-progs v6.2"
 
@@ -66,6 +74,52 @@ static void print_overview(FILE *out)
 		fprintf(out, "    %s\n\n", commands[i]->summary);
 	fputs("Use --help as an argument for information on a specific command.\n",
 	      out);
+}
+
+/* btrfs-progs' other command groups: handed on, never reimplemented. */
+static const char *const progs_commands[] = {
+	"balance", "check", "device", "filesystem", "inspect-internal",
+	"property", "qgroup", "quota", "replace", "rescue", "restore",
+	"scrub", "subvolume",
+};
+
+static bool is_progs_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(progs_commands) / sizeof(progs_commands[0]); i++)
+		if (!strcmp(progs_commands[i], name))
+			return true;
+	return false;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/*
+ * Installed ahead of btrfs-progs, this btrfs runs btrfs-progs for what it
+ * does not implement, with the whole command line (global options too).
+ * BTRFS_PROGS overrides where it is.
+ */
+static int hand_off(const char *name, char **argv)
+{
+	const char *progs = getenv("BTRFS_PROGS");
+
+	if (!progs || !*progs)
+		progs = BTRFS_PROGS_PATH;
+	if (access(progs, X_OK) || same_file(progs, "/proc/self/exe")) {
+		error("'%s' is a btrfs-progs command, and btrfs-progs was not found at %s (set BTRFS_PROGS to its binary)",
+		      name, progs);
+		return 1;
+	}
+	execv(progs, argv);
+	error("cannot run %s: %m", progs);
+	return 1;
 }
 
 static const struct command *find_command(const char *name)
@@ -172,6 +226,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cmd = find_command(argv[first]);
+	if (!cmd && is_progs_command(argv[first]))
+		return hand_off(argv[first], argv);
 	if (!cmd) {
 		fprintf(stderr, "btrfs: unknown command '%s'\n", argv[first]);
 		fputs(global_usage, stderr);

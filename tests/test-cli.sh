@@ -68,6 +68,34 @@ if [ -w /dev/full ]; then
 	check "dump to a full device exits 1" [ $? -eq 1 ]
 	check "dump to a full device says so" grep -q '^ERROR: cannot write the dump' "$WORK/err"
 fi
+# Commands of btrfs-progs are handed on to it, with the global options.
+"$OURS" -q filesystem df / >"$WORK/out" 2>"$WORK/err"
+"$REF" -q filesystem df / >"$WORK/ref.out" 2>"$WORK/ref.err"
+check "btrfs-progs commands are handed on" cmp -s "$WORK/err" "$WORK/ref.err"
+BTRFS_PROGS=/nonexistent "$OURS" subvolume list / >/dev/null 2>"$WORK/err"
+check "without btrfs-progs: exit 1" [ $? -eq 1 ]
+check "without btrfs-progs: a clear error naming the command" grep -q \
+	"^ERROR: 'subvolume' is a btrfs-progs command, and btrfs-progs was not found at /nonexistent" "$WORK/err"
+
+# The bash completion knows the options of send and receive.
+completions() {
+	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		_btrfs_send_receive; printf "%s\n" "${COMPREPLY[@]}"' _ \
+		"$TOP/btrfs-completion.bash" "$@" 2>/dev/null
+}
+check "completion: receive --force-decompress" grep -qx -- --force-decompress <(completions btrfs receive --fo)
+check "completion: send --compressed-data" grep -qx -- --compressed-data <(completions btrfs send --com)
+check "completion: --format json" grep -qx json <(completions btrfs --format j)
+
+# make install puts the binary, the man pages and the completion in place.
+make -s -C "$TOP" install DESTDIR="$WORK/pkg" prefix=/usr >/dev/null 2>&1
+for f in bin/btrfs share/man/man8/btrfs.8 share/man/man8/btrfs-send.8 \
+	share/man/man8/btrfs-receive.8 share/bash-completion/completions/btrfs; do
+	check "make install: $f" [ -f "$WORK/pkg/usr/$f" ]
+done
+make -s -C "$TOP" uninstall DESTDIR="$WORK/pkg" prefix=/usr >/dev/null 2>&1
+check "make uninstall removes them" [ -z "$(find "$WORK/pkg" -type f)" ]
+
 # Memory does not grow with the stream: 256 MiB of writes, dumped in bounded
 # RSS (the read buffer plus the largest command).
 "$PYTHON" -c '
