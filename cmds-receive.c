@@ -432,6 +432,7 @@ static int apply_stream(const struct receive_opts *o, int fd,
 			struct receive_ctx *ctx)
 {
 	struct send_stream *s;
+	bool stream_broken = false;
 	uint64_t errors = 0;
 	int ret;
 
@@ -453,7 +454,7 @@ static int apply_stream(const struct receive_opts *o, int fd,
 			continue;
 		if (!send_stream_failed_in_callback(s)) {
 			error("%s", send_stream_error(s));
-			errors++;
+			stream_broken = true;
 			break;
 		}
 		if (verbosity >= 2)
@@ -463,15 +464,19 @@ static int apply_stream(const struct receive_opts *o, int fd,
 		if (o->max_errors && errors >= o->max_errors)
 			break;
 	}
-	if (!errors && send_stream_header_count(s) == 0) {
+	if (!stream_broken && !errors && send_stream_header_count(s) == 0) {
 		error("empty stream is not considered valid");
-		errors++;
+		stream_broken = true;
 	}
 	send_stream_close(s);
-	if (!errors)
-		return receive_close_subvol(ctx, true);
-	receive_close_subvol(ctx, false);
-	return -EIO;
+	/*
+	 * The last subvolume is complete if the stream was whole to its end
+	 * and none of its own commands failed (receive_close_subvol checks).
+	 */
+	ret = receive_close_subvol(ctx, !stream_broken);
+	if (stream_broken || errors || ret < 0)
+		return -EIO;
+	return 0;
 }
 
 static int receive_run(int argc, char **argv)

@@ -758,6 +758,20 @@ static int wait_writable(int fd)
 	return 0;
 }
 
+/* After EAGAIN: data to read yet?  Then the output is full; wait for it. */
+static int wait_ready(struct stream_pump *p)
+{
+	struct pollfd pfd = { .fd = p->in, .events = POLLIN };
+	int pending = 0;
+
+	if (ioctl(p->in, FIONREAD, &pending) == 0 && pending > 0)
+		return wait_writable(p->out);
+	while (poll(&pfd, 1, -1) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
 static int write_all(int fd, const char *buf, size_t len)
 {
 	ssize_t n;
@@ -822,7 +836,8 @@ static void *pump_run(void *arg)
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN) {
-			ret = wait_writable(p->out);
+			/* A non-blocking end: wait for the side that is not ready. */
+			ret = wait_ready(p);
 			if (ret < 0)
 				break;
 			continue;

@@ -9,6 +9,7 @@
  * followed: callers use it with *at() calls and NOFOLLOW flags.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <string.h>
@@ -21,6 +22,10 @@
 
 void confined_init(struct confined_root *cr, int root_fd)
 {
+	struct stat st;
+
+	/* Directories of other subvolumes (other st_dev) are out of bounds. */
+	cr->root_dev = root_fd >= 0 && !fstat(root_fd, &st) ? st.st_dev : 0;
 	cr->root_fd = root_fd;
 	cr->cached_fd = -1;
 	cr->cached_len = 0;
@@ -121,6 +126,13 @@ static int open_beneath(int root_fd, char *dir)
 	return fd < 0 ? -errno : (int)fd;
 }
 
+static bool same_subvolume(const struct confined_root *cr, int fd)
+{
+	struct stat st;
+
+	return !fstat(fd, &st) && st.st_dev == cr->root_dev;
+}
+
 int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
 		    const char **name)
 {
@@ -153,6 +165,10 @@ int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
 	memcpy(cr->cached_dir, path, dir_len);
 	cr->cached_dir[dir_len] = '\0';
 	fd = open_beneath(cr->root_fd, cr->cached_dir);
+	if (fd >= 0 && !same_subvolume(cr, fd)) {
+		close(fd);
+		fd = -EXDEV;
+	}
 	if (fd < 0) {
 		if (fd == -ELOOP || fd == -EXDEV)
 			error("path in stream goes through a symlink or out of the subvolume, refused: %s",

@@ -7,10 +7,12 @@
 #define CONFINED_PATH_H
 
 #include <limits.h>
+#include <sys/types.h>
 
 /* The last parent directory looked up, reused by consecutive commands. */
 struct confined_root {
 	int root_fd;
+	dev_t root_dev;
 	int cached_fd;
 	size_t cached_len;
 	char cached_dir[PATH_MAX];

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -25,6 +26,14 @@
 #include "utils.h"
 
 #define CAPABILITY_XATTR "security.capability"
+#define BTRFS_FS_TREE_OBJECTID 5ULL
+
+/* fchmodat2(2), Linux 6.6; older libc headers lack the number. */
+#ifndef SYS_fchmodat2
+#define SYS_FCHMODAT2 452
+#else
+#define SYS_FCHMODAT2 SYS_fchmodat2
+#endif
 
 void receive_ctx_init(struct receive_ctx *ctx, int dest_fd, int anchor_fd,
 		      const char *anchor_path, bool force_decompress)
@@ -32,7 +41,7 @@ void receive_ctx_init(struct receive_ctx *ctx, int dest_fd, int anchor_fd,
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->dest_fd = dest_fd;
 	ctx->anchor_fd = anchor_fd;
-	ctx->anchor_path = strdup(anchor_path);
+	snprintf(ctx->anchor_path, sizeof(ctx->anchor_path), "%s", anchor_path);
 	ctx->force_decompress = force_decompress;
 	ctx->cur.fd = -1;
 	ctx->write_fd = -1;
@@ -69,6 +78,9 @@ static int mark_received(struct receive_ctx *ctx)
 	if (err) {
 		error("cannot make %s read-only: %s", ctx->cur.name,
 		      btrfs_util_strerror(err));
+		/* Writable with a received uuid would look complete. */
+		memset(&rs, 0, sizeof(rs));
+		ioctl(ctx->cur.fd, BTRFS_IOC_SET_RECEIVED_SUBVOL, &rs);
 		return -EIO;
 	}
 	return 0;
@@ -100,9 +112,7 @@ void receive_ctx_release(struct receive_ctx *ctx)
 	receive_close_subvol(ctx, false);
 	if (ctx->index_ready)
 		subvol_index_free(&ctx->index);
-	free(ctx->anchor_path);
 	free(ctx->decompress_buf);
-	ctx->anchor_path = NULL;
 	ctx->decompress_buf = NULL;
 }
 
@@ -182,6 +192,7 @@ static int apply_subvol(const char *path, const uint8_t *uuid,
 	return begin_subvol(ctx, path, uuid, ctransid);
 }
 
+/* 1 when the index was built just now, 0 when it was there already. */
 static int ensure_index(struct receive_ctx *ctx)
 {
 	int ret;
@@ -192,52 +203,85 @@ static int ensure_index(struct receive_ctx *ctx)
 	if (ret < 0)
 		return ret;
 	ctx->index_ready = true;
-	return 0;
+	return 1;
+}
+
+enum lookup_failure {
+	LOOKUP_NOT_FOUND,
+	LOOKUP_STALE,		/* the uuid is here, with another transid */
+	LOOKUP_NOT_USABLE,	/* found, but writable or the top level */
+};
+
+/*
+ * Parents and clone sources are read-only snapshots on the sender, and so
+ * are their received copies: a stream must not name a live subvolume (or
+ * the top level) to read its data into the received tree.
+ */
+static bool usable_source(const struct subvol_info *si)
+{
+	return si->read_only && si->root_id != BTRFS_FS_TREE_OBJECTID;
 }
 
 /*
  * A subvolume of the sender, known here by its uuid and ctransid: the one
  * received from it (received uuid and stransid match), else the sender's
- * own when both sides share the filesystem.  *stale is set when only a
- * different state of it exists here.
+ * own when both sides share the filesystem.  *why tells, when none is
+ * found, whether one exists in another state or is not usable.
  */
 static struct subvol_info *find_sender_subvol(struct receive_ctx *ctx,
 					      const uint8_t *uuid,
-					      uint64_t ctransid, bool *stale)
+					      uint64_t ctransid,
+					      enum lookup_failure *why)
 {
-	struct subvol_info *si;
+	struct subvol_info *si, *own;
 
-	*stale = false;
+	*why = LOOKUP_NOT_FOUND;
 	si = subvol_index_find_by_received_uuid(&ctx->index, uuid, ctransid);
-	if (si)
+	if (si && usable_source(si))
 		return si;
-	si = subvol_index_find_by_uuid(&ctx->index, uuid);
-	if (si && si->ctransid == ctransid)
-		return si;
-	if (si || subvol_index_find_by_received_uuid(&ctx->index, uuid, 0))
-		*stale = true;
+	own = subvol_index_find_by_uuid(&ctx->index, uuid);
+	if (own && own->ctransid == ctransid && usable_source(own))
+		return own;
+	if (si || (own && own->ctransid == ctransid))
+		*why = LOOKUP_NOT_USABLE;
+	else if (own || subvol_index_find_by_received_uuid(&ctx->index, uuid, 0))
+		*why = LOOKUP_STALE;
 	return NULL;
 }
 
 static struct subvol_info *lookup_sender_subvol(struct receive_ctx *ctx,
 						const uint8_t *uuid,
-						uint64_t ctransid, bool *stale)
+						uint64_t ctransid,
+						enum lookup_failure *why)
 {
 	struct subvol_info *si;
 	int ret;
 
+	*why = LOOKUP_NOT_FOUND;
 	ret = ensure_index(ctx);
 	if (ret < 0)
 		return NULL;
-	si = find_sender_subvol(ctx, uuid, ctransid, stale);
-	if (si)
+	si = find_sender_subvol(ctx, uuid, ctransid, why);
+	if (si || ret == 1)
 		return si;
 	/* Subvolumes received since the index was built are not in it. */
 	subvol_index_free(&ctx->index);
 	ctx->index_ready = false;
 	if (ensure_index(ctx) < 0)
 		return NULL;
-	return find_sender_subvol(ctx, uuid, ctransid, stale);
+	return find_sender_subvol(ctx, uuid, ctransid, why);
+}
+
+static const char *lookup_failure_reason(enum lookup_failure why)
+{
+	switch (why) {
+	case LOOKUP_STALE:
+		return ": it was modified after it was received";
+	case LOOKUP_NOT_USABLE:
+		return ": the subvolume with that uuid is writable or the top level, refused";
+	default:
+		return "";
+	}
 }
 
 /* Open a subvolume, given by its path from the top level, via the anchor. */
@@ -301,9 +345,9 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 {
 	struct receive_ctx *ctx = user;
 	enum btrfs_util_error err;
+	enum lookup_failure why;
 	struct subvol_info *parent;
 	char parent_str[37];
-	bool stale;
 	int parent_fd;
 	int ret;
 
@@ -320,17 +364,12 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 	}
 	print_verbose_subvol("snapshot", path, uuid, ctransid);
 	parent = lookup_sender_subvol(ctx, parent_uuid, parent_ctransid,
-				      &stale);
+				      &why);
 	if (!parent) {
 		uuid_unparse(parent_uuid, parent_str);
-		if (stale)
-			error("parent subvolume %s (transid %llu) of snapshot %s was modified after it was received",
-			      parent_str, (unsigned long long)parent_ctransid,
-			      path);
-		else
-			error("cannot find parent subvolume %s (transid %llu) of snapshot %s",
-			      parent_str, (unsigned long long)parent_ctransid,
-			      path);
+		error("cannot find parent subvolume %s (transid %llu) of snapshot %s%s",
+		      parent_str, (unsigned long long)parent_ctransid, path,
+		      lookup_failure_reason(why));
 		explain_candidates(ctx, parent_uuid);
 		return -ENOENT;
 	}
@@ -346,7 +385,6 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 		      ret ? strerror(ret) : btrfs_util_strerror(err));
 		return ret ? -ret : -EIO;
 	}
-	ctx->cur.snapshot = true;
 	return begin_subvol(ctx, path, uuid, ctransid);
 }
 
@@ -487,7 +525,8 @@ static int lookup_pair(struct receive_ctx *ctx, const char *from,
 	if (*from_dfd != ctx->paths.root_fd) {
 		*from_dfd = fcntl(*from_dfd, F_DUPFD_CLOEXEC, 0);
 		if (*from_dfd < 0)
-			return -errno;
+			return fail_errno("rename or link: dup of directory of",
+					  from);
 	}
 	ret = lookup_entry(ctx, "rename or link", to, to_dfd, to_name);
 	if (ret < 0 && *from_dfd != ctx->paths.root_fd)
@@ -566,6 +605,39 @@ static int apply_rmdir(const char *path, void *user)
 	return ret;
 }
 
+/*
+ * Open a file the stream writes, reads or changes, which must be a regular
+ * file (or, with allow_dir, a directory): a device node the stream made
+ * would take the data to a real device, a FIFO would hang.  Checked before
+ * the open, so that no device is ever opened, and after it, on the inode
+ * actually opened.
+ */
+static int open_inode(int dfd, const char *name, const char *path, int flags,
+		      bool allow_dir)
+{
+	struct stat before, after;
+	int fd;
+
+	if (fstatat(dfd, name, &before, AT_SYMLINK_NOFOLLOW) < 0)
+		return fail_errno("open", path);
+	if (!S_ISREG(before.st_mode) && !(allow_dir && S_ISDIR(before.st_mode))) {
+		error("%s is not a regular file, refused", path);
+		return -EINVAL;
+	}
+	fd = openat(dfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+		    O_CLOEXEC);
+	if (fd < 0)
+		return fail_errno("open", path);
+	if (fstat(fd, &after) < 0 || after.st_ino != before.st_ino ||
+	    after.st_dev != before.st_dev ||
+	    (after.st_mode & S_IFMT) != (before.st_mode & S_IFMT)) {
+		close(fd);
+		error("%s changed while being opened, refused", path);
+		return -EAGAIN;
+	}
+	return fd;
+}
+
 /* The file of consecutive writes stays open until another one is needed. */
 static int open_for_write(struct receive_ctx *ctx, const char *path)
 {
@@ -578,9 +650,9 @@ static int open_for_write(struct receive_ctx *ctx, const char *path)
 	ret = lookup(ctx, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
-	fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open_inode(dfd, name, path, O_WRONLY, false);
 	if (fd < 0)
-		return fail_errno("open", path);
+		return fd;
 	ctx->write_fd = fd;
 	snprintf(ctx->write_path, sizeof(ctx->write_path), "%s", path);
 	return fd;
@@ -629,23 +701,21 @@ static int open_clone_source(struct receive_ctx *ctx,
 	struct subvol_info *si;
 	const char *name;
 	char uuid_str[37];
-	int subvol_fd, dfd, fd, ret;
-	bool stale;
+	enum lookup_failure why;
+	int subvol_fd, dfd, ret;
 
 	if (!memcmp(clone_uuid, ctx->cur.uuid, 16)) {
 		ret = lookup(ctx, clone_path, &dfd, &name);
 		if (ret < 0)
 			return ret;
-		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		return fd < 0 ? fail_errno("open clone source", clone_path) :
-				fd;
+		return open_inode(dfd, name, clone_path, O_RDONLY, false);
 	}
-	si = lookup_sender_subvol(ctx, clone_uuid, clone_ctransid, &stale);
+	si = lookup_sender_subvol(ctx, clone_uuid, clone_ctransid, &why);
 	if (!si) {
 		uuid_unparse(clone_uuid, uuid_str);
-		error("clone: did not find source subvol %s (transid %llu) for %s",
+		error("clone: did not find source subvol %s (transid %llu) for %s%s",
 		      uuid_str, (unsigned long long)clone_ctransid,
-		      clone_path);
+		      clone_path, lookup_failure_reason(why));
 		explain_candidates(ctx, clone_uuid);
 		return -ENOENT;
 	}
@@ -654,11 +724,8 @@ static int open_clone_source(struct receive_ctx *ctx,
 		return subvol_fd;
 	confined_init(&src_paths, subvol_fd);
 	ret = confined_lookup(&src_paths, clone_path, &dfd, &name);
-	if (ret >= 0) {
-		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		ret = fd < 0 ? fail_errno("open clone source", clone_path) :
-			       fd;
-	}
+	if (ret >= 0)
+		ret = open_inode(dfd, name, clone_path, O_RDONLY, false);
 	confined_release(&src_paths);
 	close(subvol_fd);
 	return ret;
@@ -773,12 +840,26 @@ static int apply_chmod(const char *path, uint64_t mode, void *user)
 {
 	const char *name;
 	struct stat st;
-	int dfd, ret;
+	int dfd, fd, ret;
 
 	ret = lookup(user, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
-	/* chmod follows symlinks: never let it reach through one. */
+	/*
+	 * fchmodat2 changes the inode the name holds without following a
+	 * symlink that a local user could swap in between two calls.
+	 */
+	if (!syscall(SYS_FCHMODAT2, dfd, name, (mode_t)(mode & 07777),
+		     AT_SYMLINK_NOFOLLOW))
+		return 0;
+	if (errno == EOPNOTSUPP) {
+		error("chmod %s: refusing to change the mode through a symlink",
+		      path);
+		return -ELOOP;
+	}
+	if (errno != ENOSYS)
+		return fail_errno("chmod", path);
+	/* Older kernels: through an fd of the inode itself. */
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail_errno("chmod", path);
 	if (S_ISLNK(st.st_mode)) {
@@ -786,9 +867,18 @@ static int apply_chmod(const char *path, uint64_t mode, void *user)
 		      path);
 		return -ELOOP;
 	}
-	if (fchmodat(dfd, name, mode & 07777, 0) < 0)
-		return fail_errno("chmod", path);
-	return 0;
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		if (fchmodat(dfd, name, mode & 07777, 0) < 0)
+			return fail_errno("chmod", path);
+		return 0;
+	}
+	fd = open_inode(dfd, name, path, O_RDONLY, true);
+	if (fd < 0)
+		return fd;
+	if (fchmod(fd, mode & 07777) < 0)
+		ret = fail_errno("chmod", path);
+	close(fd);
+	return ret;
 }
 
 /* chown clears security.capability: put back what the stream set. */
@@ -920,9 +1010,9 @@ static int apply_fileattr(const char *path, uint64_t attr, void *user)
 	ret = lookup(ctx, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = open_inode(dfd, name, path, O_RDONLY, true);
 	if (fd < 0)
-		return fail_errno("fileattr", path);
+		return fd;
 	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
 		ret = fail_errno("fileattr", path);
 	close(fd);
@@ -936,7 +1026,7 @@ static int decompressed_write(struct receive_ctx *ctx, int fd,
 	void *buf;
 	int ret;
 
-	if (ew->unencoded_len > 16 * 1024 * 1024 ||
+	if (!ew->unencoded_len || ew->unencoded_len > 16 * 1024 * 1024 ||
 	    ew->unencoded_offset > ew->unencoded_len ||
 	    ew->unencoded_file_len > ew->unencoded_len - ew->unencoded_offset) {
 		error("encoded_write %s: inconsistent lengths in stream", path);
@@ -944,8 +1034,10 @@ static int decompressed_write(struct receive_ctx *ctx, int fd,
 	}
 	if (ctx->decompress_size < ew->unencoded_len) {
 		buf = realloc(ctx->decompress_buf, ew->unencoded_len);
-		if (!buf)
+		if (!buf) {
+			error("encoded_write %s: out of memory", path);
 			return -ENOMEM;
+		}
 		ctx->decompress_buf = buf;
 		ctx->decompress_size = ew->unencoded_len;
 	}
@@ -982,8 +1074,19 @@ static int apply_encoded_write(const char *path,
 		      ew->encryption);
 		return -EOPNOTSUPP;
 	}
-	if (ew->compression == 0)
-		return write_all(fd, ew->data, ew->len, ew->offset, path);
+	if (ew->compression == 0) {
+		/* Unencoded: the data is the extent, of which a range is used. */
+		if (ew->len != ew->unencoded_len ||
+		    ew->unencoded_offset > ew->len ||
+		    ew->unencoded_file_len > ew->len - ew->unencoded_offset) {
+			error("encoded_write %s: inconsistent lengths in stream",
+			      path);
+			return -EINVAL;
+		}
+		return write_all(fd, (const char *)ew->data +
+				 ew->unencoded_offset, ew->unencoded_file_len,
+				 ew->offset, path);
+	}
 	if (!ctx->force_decompress && !ctx->encoded_write_refused) {
 		iov.iov_base = (void *)ew->data;
 		iov.iov_len = ew->len;
@@ -1018,9 +1121,9 @@ static int apply_enable_verity(const char *path, const struct send_verity *v,
 	ret = lookup(ctx, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open_inode(dfd, name, path, O_RDONLY, false);
 	if (fd < 0)
-		return fail_errno("enable_verity", path);
+		return fd;
 	arg.version = 1;
 	arg.hash_algorithm = v->algorithm;
 	arg.block_size = v->block_size;

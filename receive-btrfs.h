@@ -20,7 +20,6 @@
 struct received_subvol {
 	bool active;
 	bool failed;		/* a command failed: never mark it complete */
-	bool snapshot;
 	char name[PATH_MAX];
 	int fd;
 	uint8_t uuid[16];	/* the sender's uuid: our received uuid */
@@ -35,7 +34,7 @@ struct receive_ctx {
 	 * are opened, and its path from the filesystem's top level.
 	 */
 	int anchor_fd;
-	char *anchor_path;
+	char anchor_path[PATH_MAX];
 	bool force_decompress;
 
 	struct subvol_index index;

@@ -11,11 +11,15 @@ enum output_format output_format = OUTPUT_TEXT;
 
 static void message(const char *prefix, const char *fmt, va_list ap)
 {
+	int saved_errno = errno;
+
 	/* Whatever stdout holds goes first, so the two stay in order. */
 	fflush(stdout);
+	errno = saved_errno;	/* for %m, and for the caller */
 	fputs(prefix, stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	errno = saved_errno;
 }
 
 void error(const char *fmt, ...)

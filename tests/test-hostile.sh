@@ -125,6 +125,35 @@ bad "command before any subvolume" "before any subvol" "header 1
 mkfile path=s:f ino=u64:257
 end"
 
+# Device nodes and FIFOs the stream made are never written, read or
+# opened: the data would go to a real device, a FIFO would hang.
+bad "write to a device node" "d is not a regular file, refused" "header 1
+$SUB
+mknod path=s:d mode=u64:0o20600 rdev=u64:0x107 ino=u64:257
+write path=s:d file_offset=u64:0 data=s:x
+end"
+bad "fallocate on a device node" "d is not a regular file, refused" "header 2
+$SUB
+mknod path=s:d mode=u64:0o60600 rdev=u64:0x700 ino=u64:257
+fallocate path=s:d fallocate_mode=u32:3 file_offset=u64:0 size=u64:4096
+end"
+bad "write to a fifo" "p is not a regular file, refused" "header 1
+$SUB
+mkfifo path=s:p ino=u64:257
+write path=s:p file_offset=u64:0 data=s:x
+end"
+bad "clone from a fifo" "p is not a regular file, refused" "header 1
+$SUB
+mkfifo path=s:p ino=u64:257
+mkfile path=s:f ino=u64:258
+clone path=s:f file_offset=u64:0 clone_len=u64:4096 clone_uuid=uuid:4000000000000000000000000000000a clone_ctransid=u64:9 clone_path=s:p clone_offset=u64:0
+end"
+bad "chmod of a symlink" "refusing to change the mode through a symlink" "header 1
+$SUB
+symlink path=s:l path_link=s:/etc/shadow ino=u64:257
+chmod path=s:l mode=u64:0o777
+end"
+
 # An xattr name of exactly 255 bytes is received.
 N=$((N + 1))
 mkdir -p "$DST/ok$N"
@@ -147,10 +176,36 @@ printf '%s\n' "header 1" "snapshot path=s:c uuid=uuid:50000000000000000000000000
 "$OURS" receive -f "$WORK/c.stream" "$DST/stale" >/dev/null 2>"$WORK/stale.err"
 check "parent in another state: exit 1" [ $? -eq 1 ]
 check "parent in another state: the error names uuid and transid" grep -q \
-	'^ERROR: parent subvolume 50000000-0000-0000-0000-00000000000b (transid 6) of snapshot c was modified after it was received' "$WORK/stale.err"
+	'^ERROR: cannot find parent subvolume 50000000-0000-0000-0000-00000000000b (transid 6) of snapshot c: it was modified after it was received' "$WORK/stale.err"
 check "parent in another state: the candidate is listed" grep -qE \
 	'^  candidate /.*stale/p: .*received uuid 50000000-0000-0000-0000-00000000000b stransid 5, read-only' "$WORK/stale.err"
 check_partial "parent in another state" "$DST/stale/c"
+
+# A live, writable subvolume (or the top level) named as parent or clone
+# source by its uuid and ctransid is refused: its data would be read into
+# the received tree.
+"$REF" -q subvolume create "$DST/live"
+echo secret >"$DST/live/secret"
+sync
+live=$("$PYTHON" - "$DST/live" <<'PY'
+import fcntl, os, struct, sys, uuid
+IOC = (2 << 30) | (504 << 16) | (0x94 << 8) | 60   # GET_SUBVOL_INFO
+buf = bytearray(504)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.ioctl(fd, IOC, buf)
+print(uuid.UUID(bytes=bytes(buf[296:312])).hex, struct.unpack_from("<Q", buf, 344)[0])
+PY
+)
+set -- $live
+bad "a live subvolume named as parent" "is writable or the top level, refused" "header 1
+snapshot path=s:h uuid=uuid:6000000000000000000000000000000a ctransid=u64:3 clone_uuid=uuid:$1 clone_ctransid=u64:$2
+end"
+bad "a live subvolume named as clone source" "is writable or the top level, refused" "header 1
+$SUB
+mkfile path=s:f ino=u64:257
+clone path=s:f file_offset=u64:0 clone_len=u64:4096 clone_uuid=uuid:$1 clone_ctransid=u64:$2 clone_path=s:secret clone_offset=u64:0
+end"
+set --
 
 # ------------------------------------------------ a real stream, cut short
 make_fs src 2G || { fail "cannot make the source"; finish; }
