@@ -20,24 +20,25 @@
 #include "confined-path.h"
 #include "utils.h"
 
-void confined_init(struct confined_root *cr, int root_fd)
+void confined_init(struct confined_root *cr, int root_fd, bool check_dev)
 {
 	struct stat st;
 
-	/* Directories of other subvolumes (other st_dev) are out of bounds. */
-	cr->root_dev = root_fd >= 0 && !fstat(root_fd, &st) ? st.st_dev : 0;
+	cr->check_dev = check_dev;
+	cr->root_dev = check_dev && !fstat(root_fd, &st) ? st.st_dev : 0;
 	cr->root_fd = root_fd;
-	cr->cached_fd = -1;
-	cr->cached_len = 0;
-	cr->cached_dir[0] = '\0';
+	cr->clock = 0;
+	for (int i = 0; i < CONFINED_CACHE_SLOTS; i++)
+		cr->cache[i].fd = -1;
 }
 
 void confined_forget(struct confined_root *cr)
 {
-	if (cr->cached_fd >= 0)
-		close(cr->cached_fd);
-	cr->cached_fd = -1;
-	cr->cached_len = 0;
+	for (int i = 0; i < CONFINED_CACHE_SLOTS; i++) {
+		if (cr->cache[i].fd >= 0)
+			close(cr->cache[i].fd);
+		cr->cache[i].fd = -1;
+	}
 }
 
 void confined_release(struct confined_root *cr)
@@ -133,9 +134,27 @@ static bool same_subvolume(const struct confined_root *cr, int fd)
 	return !fstat(fd, &st) && st.st_dev == cr->root_dev;
 }
 
+/* The slot that holds this directory, or else the least recently used. */
+static struct confined_dir *find_slot(struct confined_root *cr,
+				      const char *path, size_t len)
+{
+	struct confined_dir *lru = &cr->cache[0];
+
+	for (int i = 0; i < CONFINED_CACHE_SLOTS; i++) {
+		struct confined_dir *d = &cr->cache[i];
+
+		if (d->fd >= 0 && d->len == len && !memcmp(d->path, path, len))
+			return d;
+		if (d->fd < 0 || d->used < lru->used)
+			lru = d;
+	}
+	return lru;
+}
+
 int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
 		    const char **name)
 {
+	struct confined_dir *slot;
 	const char *slash;
 	size_t dir_len;
 	int fd, ret;
@@ -156,16 +175,20 @@ int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
 	}
 	dir_len = slash - path;
 	*name = slash + 1;
-	if (cr->cached_fd >= 0 && cr->cached_len == dir_len &&
-	    !memcmp(cr->cached_dir, path, dir_len)) {
-		*dir_fd = cr->cached_fd;
+	slot = find_slot(cr, path, dir_len);
+	if (slot->fd >= 0 && slot->len == dir_len &&
+	    !memcmp(slot->path, path, dir_len)) {
+		slot->used = ++cr->clock;
+		*dir_fd = slot->fd;
 		return 0;
 	}
-	confined_forget(cr);
-	memcpy(cr->cached_dir, path, dir_len);
-	cr->cached_dir[dir_len] = '\0';
-	fd = open_beneath(cr->root_fd, cr->cached_dir);
-	if (fd >= 0 && !same_subvolume(cr, fd)) {
+	if (slot->fd >= 0)
+		close(slot->fd);
+	slot->fd = -1;
+	memcpy(slot->path, path, dir_len);
+	slot->path[dir_len] = '\0';
+	fd = open_beneath(cr->root_fd, slot->path);
+	if (fd >= 0 && cr->check_dev && !same_subvolume(cr, fd)) {
 		close(fd);
 		fd = -EXDEV;
 	}
@@ -178,8 +201,9 @@ int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
 			      strerror(-fd));
 		return fd;
 	}
-	cr->cached_fd = fd;
-	cr->cached_len = dir_len;
+	slot->fd = fd;
+	slot->len = dir_len;
+	slot->used = ++cr->clock;
 	*dir_fd = fd;
 	return 0;
 }

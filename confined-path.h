@@ -7,26 +7,46 @@
 #define CONFINED_PATH_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
-/* The last parent directory looked up, reused by consecutive commands. */
-struct confined_root {
-	int root_fd;
-	dev_t root_dev;
-	int cached_fd;
-	size_t cached_len;
-	char cached_dir[PATH_MAX];
+/*
+ * The parent directories looked up last, reused by the commands that
+ * follow: a file's own commands, the directory times the stream sets after
+ * adding to it, both sides of a rename.
+ */
+struct confined_dir {
+	int fd;
+	size_t len;
+	unsigned long used;
+	char path[PATH_MAX];
 };
 
-void confined_init(struct confined_root *cr, int root_fd);
-/* Forget the cached directory; call after anything renames or removes. */
+#define CONFINED_CACHE_SLOTS 16
+
+struct confined_root {
+	int root_fd;
+	/* Set: directories must be on the root's subvolume (st_dev). */
+	bool check_dev;
+	dev_t root_dev;
+	unsigned long clock;
+	struct confined_dir cache[CONFINED_CACHE_SLOTS];
+};
+
+/*
+ * check_dev: refuse directories of nested subvolumes, for trees the stream
+ * did not make (clone sources); the tree being received has none.
+ */
+void confined_init(struct confined_root *cr, int root_fd, bool check_dev);
+/* Forget the cached directories; call after a directory is renamed or removed. */
 void confined_forget(struct confined_root *cr);
 void confined_release(struct confined_root *cr);
 
 /*
  * Split path into the fd of its parent directory, opened beneath the root
  * without following any symlink, and its final component (a pointer into
- * path, or "." for the root itself).  The fd belongs to cr.  Refuses
+ * path, or "." for the root itself).  The fd belongs to cr and stays
+ * valid until the lookup after next.  Refuses
  * absolute paths, "." and ".." components and empty components with
  * -EXDEV / -EINVAL after printing an ERROR naming the path.
  */

@@ -45,7 +45,7 @@ void receive_ctx_init(struct receive_ctx *ctx, int dest_fd, int anchor_fd,
 	ctx->force_decompress = force_decompress;
 	ctx->cur.fd = -1;
 	ctx->write_fd = -1;
-	confined_init(&ctx->paths, -1);
+	confined_init(&ctx->paths, -1, false);
 }
 
 static void close_write_fd(struct receive_ctx *ctx)
@@ -54,13 +54,6 @@ static void close_write_fd(struct receive_ctx *ctx)
 		close(ctx->write_fd);
 	ctx->write_fd = -1;
 	ctx->write_path[0] = '\0';
-}
-
-/* Something was renamed or removed: cached path lookups may be stale. */
-static void namespace_changed(struct receive_ctx *ctx)
-{
-	close_write_fd(ctx);
-	confined_forget(&ctx->paths);
 }
 
 static int mark_received(struct receive_ctx *ctx)
@@ -148,7 +141,7 @@ static int begin_subvol(struct receive_ctx *ctx, const char *name,
 	snprintf(ctx->cur.name, sizeof(ctx->cur.name), "%s", name);
 	memcpy(ctx->cur.uuid, uuid, 16);
 	ctx->cur.ctransid = ctransid;
-	confined_init(&ctx->paths, fd);
+	confined_init(&ctx->paths, fd, false);
 	return 0;
 }
 
@@ -431,17 +424,21 @@ static int fail_errno(const char *what, const char *path)
 
 static int apply_mkfile(const char *path, void *user)
 {
+	struct receive_ctx *ctx = user;
 	const char *name;
 	int dfd, fd, ret;
 
-	ret = lookup_entry(user, "mkfile", path, &dfd, &name);
+	ret = lookup_entry(ctx, "mkfile", path, &dfd, &name);
 	if (ret < 0)
 		return ret;
 	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 		    O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fail_errno("mkfile", path);
-	close(fd);
+	/* Its data, owner, mode and times come next: keep it open. */
+	close_write_fd(ctx);
+	ctx->write_fd = fd;
+	snprintf(ctx->write_path, sizeof(ctx->write_path), "%s", path);
 	return 0;
 }
 
@@ -509,10 +506,7 @@ static int apply_symlink(const char *path, const char *target, void *user)
 	return 0;
 }
 
-/*
- * Two paths are resolved; the first one's directory must not be the
- * cached one the second lookup replaces, so it gets its own fd.
- */
+/* Two paths at once: the directory cache holds both directories. */
 static int lookup_pair(struct receive_ctx *ctx, const char *from,
 		       const char *to, int *from_dfd, const char **from_name,
 		       int *to_dfd, const char **to_name)
@@ -522,22 +516,35 @@ static int lookup_pair(struct receive_ctx *ctx, const char *from,
 	ret = lookup_entry(ctx, "rename or link", from, from_dfd, from_name);
 	if (ret < 0)
 		return ret;
-	if (*from_dfd != ctx->paths.root_fd) {
-		*from_dfd = fcntl(*from_dfd, F_DUPFD_CLOEXEC, 0);
-		if (*from_dfd < 0)
-			return fail_errno("rename or link: dup of directory of",
-					  from);
-	}
-	ret = lookup_entry(ctx, "rename or link", to, to_dfd, to_name);
-	if (ret < 0 && *from_dfd != ctx->paths.root_fd)
-		close(*from_dfd);
-	return ret;
+	return lookup_entry(ctx, "rename or link", to, to_dfd, to_name);
 }
 
-static void release_pair(struct receive_ctx *ctx, int from_dfd)
+/* Is path the file whose fd the cache holds? */
+static bool is_cached_file(const struct receive_ctx *ctx, const char *path)
 {
-	if (from_dfd != ctx->paths.root_fd)
-		close(from_dfd);
+	return ctx->write_fd >= 0 && !strcmp(ctx->write_path, path);
+}
+
+/* After a rename, the cached file's path follows it. */
+static void rename_cached_file(struct receive_ctx *ctx, const char *from,
+			       const char *to)
+{
+	size_t len = strlen(from);
+	char moved[PATH_MAX];
+
+	if (ctx->write_fd < 0)
+		return;
+	if (!strcmp(ctx->write_path, from)) {
+		snprintf(ctx->write_path, sizeof(ctx->write_path), "%s", to);
+	} else if (!strncmp(ctx->write_path, from, len) &&
+		   ctx->write_path[len] == '/') {
+		if (snprintf(moved, sizeof(moved), "%s%s", to,
+			     ctx->write_path + len) >= (int)sizeof(moved)) {
+			close_write_fd(ctx);
+			return;
+		}
+		memcpy(ctx->write_path, moved, sizeof(moved));
+	}
 }
 
 static int apply_rename(const char *from, const char *to, void *user)
@@ -546,17 +553,29 @@ static int apply_rename(const char *from, const char *to, void *user)
 	const char *from_name, *to_name;
 	int from_dfd, to_dfd, ret;
 
+	struct stat st;
+	bool is_dir;
+
 	ret = lookup_pair(ctx, from, to, &from_dfd, &from_name, &to_dfd,
 			  &to_name);
 	if (ret < 0)
 		return ret;
+	/* A file renamed over the cached one ends that one's name. */
+	if (is_cached_file(ctx, to))
+		close_write_fd(ctx);
+	/* Only a renamed directory makes cached directory fds misleading. */
+	is_dir = !is_cached_file(ctx, from) &&
+		 (fstatat(from_dfd, from_name, &st, AT_SYMLINK_NOFOLLOW) ||
+		  S_ISDIR(st.st_mode));
 	if (renameat(from_dfd, from_name, to_dfd, to_name) < 0) {
 		ret = -errno;
 		error("rename %s -> %s failed: %m", from, to);
+		return ret;
 	}
-	release_pair(ctx, from_dfd);
-	namespace_changed(ctx);
-	return ret;
+	rename_cached_file(ctx, from, to);
+	if (is_dir)
+		confined_forget(&ctx->paths);
+	return 0;
 }
 
 static int apply_link(const char *path, const char *target, void *user)
@@ -573,7 +592,6 @@ static int apply_link(const char *path, const char *target, void *user)
 		ret = -errno;
 		error("link %s -> %s failed: %m", path, target);
 	}
-	release_pair(ctx, target_dfd);
 	return ret;
 }
 
@@ -585,9 +603,10 @@ static int apply_unlink(const char *path, void *user)
 	ret = lookup_entry(user, "unlink", path, &dfd, &name);
 	if (ret < 0)
 		return ret;
+	if (is_cached_file(user, path))
+		close_write_fd(user);
 	if (unlinkat(dfd, name, 0) < 0)
 		ret = fail_errno("unlink", path);
-	namespace_changed(user);
 	return ret;
 }
 
@@ -601,7 +620,7 @@ static int apply_rmdir(const char *path, void *user)
 		return ret;
 	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
 		ret = fail_errno("rmdir", path);
-	namespace_changed(user);
+	confined_forget(&((struct receive_ctx *)user)->paths);
 	return ret;
 }
 
@@ -722,7 +741,7 @@ static int open_clone_source(struct receive_ctx *ctx,
 	subvol_fd = open_subvol(ctx, si);
 	if (subvol_fd < 0)
 		return subvol_fd;
-	confined_init(&src_paths, subvol_fd);
+	confined_init(&src_paths, subvol_fd, true);
 	ret = confined_lookup(&src_paths, clone_path, &dfd, &name);
 	if (ret >= 0)
 		ret = open_inode(dfd, name, clone_path, O_RDONLY, false);
@@ -787,10 +806,15 @@ static int apply_set_xattr(const char *path, const char *xname,
 	const char *name;
 	int ret;
 
-	ret = enter_dir_of(ctx, path, &name);
-	if (ret < 0)
-		return ret;
-	if (lsetxattr(name, xname, data, len, 0) < 0) {
+	if (is_cached_file(ctx, path)) {
+		ret = fsetxattr(ctx->write_fd, xname, data, len, 0);
+	} else {
+		ret = enter_dir_of(ctx, path, &name);
+		if (ret < 0)
+			return ret;
+		ret = lsetxattr(name, xname, data, len, 0);
+	}
+	if (ret < 0) {
 		ret = -errno;
 		error("set_xattr %s %s failed: %m", path, xname);
 		return ret;
@@ -842,6 +866,12 @@ static int apply_chmod(const char *path, uint64_t mode, void *user)
 	struct stat st;
 	int dfd, fd, ret;
 
+	if (is_cached_file(user, path)) {
+		if (fchmod(((struct receive_ctx *)user)->write_fd,
+			   mode & 07777) < 0)
+			return fail_errno("chmod", path);
+		return 0;
+	}
 	ret = lookup(user, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
@@ -902,15 +932,29 @@ static int restore_capability(struct receive_ctx *ctx, const char *path)
 static int apply_chown(const char *path, uint64_t uid, uint64_t gid,
 		       void *user)
 {
+	struct receive_ctx *ctx = user;
 	const char *name;
+	struct stat st;
 	int dfd, ret;
 
-	ret = lookup(user, path, &dfd, &name);
+	if (is_cached_file(ctx, path)) {
+		/*
+		 * A file just made has our owner; when the stream asks for
+		 * the same, the chown (a metadata update) can be skipped.
+		 */
+		if (!fstat(ctx->write_fd, &st) && st.st_uid == uid &&
+		    st.st_gid == gid)
+			return 0;
+		if (fchown(ctx->write_fd, uid, gid) < 0)
+			return fail_errno("chown", path);
+		return restore_capability(ctx, path);
+	}
+	ret = lookup(ctx, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
 	if (fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail_errno("chown", path);
-	return restore_capability(user, path);
+	return restore_capability(ctx, path);
 }
 
 static int apply_utimes(const char *path, const struct send_timespec *atime,
@@ -922,13 +966,18 @@ static int apply_utimes(const char *path, const struct send_timespec *atime,
 	int dfd, ret;
 
 	(void)ctime;
-	ret = lookup(user, path, &dfd, &name);
-	if (ret < 0)
-		return ret;
 	ts[0].tv_sec = atime->sec;
 	ts[0].tv_nsec = atime->nsec;
 	ts[1].tv_sec = mtime->sec;
 	ts[1].tv_nsec = mtime->nsec;
+	if (is_cached_file(user, path)) {
+		if (futimens(((struct receive_ctx *)user)->write_fd, ts) < 0)
+			return fail_errno("utimes", path);
+		return 0;
+	}
+	ret = lookup(user, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
 	if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail_errno("utimes", path);
 	return 0;

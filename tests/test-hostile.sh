@@ -207,6 +207,29 @@ clone path=s:f file_offset=u64:0 clone_len=u64:4096 clone_uuid=uuid:$1 clone_ctr
 end"
 set --
 
+# The open file kept between commands follows renames and never outlives
+# its name: renamed over, moved with its directory, unlinked and remade.
+mkdir -p "$DST/cache"
+printf '%s\n' "header 1" "subvol path=s:c uuid=uuid:7000000000000000000000000000000a ctransid=u64:1" \
+	"mkfile path=s:a ino=u64:257" "write path=s:a file_offset=u64:0 data=s:AAAA" \
+	"mkfile path=s:b ino=u64:258" "write path=s:b file_offset=u64:0 data=s:BBBB" \
+	"rename path=s:a path_to=s:b" "write path=s:b file_offset=u64:0 data=s:XX" \
+	"mkdir path=s:d ino=u64:259" "mkfile path=s:d/f ino=u64:260" \
+	"write path=s:d/f file_offset=u64:0 data=s:1111" "rename path=s:d path_to=s:e" \
+	"write path=s:e/f file_offset=u64:2 data=s:22" "chmod path=s:e/f mode=u64:0o640" \
+	"mkfile path=s:g ino=u64:261" "write path=s:g file_offset=u64:0 data=s:GG" \
+	"unlink path=s:g" "mkfile path=s:g ino=u64:262" "write path=s:g file_offset=u64:0 data=s:H" \
+	"chown path=s:g uid=u64:1000 gid=u64:100" "utimes path=s:g atime=ts:100.0 mtime=ts:200.0 ctime=ts:0.0" \
+	"end" | "$PYTHON" "$TOP/tests/mkstream.py" >"$WORK/cache.stream"
+"$OURS" receive -f "$WORK/cache.stream" "$DST/cache" >/dev/null 2>"$WORK/cache.err"
+check "cache edge cases: received" [ $? -eq 0 ]
+check "renamed over: the new name gets the write" [ "$(cat "$DST/cache/c/b")" = XXAA ]
+check "moved with its directory: the write follows" [ "$(cat "$DST/cache/c/e/f")" = 1122 ]
+check "moved with its directory: so does the chmod" [ "$(stat -c %a "$DST/cache/c/e/f")" = 640 ]
+check "unlinked and remade: the new file gets the write" [ "$(cat "$DST/cache/c/g")" = H ]
+check "unlinked and remade: owner and times on the new file" \
+	[ "$(stat -c '%u:%g %Y' "$DST/cache/c/g")" = "1000:100 200" ]
+
 # ------------------------------------------------ a real stream, cut short
 make_fs src 2G || { fail "cannot make the source"; finish; }
 SRC=$WORK/src
