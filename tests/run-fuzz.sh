@@ -19,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$work/corpus-dump" "$work/corpus-receive" tests/fuzz-crashes
-for s in tests/streams/*.stream tests/regressions/*; do
+for s in tests/streams/*.stream tests/regressions/*.stream; do
 	[ -f "$s" ] || continue
 	# Seeds of at most 64 KiB keep the fuzzer fast.
 	head -c 65536 "$s" >"$work/corpus-dump/$(basename "$s")"
@@ -30,7 +30,16 @@ done
 cp "$work"/corpus-dump/* "$work/corpus-receive/"
 
 run() {
-	local harness=$1 corpus=$2
+	local harness=$1 corpus=$2 input
+	# Inputs that once crashed a harness must not crash it again.
+	for input in "$top"/tests/regressions/*.stream; do
+		[ -f "$input" ] || continue
+		"$top/tests/$harness" "$input" >"$work/replay.log" 2>&1 || {
+			tail -30 "$work/replay.log" >&2
+			echo "FAIL: $harness crashes again on $input" >&2
+			return 1
+		}
+	done
 	echo "== $harness for $seconds s"
 	"$top/tests/$harness" -max_total_time="$seconds" -max_len=262144 \
 		-rss_limit_mb=1024 -timeout=20 -print_final_stats=1 \
