@@ -1,0 +1,450 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Benchmark of ./btrfs send / receive against Debian's btrfs-progs
+# (/usr/bin/btrfs): datasets on a loop btrfs, each sent to a file, received
+# from that file, sent | received through a pipe and dumped, the two tools
+# alternately, caches dropped before every timed command, into a separate
+# loop btrfs.  Then the received trees are checked against their sources.
+# Needs root.  See bench/README.md.
+#
+# Environment:
+#   BENCH_SCALE=1       dataset size factor (0.1 for a quick run)
+#   BENCH_RUNS=3        timed runs per tool and operation
+#   BENCH_DATASETS="big small sparse incr"   which ones to time
+#   BENCH_RESULTS=1     also write bench/results/<date>-<hostname>.md
+#   BENCH_OURS, BENCH_REF   the two binaries (./btrfs, /usr/bin/btrfs)
+#   BENCH_TMP=/tmp      where the work directory (images, streams) goes
+#   BENCH_KEEP=1        keep the work directory (not the mounts) at exit
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+bench=$top/bench
+ours=${BENCH_OURS:-$top/btrfs}
+ref=${BENCH_REF:-/usr/bin/btrfs}
+scale=${BENCH_SCALE:-1}
+runs=${BENCH_RUNS:-3}
+datasets=${BENCH_DATASETS:-big small sparse incr}
+python=${PYTHON:-python3}
+export TZ=UTC LC_ALL=C
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || die "run as root (loop devices, drop_caches)"
+[ -x "$ours" ] || die "$ours is missing: run make first"
+[ -x "$ref" ] || die "$ref is missing: apt-get install btrfs-progs"
+[ -x /usr/bin/time ] || die "/usr/bin/time is missing: apt-get install time"
+for t in losetup mkfs.btrfs mountpoint tar fallocate "$python"; do
+	command -v "$t" >/dev/null || die "$t is missing"
+done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
+"$python" -c "import sys; s = float(sys.argv[1]); assert 0 < s <= 10" \
+	"$scale" 2>/dev/null || die "BENCH_SCALE must be in (0, 10]"
+for d in $datasets; do
+	case $d in big | small | sparse | incr) ;;
+	*) die "unknown dataset $d (big small sparse incr)" ;;
+	esac
+done
+
+work=$(mktemp -d "${BENCH_TMP:-/tmp}/btrfs-bench.XXXXXX")
+src=$work/src
+dst=$work/dst
+streams=$work/streams
+times=$work/times
+tsv=$work/results.tsv
+manifest=$work/manifest.json
+LOOPS=()
+MNTS=()
+
+cleanup() {
+	local rc=$? i
+	set +e
+	cd /
+	for ((i = ${#MNTS[@]} - 1; i >= 0; i--)); do
+		mountpoint -q "${MNTS[i]}" || continue
+		umount "${MNTS[i]}" 2>/dev/null ||
+			{ sleep 2; umount "${MNTS[i]}"; } ||
+			umount -l "${MNTS[i]}"
+	done
+	for i in ${LOOPS[@]+"${LOOPS[@]}"}; do
+		losetup -d "$i"
+	done
+	# Never rm -rf across a filesystem that is still mounted.
+	if grep -qF " $work/" /proc/mounts; then
+		echo "bench: $work still has mounts, not removed" >&2
+	elif [ -n "${BENCH_KEEP:-}" ]; then
+		echo "bench: kept $work"
+	else
+		rm -rf "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+log() {
+	printf '[%s] %s\n' "$(date +%T)" "$*" >&2
+}
+
+# make_fs NAME SIZE [prealloc]: a fresh btrfs on an image file, mounted on
+# $work/NAME, noatime and nodiscard.  The loop device bypasses the page
+# cache of /tmp's filesystem (direct I/O) where it can, so that dropping
+# caches and syncing measure the device, not a second cache.  Discard is
+# off and the destination's image is preallocated: otherwise every run
+# would punch holes in the image (subvolume deletion) and then allocate
+# them again in /tmp's filesystem, in the background or under the next
+# timed command, a large and erratic cost on either tool's account.
+make_fs() {
+	local img=$work/$1.img dev
+	if [ -n "${3:-}" ]; then
+		fallocate -l "$2" "$img" || die "fallocate $2 for $img failed"
+	else
+		truncate -s "$2" "$img"
+	fi
+	mkfs.btrfs -q -f -K "$img" >/dev/null 2>&1 ||
+		die "mkfs.btrfs $img failed"
+	dev=$(losetup --find --show --direct-io=on "$img" 2>/dev/null) ||
+		dev=$(losetup --find --show "$img") || die "losetup $img failed"
+	LOOPS+=("$dev")
+	mkdir -p "$work/$1"
+	mount -o noatime,nodiscard "$dev" "$work/$1" ||
+		die "mount $dev failed"
+	MNTS+=("$work/$1")
+}
+
+drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# prime FILE...: read files once, untimed.  On a virtual machine the
+# host caches the guest's disk: the first read of freshly written data
+# is slower than any later one (and its waits show up as system time),
+# whatever drop_caches does in the guest.  Priming puts every timed
+# command, first or second of its run, in the same state.
+prime() {
+	cat "$@" >/dev/null
+}
+
+now() {
+	date +%s.%N
+}
+
+# since T0: seconds elapsed since T0 (a now() value).
+since() {
+	awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.3f", a - b }'
+}
+
+# record DATASET OP TOOL RUN WALL USER SYS RSS SYNC
+record() {
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$tsv"
+}
+
+# The last line of a /usr/bin/time -f '%e %U %S %M' output (a failing
+# command adds a "Command exited with non-zero status" line before it).
+time_of() {
+	tail -n 1 "$1"
+}
+
+# timed DATASET OP TOOL RUN CMD...: run CMD under /usr/bin/time, then time
+# the sync that writes back what it left dirty; record both.
+timed() {
+	local ds=$1 op=$2 tool=$3 run=$4 tf t0 rc=0
+	shift 4
+	tf=$times/$ds.$op.$tool.$run
+	/usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" || rc=$?
+	t0=$(now)
+	sync
+	[ "$rc" -eq 0 ] || die "$ds $op ($tool, run $run) failed with exit $rc: $*"
+	# shellcheck disable=SC2046
+	record "$ds" "$op" "$tool" "$run" $(time_of "$tf") \
+		"$(since "$t0")"
+}
+
+# timed_pipe DATASET TOOL RUN BIN DEST SENDARGS...: BIN send | BIN receive,
+# the pipeline timed as a whole and each side on its own.
+timed_pipe() {
+	local ds=$1 tool=$2 run=$3 bin=$4 dest=$5 tf t0 rc=0
+	shift 5
+	tf=$times/$ds.pipe.$tool.$run
+	/usr/bin/time -f '%e %U %S %M' -o "$tf" bash -c '
+		set -o pipefail
+		tf=$1 bin=$2 dest=$3
+		shift 3
+		/usr/bin/time -f "%e %U %S %M" -o "$tf.send" "$bin" send -q "$@" |
+			/usr/bin/time -f "%e %U %S %M" -o "$tf.recv" \
+			"$bin" receive -q "$dest"' pipe "$tf" "$bin" "$dest" "$@" ||
+		rc=$?
+	t0=$(now)
+	sync
+	[ "$rc" -eq 0 ] || die "$ds pipe ($tool, run $run) failed with exit $rc"
+	local sync_s wall user sys rss s r
+	sync_s=$(since "$t0")
+	read -r wall user sys rss < <(time_of "$tf")
+	read -r -a s < <(time_of "$tf.send")
+	read -r -a r < <(time_of "$tf.recv")
+	# The whole: wall of the pipeline, CPU of both sides, the larger RSS.
+	rss=$((s[3] > r[3] ? s[3] : r[3]))
+	record "$ds" pipe "$tool" "$run" "$wall" "$user" "$sys" "$rss" "$sync_s"
+	record "$ds" pipe.send "$tool" "$run" "${s[@]}" "$sync_s"
+	record "$ds" pipe.recv "$tool" "$run" "${r[@]}" "$sync_s"
+}
+
+# delete_subvols DIR...: delete every subvolume directly under each DIR
+# (received ones are read-only: deleting works on them as root), then wait
+# for the cleaner, so that it does not run under the next timed command.
+delete_subvols() {
+	local d s any=
+	for d in "$@"; do
+		[ -d "$d" ] || continue
+		for s in "$d"/*; do
+			[ -e "$s" ] || continue
+			"$ref" -q subvolume delete "$s" >/dev/null
+			any=1
+		done
+	done
+	[ -z "$any" ] || wait_cleaner "$dst"
+}
+
+# wait_cleaner MOUNT: wait until deleted subvolumes are cleaned up.  The
+# filesystem sync wakes the cleaner, which would otherwise wait for the
+# next transaction commit (up to 30 s).
+wait_cleaner() {
+	"$ref" -q filesystem sync "$1"
+	"$ref" subvolume sync "$1" >/dev/null
+}
+
+bin_of() {
+	if [ "$1" = ours ]; then echo "$ours"; else echo "$ref"; fi
+}
+
+send_args() {
+	case $1 in
+	incr) echo "-p $src/snaps/small -c $src/snaps/big $src/snaps/incr" ;;
+	*) echo "$src/snaps/$1" ;;
+	esac
+}
+
+# Options of tree-compare.py per dataset.  Extents (FIEMAP shared flags)
+# are compared only where source and destination share the same history:
+# the source snapshots of big and small share extents with incr, the
+# received copies share nothing.  The root of small keeps the receive's
+# wall-clock mtime, with either tool: the kernel's full stream sets the
+# root's times early, then creates entries there under orphan names and
+# renames them away, and sends no utimes for the root again.
+compare_opts() {
+	case $1 in
+	small) echo "--no-extents --ignore .:mtime" ;;
+	sparse | incr) echo "" ;;
+	*) echo "--no-extents" ;;
+	esac
+}
+
+verify() {
+	local ds=$1 what=$2 tree=$3 out
+	# shellcheck disable=SC2046
+	if out=$("$python" "$top/tests/tree-compare.py" $(compare_opts "$ds") \
+		"$src/snaps/$ds" "$tree" 2>&1); then
+		log "verify $ds $what: ok (${out##*: })"
+	else
+		echo "$out" | sed 's/^/    /' >&2
+		log "verify $ds $what: FAILED"
+		echo "$ds $what" >>"$work/failed"
+	fi
+}
+
+# ready DATASET: the state every timed command starts from.  Reading the
+# reference's stream first is no cache for the command (the caches are
+# dropped right after) but makes the machine's state the same for both
+# tools: see prime().
+ready() {
+	prime "$streams/$1.ref"
+	drop_caches
+}
+
+bench_dataset() {
+	local ds=$1 run tool order args bin d
+	# shellcheck disable=SC2207
+	args=($(send_args "$ds"))
+	mkdir -p "$dst/$ds"
+	if [ "$ds" = incr ]; then
+		# The receiver's side of an incremental: the parent (small) and
+		# the clone source (big), received once with the reference.
+		log "incr: receiving the bases (small, big) with the reference"
+		mkdir -p "$dst/base"
+		for d in big small; do
+			[ -s "$streams/$d.ref" ] ||
+				"$ref" -q send -f "$streams/$d.ref" "$src/snaps/$d"
+			"$ref" -q receive -f "$streams/$d.ref" "$dst/base"
+		done
+	fi
+	# The stream that both tools receive and dump, sent once untimed by
+	# the reference (which also primes the source).
+	[ -s "$streams/$ds.ref" ] ||
+		"$ref" -q send -f "$streams/$ds.ref" "${args[@]}"
+	for ((run = 1; run <= runs; run++)); do
+		# Alternate which tool goes first.
+		if ((run % 2)); then order="ours ref"; else order="ref ours"; fi
+		log "$ds: run $run/$runs ($order)"
+		for tool in $order; do
+			bin=$(bin_of "$tool")
+			rm -f "$streams/$ds.$tool.sent"
+			ready "$ds"
+			timed "$ds" send "$tool" "$run" "$bin" send -q \
+				-f "$streams/$ds.$tool.sent" "${args[@]}"
+		done
+		for tool in $order; do
+			bin=$(bin_of "$tool")
+			d=$dst/$ds/$tool-file
+			delete_subvols "$d"
+			mkdir -p "$d"
+			ready "$ds"
+			timed "$ds" receive "$tool" "$run" "$bin" receive -q \
+				-f "$streams/$ds.ref" "$d"
+		done
+		for tool in $order; do
+			bin=$(bin_of "$tool")
+			d=$dst/$ds/$tool-pipe
+			delete_subvols "$d"
+			mkdir -p "$d"
+			ready "$ds"
+			timed_pipe "$ds" "$tool" "$run" "$bin" "$d" "${args[@]}"
+		done
+		for tool in $order; do
+			bin=$(bin_of "$tool")
+			ready "$ds"
+			timed "$ds" dump "$tool" "$run" "$bin" receive --dump \
+				-f "$streams/$ds.ref" >/dev/null
+		done
+	done
+	stat -c %s "$streams/$ds.ref" >"$work/$ds.stream-bytes"
+	# Correctness, after the timed runs: the same stream from both send
+	# implementations, every received tree equal to its source.
+	if cmp -s "$streams/$ds.ours.sent" "$streams/$ds.ref" &&
+		cmp -s "$streams/$ds.ref.sent" "$streams/$ds.ref"; then
+		log "verify $ds: our stream is byte-identical to the reference's"
+	else
+		log "verify $ds: our stream DIFFERS from the reference's:" \
+			"$(cmp "$streams/$ds.ours.sent" "$streams/$ds.ref" 2>&1 |
+				head -1)"
+		echo "$ds stream" >>"$work/failed"
+	fi
+	# Two tree comparisons at a time, one per core.
+	verify "$ds" "ours receive (file)" "$dst/$ds/ours-file/$ds" &
+	verify "$ds" "ours receive (pipe)" "$dst/$ds/ours-pipe/$ds"
+	wait
+	verify "$ds" "ref receive (file)" "$dst/$ds/ref-file/$ds" &
+	verify "$ds" "ref receive (pipe)" "$dst/$ds/ref-pipe/$ds"
+	wait
+	delete_subvols "$dst/$ds"/*
+	[ "$ds" != incr ] || delete_subvols "$dst/base"
+	rm -f "$streams/$ds".*.sent
+	# Keep the reference's streams of big and small for incr's bases.
+	case $ds in big | small) ;;
+	*) rm -f "$streams/$ds.ref" ;;
+	esac
+}
+
+# The physical floor on the destination: sequential write of the big
+# files (from the page cache) with fsync, and the small tree extracted
+# with tar (from disk, caches dropped); the source read with cat.
+bench_floor() {
+	local run bytes
+	bytes=$(stat -c %s "$src"/snaps/big/* | awk '{ n += $1 } END { print n }')
+	for ((run = 1; run <= runs; run++)); do
+		log "floor: run $run/$runs"
+		rm -f "$dst/floor.bin"
+		prime "$src"/snaps/big/*
+		drop_caches
+		timed floor read-big - "$run" \
+			bash -c 'cat "$@" >/dev/null' - "$src"/snaps/big/*
+		prime "$src"/snaps/big/*
+		timed floor write-big - "$run" bash -c \
+			'cat "$@" | dd of="$0" bs=1M iflag=fullblock conv=fsync status=none' \
+			"$dst/floor.bin" "$src"/snaps/big/*
+		rm -f "$dst/floor.bin"
+		delete_subvols "$dst/floor"
+		mkdir -p "$dst/floor"
+		"$ref" -q subvolume create "$dst/floor/tar"
+		prime "$work/small.tar"
+		drop_caches
+		timed floor tar-x-small - "$run" tar -x --xattrs \
+			--xattrs-include='user.*' -f "$work/small.tar" \
+			-C "$dst/floor/tar"
+	done
+	delete_subvols "$dst/floor"
+	echo "$bytes" >"$work/floor.big-bytes"
+	stat -c %s "$work/small.tar" >"$work/floor.tar-bytes"
+}
+
+# ---- main ----
+mkdir -p "$streams" "$times"
+: >"$tsv"
+echo '{}' >"$manifest"
+t_start=$(now)
+# Other work on the machine skews the numbers: the report shows the load.
+loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Peak use at full scale: about 4 GiB on the source, 14 GiB on the
+# destination (four received copies of big, the bases of incr).
+src_gib=$("$python" -c "import math,sys; print(max(6, math.ceil(8 * float(sys.argv[1]))))" "$scale")
+dst_gib=$("$python" -c "import math,sys; print(max(4, math.ceil(20 * float(sys.argv[1]))))" "$scale")
+log "work directory $work; source btrfs image ${src_gib}G (sparse), destination ${dst_gib}G (preallocated)"
+make_fs src "${src_gib}G"
+make_fs dst "${dst_gib}G" prealloc
+
+# ---- datasets, all on the source filesystem, so that incr can reflink
+# from big; each filled in a subvolume, then snapshotted read-only.
+log "making datasets (scale $scale)"
+mkdir -p "$src/snaps"
+for d in big small sparse; do
+	"$ref" -q subvolume create "$src/$d"
+	"$python" "$bench/make-datasets.py" "$d" "$src/$d" --scale "$scale" \
+		--manifest "$manifest" >/dev/null
+	sync
+	"$ref" -q subvolume snapshot -r "$src/$d" "$src/snaps/$d"
+done
+"$python" "$bench/make-datasets.py" incr "$src/small" --scale "$scale" \
+	--big "$src/snaps/big" --manifest "$manifest" >/dev/null
+sync
+"$ref" -q subvolume snapshot -r "$src/small" "$src/snaps/incr"
+for d in big small sparse; do
+	"$ref" -q subvolume delete "$src/$d" >/dev/null
+done
+wait_cleaner "$src"
+log "tar of the small tree, for the floor"
+tar -c --xattrs --xattrs-include='user.*' -f "$work/small.tar" \
+	-C "$src/snaps/small" .
+drop_caches
+log "datasets ready in $(since "$t_start" | cut -d. -f1) s"
+
+bench_floor
+for ds in $datasets; do
+	bench_dataset "$ds"
+done
+
+t_total=$(since "$t_start" | cut -d. -f1)
+log "done in $t_total s"
+
+loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
+report_args=(--loadavg "$loadavg_start / $loadavg_end" --tsv "$tsv" --manifest "$manifest" --work "$work"
+	--scale "$scale" --runs "$runs" --ours "$ours" --ref "$ref"
+	--total-seconds "$t_total")
+[ -s "$work/failed" ] && report_args+=(--failed "$work/failed")
+if [ -n "${BENCH_RESULTS:-}" ] && [ "$BENCH_RESULTS" != 0 ]; then
+	mkdir -p "$bench/results"
+	out=$bench/results/$(date +%Y-%m-%d)-$(hostname -s).md
+	"$python" "$bench/report.py" "${report_args[@]}" --output "$out"
+	log "results written to $out"
+else
+	"$python" "$bench/report.py" "${report_args[@]}"
+fi
+
+if [ -s "$work/failed" ]; then
+	log "$(wc -l <"$work/failed") correctness check(s) FAILED:"
+	sed 's/^/    /' "$work/failed" >&2
+	exit 1
+fi
+log "all received trees equal their sources"
