@@ -435,7 +435,10 @@ report_args=(--loadavg "$loadavg_start / $loadavg_end" --tsv "$tsv" --manifest "
 [ -s "$work/failed" ] && report_args+=(--failed "$work/failed")
 if [ -n "${BENCH_RESULTS:-}" ] && [ "$BENCH_RESULTS" != 0 ]; then
 	mkdir -p "$bench/results"
-	out=$bench/results/$(date +%Y-%m-%d)-$(hostname -s).md
+	# A reduced scale is named as such: it never replaces a full run.
+	out=$bench/results/$(date +%Y-%m-%d)-$(hostname -s)
+	[ "$scale" = 1 ] || out+=-scale$scale
+	out+=.md
 	"$python" "$bench/report.py" "${report_args[@]}" --output "$out"
 	log "results written to $out"
 else
