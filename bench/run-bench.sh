@@ -352,7 +352,7 @@ bench_dataset() {
 # with tar (from disk, caches dropped); the source read with cat.
 bench_floor() {
 	local run bytes
-	bytes=$(stat -c %s "$src"/snaps/big/* | awk '{ n += $1 } END { print n }')
+	bytes=$(stat -c %s "$src"/snaps/big/* | awk '{ n += $1 } END { printf "%.0f\n", n }')
 	for ((run = 1; run <= runs; run++)); do
 		log "floor: run $run/$runs"
 		rm -f "$dst/floor.bin"
