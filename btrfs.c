@@ -138,6 +138,27 @@ int usage_exit(const struct command *cmd, int status)
 	return status;
 }
 
+int usage_error(const struct command *cmd, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "btrfs %s: ", cmd->name);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'btrfs %s --help' for more information\n",
+		cmd->name);
+	return 1;
+}
+
+int option_error(const struct command *cmd, int c, char **argv)
+{
+	char opt[3] = { '-', (char)optopt, '\0' };
+
+	if (c == ':')
+		return usage_error(cmd, "option '%s' requires an argument",
+				   argv[optind - 1]);
+	if (optopt)
+		return usage_error(cmd, "invalid option '%s'", opt);
+	return usage_error(cmd, "unrecognized option '%s'", argv[optind - 1]);
+}
+
 static int cmd_help_run(int argc, char **argv)
 {
 	const struct command *cmd;

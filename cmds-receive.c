@@ -81,14 +81,6 @@ enum {
 	OPT_HELP,
 };
 
-static int bad_usage(const char *fmt, const char *arg)
-{
-	fputs("btrfs receive: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputs("\nTry 'btrfs receive --help' for more information\n", stderr);
-	return 1;
-}
-
 /* Returns 0 to go on, or the exit status when there is nothing to do. */
 static int parse_options(int argc, char **argv, struct receive_opts *o,
 			 int *status)
@@ -144,32 +136,22 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 		case OPT_HELP:
 			*status = usage_exit(&cmd_receive, 0);
 			return 1;
-		case ':':
-			*status = bad_usage("option '%s' requires an argument",
-					    argv[optind - 1]);
-			return 1;
 		default:
-			if (optopt) {
-				char opt[3] = { '-', (char)optopt, 0 };
-
-				*status = bad_usage("invalid option '%s'", opt);
-			} else {
-				*status = bad_usage("unrecognized option '%s'",
-						    argv[optind - 1]);
-			}
+			*status = option_error(&cmd_receive, c, argv);
 			return 1;
 		}
 	}
 	if (o->dump) {
 		if (optind != argc) {
-			*status = bad_usage("--dump takes no <mount>: '%s'",
+			*status = usage_error(&cmd_receive, "--dump takes no <mount>: '%s'",
 					    argv[optind]);
 			return 1;
 		}
 		return 0;
 	}
 	if (optind + 1 != argc) {
-		*status = bad_usage("%s", optind == argc ?
+		*status = usage_error(&cmd_receive, "%s",
+				     optind == argc ?
 				    "missing <mount>" : "too many arguments");
 		return 1;
 	}

@@ -129,14 +129,6 @@ enum {
 	OPT_HELP,
 };
 
-static int bad_usage(const char *fmt, const char *arg)
-{
-	fputs("btrfs send: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputs("\nTry 'btrfs send --help' for more information\n", stderr);
-	return 1;
-}
-
 static void send_opts_free(struct send_opts *o)
 {
 	size_t i;
@@ -480,19 +472,8 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 		case OPT_HELP:
 			*status = usage_exit(&cmd_send, 0);
 			return 1;
-		case ':':
-			bad_usage("option '%s' requires an argument",
-				  argv[optind - 1]);
-			return 1;
 		default:
-			if (optopt) {
-				char opt[3] = { '-', (char)optopt, 0 };
-
-				bad_usage("invalid option '%s'", opt);
-			} else {
-				bad_usage("unrecognized option '%s'",
-					  argv[optind - 1]);
-			}
+			option_error(&cmd_send, c, argv);
 			return 1;
 		}
 	}

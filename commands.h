@@ -17,5 +17,9 @@ extern const struct command cmd_receive;
 
 /* Print a command's usage; to stderr with status 1 on misuse. */
 int usage_exit(const struct command *cmd, int status);
+/* "btrfs CMD: <fmt with arg>" and a pointer to --help; returns 1. */
+int usage_error(const struct command *cmd, const char *fmt, const char *arg);
+/* The usage error for getopt_long's ':' or '?' return c; returns 1. */
+int option_error(const struct command *cmd, int c, char **argv);
 
 #endif
