@@ -43,7 +43,10 @@ struct receive_ctx {
 	struct received_subvol cur;
 	struct confined_root paths;
 
-	/* The file of the last write, kept open for the next one. */
+	/*
+	 * The regular file last made or written, kept open: its data, owner,
+	 * mode and times usually come next.  write_path follows its renames.
+	 */
 	int write_fd;
 	char write_path[PATH_MAX];
 
