@@ -23,6 +23,7 @@
 
 #include "decompress.h"
 #include "receive-btrfs.h"
+#include "resume.h"
 #include "utils.h"
 
 #define CAPABILITY_XATTR "security.capability"
@@ -87,8 +88,11 @@ int receive_close_subvol(struct receive_ctx *ctx, bool complete)
 	confined_release(&ctx->paths);
 	if (!ctx->cur.active)
 		return 0;
-	if (complete && !ctx->cur.failed)
+	if (complete && !ctx->cur.failed) {
 		ret = mark_received(ctx);
+		if (!ret && ctx->cur.has_record)
+			ret = resume_record_remove(ctx->dest_fd, ctx->cur.name);
+	}
 	close(ctx->cur.fd);
 	ctx->cur.fd = -1;
 	ctx->cur.active = false;
@@ -135,13 +139,28 @@ static int begin_subvol(struct receive_ctx *ctx, const char *name,
 		error("cannot open new subvolume %s: %m", name);
 		return -errno;
 	}
+	memset(&ctx->cur, 0, sizeof(ctx->cur));
 	ctx->cur.active = true;
-	ctx->cur.failed = false;
 	ctx->cur.fd = fd;
 	snprintf(ctx->cur.name, sizeof(ctx->cur.name), "%s", name);
 	memcpy(ctx->cur.uuid, uuid, 16);
 	ctx->cur.ctransid = ctransid;
 	confined_init(&ctx->paths, fd, false);
+	return 0;
+}
+
+int receive_reopen_subvol(struct receive_ctx *ctx, const char *name,
+			  const uint8_t *uuid, uint64_t ctransid)
+{
+	int ret;
+
+	ret = receive_close_subvol(ctx, true);
+	if (ret < 0)
+		return ret;
+	ret = begin_subvol(ctx, name, uuid, ctransid);
+	if (ret < 0)
+		return ret;
+	ctx->cur.has_record = true;
 	return 0;
 }
 
@@ -378,7 +397,12 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 		      ret ? strerror(ret) : btrfs_util_strerror(err));
 		return ret ? -ret : -EIO;
 	}
-	return begin_subvol(ctx, path, uuid, ctransid);
+	ret = begin_subvol(ctx, path, uuid, ctransid);
+	if (ret < 0)
+		return ret;
+	memcpy(ctx->cur.parent_uuid, parent_uuid, 16);
+	ctx->cur.parent_ctransid = parent_ctransid;
+	return 0;
 }
 
 static int need_subvol(struct receive_ctx *ctx)

@@ -24,6 +24,10 @@ struct received_subvol {
 	int fd;
 	uint8_t uuid[16];	/* the sender's uuid: our received uuid */
 	uint64_t ctransid;	/* the sender's ctransid: our stransid */
+	uint8_t parent_uuid[16];	/* of a snapshot; zero for a subvol */
+	uint64_t parent_ctransid;
+	/* Resumed: its resume record goes once it is complete. */
+	bool has_record;
 };
 
 struct receive_ctx {
@@ -69,6 +73,9 @@ void receive_ctx_init(struct receive_ctx *ctx, int dest_fd, int anchor_fd,
  */
 int receive_close_subvol(struct receive_ctx *ctx, bool complete);
 void receive_ctx_release(struct receive_ctx *ctx);
+/* Make the partial subvolume name the current one again, to resume it. */
+int receive_reopen_subvol(struct receive_ctx *ctx, const char *name,
+			  const uint8_t *uuid, uint64_t ctransid);
 
 extern const struct send_stream_ops receive_btrfs_ops;
 

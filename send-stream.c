@@ -45,6 +45,11 @@ struct send_stream {
 	uint64_t cmd_offset;
 	uint64_t cmd_count;
 	bool callback_failed;
+	volatile sig_atomic_t *interrupt;
+
+	/* The current subvolume's stream begins at input offset seg_start. */
+	uint64_t seg_start;
+	struct send_stream_pos seg;
 
 	/* The command being decoded. */
 	unsigned int cmd;
@@ -325,6 +330,10 @@ static int fill(struct send_stream *s, size_t need)
 			return 1;
 		n = read(s->fd, s->buf + s->end, s->buf_size - s->end);
 		if (n < 0) {
+			if (errno == EINTR && s->interrupt && *s->interrupt)
+				return stream_fail(s, -EINTR,
+					"interrupted at stream offset %llu",
+					(unsigned long long)(s->base + s->end));
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -385,6 +394,11 @@ static int read_stream_header(struct send_stream *s)
 			"stream offset %llu: unsupported stream version %u (versions 1 to %d are supported)",
 			(unsigned long long)offset, version,
 			BTRFS_SEND_STREAM_VERSION);
+	memset(&s->seg, 0, sizeof(s->seg));
+	s->seg_start = offset;
+	s->seg.offset = BTRFS_SEND_STREAM_HEADER_LEN;
+	s->seg.chain = crc32c_update(0, p, BTRFS_SEND_STREAM_HEADER_LEN);
+	s->seg.version = version;
 	s->pos += BTRFS_SEND_STREAM_HEADER_LEN;
 	s->version = version;
 	s->header_due = false;
@@ -847,6 +861,29 @@ static int read_cmd(struct send_stream *s, const unsigned char **payload,
 	return 0;
 }
 
+/*
+ * Account a consumed command to its subvolume's stream.  A SUBVOL or
+ * SNAPSHOT that does not open a stream starts a header-less one.
+ */
+static void track_position(struct send_stream *s, const unsigned char *hdr)
+{
+	struct send_stream_pos *seg = &s->seg;
+
+	if ((s->cmd == BTRFS_SEND_C_SUBVOL ||
+	     s->cmd == BTRFS_SEND_C_SNAPSHOT) && seg->cmds) {
+		memset(seg, 0, sizeof(*seg));
+		s->seg_start = s->cmd_offset;
+		seg->version = s->version;
+		seg->headerless = true;
+	}
+	seg->chain = crc32c_update(seg->chain, hdr, BTRFS_SEND_CMD_HEADER_LEN);
+	seg->cmds++;
+	seg->offset = input_offset(s) - s->seg_start;
+	seg->last_crc = get_le32(hdr + 6);
+	seg->cmds_seen |= 1U << s->cmd;
+	seg->ended = s->cmd == BTRFS_SEND_C_END;
+}
+
 int send_stream_next(struct send_stream *s, const struct send_stream_ops *ops,
 		     void *user)
 {
@@ -875,6 +912,7 @@ int send_stream_next(struct send_stream *s, const struct send_stream_ops *ops,
 
 	/* The command is well-formed: consume it whatever the callback says. */
 	s->pos += BTRFS_SEND_CMD_HEADER_LEN + len;
+	track_position(s, payload - BTRFS_SEND_CMD_HEADER_LEN);
 	if (s->cmd == BTRFS_SEND_C_END)
 		s->header_due = true;
 	ret = dispatch(s, ops, user);
@@ -886,6 +924,46 @@ int send_stream_next(struct send_stream *s, const struct send_stream_ops *ops,
 		return cmd_fail(s, ret, -1, "%s", strerror(-ret));
 	}
 	return s->cmd == BTRFS_SEND_C_END ? SEND_STREAM_END : SEND_STREAM_CMD;
+}
+
+void send_stream_position(const struct send_stream *s,
+			  struct send_stream_pos *pos)
+{
+	*pos = s->seg;
+}
+
+int send_stream_peek(struct send_stream *s, const void **data, size_t len)
+{
+	int ret = fill(s, len);
+
+	if (ret)
+		return ret;
+	*data = s->buf + s->pos;
+	return 0;
+}
+
+void send_stream_skip(struct send_stream *s, size_t len)
+{
+	s->pos += len;
+}
+
+void send_stream_resume_at(struct send_stream *s,
+			   const struct send_stream_pos *pos)
+{
+	s->seg = *pos;
+	s->version = pos->version;
+	s->header_due = pos->ended;
+	s->header_count = 1;
+	s->cmd_count = pos->cmds;
+	/* Input offsets from here on are those of the original stream. */
+	s->base = pos->offset - s->pos;
+	s->seg_start = 0;
+}
+
+void send_stream_set_interrupt(struct send_stream *s,
+			       volatile sig_atomic_t *flag)
+{
+	s->interrupt = flag;
 }
 
 int send_stream_failed_in_callback(const struct send_stream *s)
@@ -916,6 +994,11 @@ uint64_t send_stream_offset(const struct send_stream *s)
 uint64_t send_stream_cmd_count(const struct send_stream *s)
 {
 	return s->cmd_count;
+}
+
+unsigned int send_stream_cmd_type(const struct send_stream *s)
+{
+	return s->cmd;
 }
 
 unsigned int send_stream_header_count(const struct send_stream *s)

@@ -9,6 +9,8 @@
 #ifndef SEND_STREAM_H
 #define SEND_STREAM_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -99,6 +101,26 @@ enum send_stream_event {
 
 struct send_stream;
 
+/*
+ * Where the parser stands in the stream of the current subvolume: its
+ * bytes start at its stream header, or at its SUBVOL/SNAPSHOT command when
+ * it has no header (the second and later subvolumes of "send -e").  chain
+ * is CRC32C over that header and over the 10-byte header of every command
+ * consumed; each command header carries the CRC32C of its command, so the
+ * chain identifies every byte of the prefix at the cost of 10 bytes per
+ * command.  A resumed transfer compares two of these.
+ */
+struct send_stream_pos {
+	uint64_t offset;	/* bytes consumed, from the subvolume's start */
+	uint64_t cmds;		/* its commands consumed */
+	uint32_t chain;
+	uint32_t last_crc;	/* the stored CRC of the last command */
+	uint32_t version;	/* protocol version of its stream */
+	uint32_t cmds_seen;	/* bit n: a command of type n was consumed */
+	bool headerless;
+	bool ended;		/* its END command was consumed */
+};
+
 /* Start reading from fd; nothing is read until send_stream_next(). */
 int send_stream_open(struct send_stream **ret, int fd);
 void send_stream_close(struct send_stream *s);
@@ -127,8 +149,35 @@ uint64_t send_stream_cmd_offset(const struct send_stream *s);
 uint64_t send_stream_offset(const struct send_stream *s);
 /* Commands decoded so far, over all concatenated streams. */
 uint64_t send_stream_cmd_count(const struct send_stream *s);
+/* Type of the last command read (0 if none or unknown). */
+unsigned int send_stream_cmd_type(const struct send_stream *s);
 /* Stream headers read so far. */
 unsigned int send_stream_header_count(const struct send_stream *s);
+
+/* The position just after the last command consumed. */
+void send_stream_position(const struct send_stream *s,
+			  struct send_stream_pos *pos);
+
+/*
+ * Look at the next len bytes of input without consuming them: 0 with
+ * *data set, 1 when the input ends first, or a negative errno.
+ */
+int send_stream_peek(struct send_stream *s, const void **data, size_t len);
+/* Consume len bytes that send_stream_peek() returned. */
+void send_stream_skip(struct send_stream *s, size_t len);
+/*
+ * Go on mid-stream: the input continues a subvolume's stream right after
+ * the command that left it at pos (no stream header is read first).
+ * Offsets and command numbers in messages are those of the whole stream.
+ */
+void send_stream_resume_at(struct send_stream *s,
+			   const struct send_stream_pos *pos);
+/*
+ * With *flag set by a signal handler, a read interrupted by the signal
+ * (EINTR) fails with -EINTR instead of being restarted.
+ */
+void send_stream_set_interrupt(struct send_stream *s,
+			       volatile sig_atomic_t *flag);
 
 const char *send_cmd_name(unsigned int cmd);
 const char *send_attr_name(unsigned int attr);

@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The receive side of resumable transfers.
+ *
+ * Safety rests on three rules.  No record exists while commands are being
+ * applied: a first receive writes one only at a clean stop, and a resumed
+ * one first turns the record to "applying", durably, so that a receiver
+ * killed mid-command (SIGKILL, power loss) leaves a state that refuses to
+ * resume rather than replay commands onto a tree that moved on.  The
+ * subvolume's data is synced before its record is written, so the record
+ * is never ahead of the data.  And everything is checked (the record, the
+ * partial subvolume unchanged since, the continuation's position and
+ * chain) before the first change.
+ */
+#include <btrfsutil.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "receive-resume.h"
+#include "utils.h"
+
+static void fill_record(const struct receive_ctx *ctx,
+			const struct send_stream_pos *pos,
+			struct resume_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->state = RESUME_STOPPED;
+	resume_token_from_pos(&r->tok, pos);
+	memcpy(r->tok.uuid, ctx->cur.uuid, 16);
+	r->tok.ctransid = ctx->cur.ctransid;
+	memcpy(r->tok.parent_uuid, ctx->cur.parent_uuid, 16);
+	r->tok.parent_ctransid = ctx->cur.parent_ctransid;
+	if (ctx->cap_len) {
+		memcpy(r->cap_path, ctx->cap_path, sizeof(r->cap_path));
+		memcpy(r->cap_value, ctx->cap_value, ctx->cap_len);
+		r->cap_len = ctx->cap_len;
+	}
+}
+
+int resume_save(struct receive_ctx *ctx, const struct send_stream_pos *pos,
+		const char *dest)
+{
+	struct btrfs_util_subvolume_info info;
+	struct resume_record r;
+	enum btrfs_util_error err;
+	int ret;
+
+	fill_record(ctx, pos, &r);
+	/* The data first: a record must never be ahead of what it records. */
+	if (syncfs(ctx->cur.fd) < 0) {
+		ret = -errno;
+		error("cannot sync %s to save its resume state: %m",
+		      ctx->cur.name);
+		goto fail;
+	}
+	err = btrfs_util_subvolume_info_fd(ctx->cur.fd, 0, &info);
+	if (err) {
+		ret = -EIO;
+		error("cannot read subvolume %s to save its resume state: %s",
+		      ctx->cur.name, btrfs_util_strerror(err));
+		goto fail;
+	}
+	memcpy(r.local_uuid, info.uuid, 16);
+	r.local_ctransid = info.ctransid;
+	ret = resume_record_write(ctx->dest_fd, ctx->cur.name, &r);
+	if (ret < 0) {
+		error("cannot save the resume state of %s: %s", ctx->cur.name,
+		      strerror(-ret));
+		goto fail;
+	}
+	if (verbosity >= 1)
+		fprintf(stderr,
+			"Receive of %s stopped at stream offset %llu; resume it with the token of 'btrfs receive --resume-token %s/%s'\n",
+			ctx->cur.name, (unsigned long long)pos->offset, dest,
+			ctx->cur.name);
+	return 0;
+fail:
+	/* An old record would offer a position the tree has left. */
+	if (ctx->cur.has_record)
+		resume_mark_failed(ctx);
+	return ret;
+}
+
+void resume_mark_failed(struct receive_ctx *ctx)
+{
+	struct resume_record r;
+
+	if (resume_record_read(ctx->dest_fd, ctx->cur.name, &r) < 0)
+		return;
+	r.state = RESUME_FAILED;
+	if (resume_record_write(ctx->dest_fd, ctx->cur.name, &r) < 0)
+		resume_record_remove(ctx->dest_fd, ctx->cur.name);
+}
+
+static const char *state_problem(enum resume_state state)
+{
+	if (state == RESUME_APPLYING)
+		return "a resumed receive was stopped while applying commands (killed, or the system went down), so the tree may be ahead of the recorded position";
+	return "a resumed receive failed with an error that cannot be resumed";
+}
+
+/*
+ * The partial subvolume must be the one recorded, unchanged since, still
+ * writable and without a received uuid.
+ */
+static int check_partial(int dest_fd, const char *name,
+			 const struct resume_record *r)
+{
+	struct btrfs_util_subvolume_info info;
+	static const uint8_t zero[16];
+	enum btrfs_util_error err;
+	bool ro = true;
+	int fd;
+
+	if (r->state != RESUME_STOPPED) {
+		error("%s cannot be resumed: %s; delete it with 'btrfs receive --abort' and receive it again",
+		      name, state_problem(r->state));
+		return -ESTALE;
+	}
+	fd = openat(dest_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd < 0) {
+		error("cannot open partial subvolume %s: %m", name);
+		return -errno;
+	}
+	err = btrfs_util_subvolume_info_fd(fd, 0, &info);
+	if (!err)
+		err = btrfs_util_get_subvolume_read_only_fd(fd, &ro);
+	close(fd);
+	if (err) {
+		error("%s is not a subvolume: %s", name,
+		      btrfs_util_strerror(err));
+		return -EINVAL;
+	}
+	if (memcmp(info.uuid, r->local_uuid, 16) || ro ||
+	    memcmp(info.received_uuid, zero, 16)) {
+		error("%s is not the partial subvolume its resume state describes (replaced, made read-only or marked received)",
+		      name);
+		return -ESTALE;
+	}
+	if (info.ctransid != r->local_ctransid) {
+		error("%s was modified after its receive stopped (ctransid %llu, recorded %llu): cannot resume",
+		      name, (unsigned long long)info.ctransid,
+		      (unsigned long long)r->local_ctransid);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+/* Everything checked: record that commands are being applied, reopen. */
+static int reopen(struct receive_ctx *ctx, const char *name,
+		  struct resume_record *r)
+{
+	int ret;
+
+	r->state = RESUME_APPLYING;
+	ret = resume_record_write(ctx->dest_fd, name, r);
+	if (ret < 0) {
+		error("cannot update the resume state of %s: %s", name,
+		      strerror(-ret));
+		return ret;
+	}
+	ret = receive_reopen_subvol(ctx, name, r->tok.uuid, r->tok.ctransid);
+	if (ret < 0) {
+		resume_mark_failed(ctx);
+		return ret;
+	}
+	memcpy(ctx->cur.parent_uuid, r->tok.parent_uuid, 16);
+	ctx->cur.parent_ctransid = r->tok.parent_ctransid;
+	if (r->cap_len) {
+		memcpy(ctx->cap_path, r->cap_path, sizeof(ctx->cap_path));
+		memcpy(ctx->cap_value, r->cap_value, r->cap_len);
+		ctx->cap_len = r->cap_len;
+	}
+	if (verbosity >= 1)
+		fprintf(stderr,
+			"Resuming %s at stream offset %llu (command %llu)\n",
+			name, (unsigned long long)r->tok.pos.offset,
+			(unsigned long long)r->tok.pos.cmds);
+	return 0;
+}
+
+static void uuid_text(const uint8_t *uuid, char *out)
+{
+	uuid_unparse(uuid, out);
+}
+
+static int take_up_frame(struct send_stream *s, struct receive_ctx *ctx)
+{
+	struct resume_token tok;
+	struct resume_record r;
+	char name[NAME_MAX + 1];
+	char uuid[37];
+	const void *frame;
+	const char *why;
+	int ret;
+
+	ret = send_stream_peek(s, &frame, RESUME_FRAME_LEN);
+	if (ret) {
+		error("truncated continuation stream: the frame is incomplete");
+		return -EIO;
+	}
+	ret = resume_frame_decode(frame, &tok, &why);
+	if (ret < 0) {
+		error("invalid continuation stream: %s", why);
+		return ret;
+	}
+	ret = resume_record_find(ctx->dest_fd, tok.uuid, tok.ctransid, name,
+				 sizeof(name), &r);
+	if (ret < 0) {
+		uuid_text(tok.uuid, uuid);
+		error("continuation stream of subvolume %s (ctransid %llu), but no interrupted receive of it here",
+		      uuid, (unsigned long long)tok.ctransid);
+		return -ENOENT;
+	}
+	ret = check_partial(ctx->dest_fd, name, &r);
+	if (ret < 0)
+		return ret;
+	if (!resume_token_equal(&tok, &r.tok)) {
+		error("the continuation stream does not continue %s where it stopped (stale token: it starts at offset %llu, %s stopped at %llu)",
+		      name, (unsigned long long)tok.pos.offset, name,
+		      (unsigned long long)r.tok.pos.offset);
+		return -ESTALE;
+	}
+	ret = reopen(ctx, name, &r);
+	if (ret < 0)
+		return ret;
+	send_stream_skip(s, RESUME_FRAME_LEN);
+	send_stream_resume_at(s, &r.tok.pos);
+	return 0;
+}
+
+/* receive --resume: the parser reads commands, applying none. */
+struct prefix_scan {
+	struct receive_ctx *ctx;
+	bool found;
+	char name[NAME_MAX + 1];
+	struct resume_record r;
+};
+
+static void scan_subvol(struct prefix_scan *scan, const uint8_t *uuid,
+			uint64_t ctransid)
+{
+	if (scan->found)
+		return;
+	scan->found = !resume_record_find(scan->ctx->dest_fd, uuid, ctransid,
+					  scan->name, sizeof(scan->name),
+					  &scan->r);
+}
+
+static int scan_on_subvol(const char *path, const uint8_t *uuid,
+			  uint64_t ctransid, void *user)
+{
+	(void)path;
+	scan_subvol(user, uuid, ctransid);
+	return 0;
+}
+
+static int scan_on_snapshot(const char *path, const uint8_t *uuid,
+			    uint64_t ctransid, const uint8_t *parent_uuid,
+			    uint64_t parent_ctransid, void *user)
+{
+	(void)path;
+	(void)parent_uuid;
+	(void)parent_ctransid;
+	scan_subvol(user, uuid, ctransid);
+	return 0;
+}
+
+static int scan_on_end(void *user)
+{
+	(void)user;
+	return 0;
+}
+
+/*
+ * The other slots stay NULL: the parser reports them as unsupported in a
+ * callback, which leaves it in sync, and the scan goes on.
+ */
+static const struct send_stream_ops scan_ops = {
+	.subvol = scan_on_subvol,
+	.snapshot = scan_on_snapshot,
+	.end = scan_on_end,
+};
+
+static int skip_prefix(struct send_stream *s, struct receive_ctx *ctx)
+{
+	struct prefix_scan scan = { .ctx = ctx };
+	struct send_stream_pos pos;
+	struct resume_token here;
+	int ret;
+
+	for (;;) {
+		ret = send_stream_next(s, &scan_ops, &scan);
+		if (ret == SEND_STREAM_EOF) {
+			error("no stream in the input continues an interrupted receive here");
+			return -ENOENT;
+		}
+		if (ret < 0 && !send_stream_failed_in_callback(s)) {
+			error("%s", send_stream_error(s));
+			return ret;
+		}
+		if (!scan.found)
+			continue;
+		send_stream_position(s, &pos);
+		if (pos.offset >= scan.r.tok.pos.offset)
+			break;
+	}
+	ret = check_partial(ctx->dest_fd, scan.name, &scan.r);
+	if (ret < 0)
+		return ret;
+	here = scan.r.tok;
+	resume_token_from_pos(&here, &pos);
+	if (!resume_token_equal(&here, &scan.r.tok)) {
+		error("the input is not the stream %s was receiving: it differs before stream offset %llu",
+		      scan.name, (unsigned long long)scan.r.tok.pos.offset);
+		return -ESTALE;
+	}
+	if (verbosity >= 2)
+		fprintf(stderr, "skipped %llu bytes already applied\n",
+			(unsigned long long)send_stream_offset(s));
+	return reopen(ctx, scan.name, &scan.r);
+}
+
+int resume_take_up(struct send_stream *s, struct receive_ctx *ctx,
+		   bool skip)
+{
+	const void *magic;
+
+	if (send_stream_peek(s, &magic, RESUME_FRAME_MAGIC_LEN) == 0 &&
+	    resume_frame_magic(magic))
+		return take_up_frame(s, ctx);
+	if (skip)
+		return skip_prefix(s, ctx);
+	return 0;
+}
+
+/* DEST/NAME: an fd of DEST and NAME. */
+static int split_path(const char *path, int *dest_fd, char **name)
+{
+	char *copy = strdup(path), *copy2 = strdup(path);
+	char *base;
+	int ret = 0;
+
+	if (!copy || !copy2) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	base = basename(copy2);
+	if (!*base || !strcmp(base, "/") || !strcmp(base, ".") ||
+	    !strcmp(base, "..")) {
+		error("%s does not name a subvolume", path);
+		ret = -EINVAL;
+		goto out;
+	}
+	*dest_fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*dest_fd < 0) {
+		ret = -errno;
+		error("cannot open the directory of %s: %m", path);
+		goto out;
+	}
+	*name = strdup(base);
+	if (!*name) {
+		close(*dest_fd);
+		ret = -ENOMEM;
+	}
+out:
+	free(copy);
+	free(copy2);
+	return ret;
+}
+
+static int read_record(int dest_fd, const char *name, const char *path,
+		       struct resume_record *r)
+{
+	int ret = resume_record_read(dest_fd, name, r);
+
+	if (ret == -ENOENT)
+		error("%s has no resume state: it was not stopped in a resumable way, or it is complete",
+		      path);
+	else if (ret < 0)
+		error("the resume state of %s is damaged: %s", path,
+		      strerror(-ret));
+	return ret;
+}
+
+int resume_print_token(const char *path)
+{
+	char text[RESUME_TOKEN_TEXT_SIZE];
+	struct resume_record r;
+	char *name;
+	int dest_fd, ret;
+
+	ret = split_path(path, &dest_fd, &name);
+	if (ret < 0)
+		return ret;
+	ret = read_record(dest_fd, name, path, &r);
+	if (!ret)
+		ret = check_partial(dest_fd, name, &r);
+	if (!ret) {
+		resume_token_encode(&r.tok, text);
+		printf("%s\n", text);
+	}
+	free(name);
+	close(dest_fd);
+	return ret;
+}
+
+int resume_abort(const char *path)
+{
+	struct btrfs_util_subvolume_info info;
+	struct resume_record r;
+	enum btrfs_util_error err;
+	char *name;
+	int dest_fd, ret;
+
+	ret = split_path(path, &dest_fd, &name);
+	if (ret < 0)
+		return ret;
+	ret = read_record(dest_fd, name, path, &r);
+	if (ret < 0)
+		goto out;
+	/* Only the subvolume the record describes, never another one. */
+	err = btrfs_util_subvolume_info(path, 0, &info);
+	if (!err && memcmp(info.uuid, r.local_uuid, 16)) {
+		error("%s is not the partial subvolume of the resume state, not deleted",
+		      path);
+		ret = -ESTALE;
+		goto out;
+	}
+	if (!err) {
+		err = btrfs_util_delete_subvolume_fd(dest_fd, name, 0);
+		if (err) {
+			error("cannot delete %s: %s", path,
+			      btrfs_util_strerror(err));
+			ret = -EIO;
+			goto out;
+		}
+	}
+	ret = resume_record_remove(dest_fd, name);
+	if (ret < 0)
+		error("cannot remove the resume state of %s: %s", path,
+		      strerror(-ret));
+	else if (verbosity >= 1)
+		fprintf(stderr, "Deleted partial subvolume %s\n", path);
+out:
+	free(name);
+	close(dest_fd);
+	return ret;
+}

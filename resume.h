@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Resumable transfers, shared by send and receive: the resume record that
+ * an interrupted receive leaves beside its partial subvolume, the token
+ * that carries its identity and position to the sender, the continuation
+ * frame that precedes the rest of a regenerated stream, and the check of
+ * a regenerated stream's prefix.
+ */
+#ifndef RESUME_H
+#define RESUME_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "send-stream.h"
+
+/* Flags of a token: what the applied prefix shows about the stream. */
+#define RESUME_FLAG_HEADERLESS	0x1	/* no stream header (send -e) */
+#define RESUME_FLAG_NO_DATA	0x2	/* UPDATE_EXTENT seen (--no-data) */
+#define RESUME_FLAG_COMPRESSED	0x4	/* ENCODED_WRITE seen */
+#define RESUME_FLAG_ENDED	0x8	/* stopped right after END */
+
+struct resume_token {
+	uint8_t uuid[16];		/* the sent subvolume */
+	uint64_t ctransid;
+	uint8_t parent_uuid[16];	/* zero for a full stream */
+	uint64_t parent_ctransid;
+	uint32_t flags;
+	struct send_stream_pos pos;	/* just after the last applied command */
+};
+
+/* Base64url text of the versioned, checksummed blob, and its NUL. */
+#define RESUME_TOKEN_TEXT_SIZE	128
+
+void resume_token_from_pos(struct resume_token *t,
+			   const struct send_stream_pos *pos);
+void resume_token_encode(const struct resume_token *t, char *text);
+/* 0, or -EINVAL with *why set when the text is not a valid token. */
+int resume_token_decode(const char *text, struct resume_token *t,
+			const char **why);
+bool resume_token_equal(const struct resume_token *a,
+			const struct resume_token *b);
+
+/*
+ * A continuation stream: the frame, then the bytes of the original stream
+ * from pos.offset on.  Its magic is not the send stream's, so a receiver
+ * that does not know it refuses it as a bad magic.
+ */
+#define RESUME_FRAME_MAGIC	"btrfs-resume"
+#define RESUME_FRAME_MAGIC_LEN	13
+#define RESUME_FRAME_LEN	(RESUME_FRAME_MAGIC_LEN + 4 + 87)
+
+void resume_frame_encode(const struct resume_token *t, unsigned char *buf);
+bool resume_frame_magic(const unsigned char *buf);
+int resume_frame_decode(const unsigned char *buf, struct resume_token *t,
+			const char **why);
+
+enum resume_state {
+	RESUME_STOPPED,		/* stopped cleanly: may be resumed */
+	RESUME_APPLYING,	/* a resumed receive was applying commands */
+	RESUME_FAILED,		/* a resumed receive failed: cannot resume */
+};
+
+/*
+ * The record, in DEST/.NAME.btrfs-receive-resume: everything a
+ * continuation needs beyond the subvolume itself.
+ */
+struct resume_record {
+	enum resume_state state;
+	struct resume_token tok;
+	/* The partial subvolume as it was left: a change refuses a resume. */
+	uint8_t local_uuid[16];
+	uint64_t local_ctransid;
+	/* A security.capability waiting for its chown (struct receive_ctx). */
+	char cap_path[PATH_MAX];
+	unsigned char cap_value[256];
+	size_t cap_len;
+};
+
+/* The record's file name for subvolume name; -ENAMETOOLONG if none fits. */
+int resume_record_name(const char *subvol, char *out, size_t size);
+/* Written to a temporary file, synced and renamed over the old one. */
+int resume_record_write(int dest_fd, const char *subvol,
+			const struct resume_record *r);
+/* 0, -ENOENT without a record, -EBADMSG when it is damaged. */
+int resume_record_read(int dest_fd, const char *subvol,
+		       struct resume_record *r);
+int resume_record_remove(int dest_fd, const char *subvol);
+/* The record in dest of the subvolume sent as uuid/ctransid; name out. */
+int resume_record_find(int dest_fd, const uint8_t *uuid, uint64_t ctransid,
+		       char *name, size_t size, struct resume_record *r);
+
+/*
+ * The sender's check of a regenerated stream: fed its bytes from the
+ * start, it finds the command boundary at the token's offset and
+ * compares the chain there.
+ */
+struct resume_prefix {
+	struct resume_token tok;
+	uint64_t offset;
+	unsigned char hdr[BTRFS_SEND_STREAM_HEADER_LEN];
+	size_t hdr_have;	/* bytes of the header being collected */
+	size_t hdr_len;		/* its size: stream or command header */
+	uint64_t skip;		/* payload bytes left of the current command */
+	struct send_stream_pos pos;
+	char err[256];
+};
+
+void resume_prefix_init(struct resume_prefix *v, const struct resume_token *t);
+/*
+ * 0: the prefix goes on past buf; 1: it ends after *used bytes of buf and
+ * matches; -ESTALE (message in v->err) when it does not match.
+ */
+int resume_prefix_feed(struct resume_prefix *v, const unsigned char *buf,
+		       size_t len, size_t *used);
+
+#endif
