@@ -10,6 +10,7 @@
 #include <btrfsutil.h>
 #include <limits.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "commands.h"
 #include "receive-btrfs.h"
 #include "receive-dump.h"
+#include "receive-resume.h"
 #include "send-stream.h"
 #include "utils.h"
 
@@ -32,11 +34,16 @@ struct receive_opts {
 	bool chroot;
 	bool force_decompress;
 	bool dump;
+	bool resume;
+	const char *resume_token;	/* DEST/NAME */
+	const char *abort;		/* DEST/NAME */
 };
 
 static const char receive_usage[] =
 	"usage: btrfs receive [options] <mount>\n"
 	"       btrfs receive --dump [options]\n"
+	"       btrfs receive --resume-token <mount>/<name>\n"
+	"       btrfs receive --abort <mount>/<name>\n"
 	"\n"
 	"    Receive subvolumes from a stream\n"
 	"\n"
@@ -58,6 +65,16 @@ static const char receive_usage[] =
 	"                          with encoded I/O\n"
 	"    --dump                print the stream's commands, one line each,\n"
 	"                          and apply nothing (no <mount> needed)\n"
+	"    --resume              the input is the whole stream of an interrupted\n"
+	"                          receive: check and skip what was applied, apply\n"
+	"                          the rest (a continuation from 'btrfs send\n"
+	"                          --resume' is recognized without this option)\n"
+	"    --resume-token <mount>/<name>\n"
+	"                          print the token with which 'btrfs send --resume'\n"
+	"                          continues the interrupted receive of <name>\n"
+	"    --abort <mount>/<name>\n"
+	"                          delete the partial subvolume <name> of an\n"
+	"                          interrupted receive and its resume state\n"
 	"    -v|--verbose          print more; repeat for more still\n"
 	"\n"
 	"    Global options:\n"
@@ -78,6 +95,9 @@ const struct command cmd_receive = {
 enum {
 	OPT_FORCE_DECOMPRESS = 256,
 	OPT_DUMP,
+	OPT_RESUME,
+	OPT_RESUME_TOKEN,
+	OPT_ABORT,
 	OPT_HELP,
 };
 
@@ -92,6 +112,9 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 		{ "max-errors", required_argument, NULL, 'E' },
 		{ "force-decompress", no_argument, NULL, OPT_FORCE_DECOMPRESS },
 		{ "dump", no_argument, NULL, OPT_DUMP },
+		{ "resume", no_argument, NULL, OPT_RESUME },
+		{ "resume-token", required_argument, NULL, OPT_RESUME_TOKEN },
+		{ "abort", required_argument, NULL, OPT_ABORT },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -133,6 +156,15 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 		case OPT_DUMP:
 			o->dump = true;
 			break;
+		case OPT_RESUME:
+			o->resume = true;
+			break;
+		case OPT_RESUME_TOKEN:
+			o->resume_token = optarg;
+			break;
+		case OPT_ABORT:
+			o->abort = optarg;
+			break;
 		case OPT_HELP:
 			*status = usage_exit(&cmd_receive, 0);
 			return 1;
@@ -140,6 +172,20 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 			*status = option_error(&cmd_receive, c, argv);
 			return 1;
 		}
+	}
+	if (o->resume_token || o->abort) {
+		if (optind != argc || (o->resume_token && o->abort) ||
+		    o->dump || o->resume) {
+			*status = usage_error(&cmd_receive, "%s",
+				"--resume-token and --abort take one <mount>/<name> and no other action");
+			return 1;
+		}
+		return 0;
+	}
+	if (o->dump && o->resume) {
+		*status = usage_error(&cmd_receive, "%s",
+				      "--resume cannot be used with --dump");
+		return 1;
 	}
 	if (o->dump) {
 		if (optind != argc) {
@@ -407,6 +453,74 @@ out:
 	return ret;
 }
 
+/* SIGINT and SIGTERM stop the receive between two commands. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void catch_stop_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+
+	/* No SA_RESTART: a blocked read returns EINTR and the loop stops. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/*
+ * Commands whose applying again after a failure gives the same result,
+ * and which leave no state in struct receive_ctx behind.
+ */
+static bool retry_is_safe(unsigned int cmd)
+{
+	switch (cmd) {
+	case BTRFS_SEND_C_WRITE:
+	case BTRFS_SEND_C_CLONE:
+	case BTRFS_SEND_C_TRUNCATE:
+	case BTRFS_SEND_C_CHMOD:
+	case BTRFS_SEND_C_UTIMES:
+	case BTRFS_SEND_C_FALLOCATE:
+	case BTRFS_SEND_C_ENCODED_WRITE:
+	case BTRFS_SEND_C_UPDATE_EXTENT:
+		return true;
+	}
+	return false;
+}
+
+/* How the apply loop ended, for the resume state. */
+struct apply_end {
+	bool stream_broken;
+	uint64_t errors;
+	bool retry_last;	/* the last command failed; it may be retried */
+	struct send_stream_pos before;	/* the position before it */
+};
+
+/*
+ * After a stop that leaves the current subvolume incomplete: save where
+ * it stopped when that is safe, else make sure no old state offers it.
+ */
+static void save_resume_state(const struct receive_opts *o,
+			      struct send_stream *s, struct receive_ctx *ctx,
+			      const struct apply_end *end)
+{
+	struct send_stream_pos pos;
+
+	if (!ctx->cur.active)
+		return;
+	if (end->retry_last && end->errors == 1) {
+		resume_save(ctx, &end->before, o->dest);
+	} else if (end->stream_broken && !ctx->cur.failed) {
+		send_stream_position(s, &pos);
+		resume_save(ctx, &pos, o->dest);
+	} else if (ctx->cur.has_record) {
+		resume_mark_failed(ctx);
+	}
+}
+
 /*
  * Apply every command.  A failed command counts against --max-errors and
  * keeps its subvolume from being marked received; a broken stream stops
@@ -415,9 +529,8 @@ out:
 static int apply_stream(const struct receive_opts *o, int fd,
 			struct receive_ctx *ctx)
 {
+	struct apply_end end = { 0 };
 	struct send_stream *s;
-	bool stream_broken = false;
-	uint64_t errors = 0;
 	int ret;
 
 	ret = send_stream_open(&s, fd);
@@ -425,7 +538,20 @@ static int apply_stream(const struct receive_opts *o, int fd,
 		error("cannot set up the stream parser: %s", strerror(-ret));
 		return ret;
 	}
+	catch_stop_signals();
+	send_stream_set_interrupt(s, &stop_signal);
+	ret = resume_take_up(s, ctx, o->resume);
+	if (ret < 0) {
+		send_stream_close(s);
+		return ret;
+	}
 	for (;;) {
+		if (stop_signal) {
+			error("stopped by signal %d", (int)stop_signal);
+			end.stream_broken = true;
+			break;
+		}
+		send_stream_position(s, &end.before);
 		ret = send_stream_next(s, &receive_btrfs_ops, ctx);
 		if (ret == SEND_STREAM_EOF)
 			break;
@@ -438,27 +564,31 @@ static int apply_stream(const struct receive_opts *o, int fd,
 			continue;
 		if (!send_stream_failed_in_callback(s)) {
 			error("%s", send_stream_error(s));
-			stream_broken = true;
+			end.stream_broken = true;
 			break;
 		}
 		if (verbosity >= 2)
 			fprintf(stderr, "%s\n", send_stream_error(s));
 		ctx->cur.failed = true;
-		errors++;
-		if (o->max_errors && errors >= o->max_errors)
+		end.errors++;
+		end.retry_last = retry_is_safe(send_stream_cmd_type(s));
+		if (o->max_errors && end.errors >= o->max_errors)
 			break;
+		end.retry_last = false;
 	}
-	if (!stream_broken && !errors && send_stream_header_count(s) == 0) {
+	if (!end.stream_broken && !end.errors &&
+	    send_stream_header_count(s) == 0) {
 		error("empty stream is not considered valid");
-		stream_broken = true;
+		end.stream_broken = true;
 	}
+	save_resume_state(o, s, ctx, &end);
 	send_stream_close(s);
 	/*
 	 * The last subvolume is complete if the stream was whole to its end
 	 * and none of its own commands failed (receive_close_subvol checks).
 	 */
-	ret = receive_close_subvol(ctx, !stream_broken);
-	if (stream_broken || errors || ret < 0)
+	ret = receive_close_subvol(ctx, !end.stream_broken);
+	if (end.stream_broken || end.errors || ret < 0)
 		return -EIO;
 	return 0;
 }
@@ -473,6 +603,10 @@ static int receive_run(int argc, char **argv)
 
 	if (parse_options(argc, argv, &o, &status))
 		return status;
+	if (o.resume_token)
+		return resume_print_token(o.resume_token) < 0 ? 1 : 0;
+	if (o.abort)
+		return resume_abort(o.abort) < 0 ? 1 : 0;
 	fd = open_input(&o);
 	if (fd < 0)
 		return 1;

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "resume.h"
 #include "send-utils.h"
 #include "utils.h"
 
@@ -48,6 +49,8 @@ struct send_opts {
 	uint32_t proto;
 	bool proto_set;
 	bool omit_between;		/* -e */
+	bool resume;			/* --resume: token holds the token */
+	struct resume_token token;
 };
 
 struct send_ctx {
@@ -72,6 +75,9 @@ struct stream_pump {
 	int out;
 	size_t chunk;
 	int err;
+	/* --resume: check and drop this prefix, then write the frame. */
+	struct resume_prefix *prefix;
+	const unsigned char *frame;
 };
 
 static const char send_usage[] =
@@ -105,6 +111,11 @@ static const char send_usage[] =
 	"    --compressed-data   send compressed extents as they are stored, without\n"
 	"                        decompressing them; needs protocol 2 or later, and\n"
 	"                        means --proto 2 unless --proto is given\n"
+	"    --resume TOKEN      continue an interrupted transfer: with the same\n"
+	"                        arguments as the first send, and the TOKEN of\n"
+	"                        'btrfs receive --resume-token', regenerate the\n"
+	"                        stream, check that what the receiver applied is\n"
+	"                        its prefix, and send only the rest\n"
 	"    -q|--quiet          print only errors\n"
 	"    -v|--verbose        print more; repeat for more still\n"
 	"\n"
@@ -126,6 +137,7 @@ enum {
 	OPT_NO_DATA = 256,
 	OPT_PROTO,
 	OPT_COMPRESSED_DATA,
+	OPT_RESUME,
 	OPT_HELP,
 };
 
@@ -408,6 +420,18 @@ static int set_parent_path(struct send_opts *o, const char *arg)
 	return 0;
 }
 
+static int parse_token(const char *arg, struct send_opts *o)
+{
+	const char *why;
+
+	if (resume_token_decode(arg, &o->token, &why) < 0) {
+		error("invalid resume token: %s", why);
+		return -EINVAL;
+	}
+	o->resume = true;
+	return 0;
+}
+
 /*
  * Options, with -p and -c checked as they come, in order.  Returns 0 to
  * go on, or 1 with *status set when there is nothing more to do.
@@ -421,6 +445,7 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 		{ "no-data", no_argument, NULL, OPT_NO_DATA },
 		{ "proto", required_argument, NULL, OPT_PROTO },
 		{ "compressed-data", no_argument, NULL, OPT_COMPRESSED_DATA },
+		{ "resume", required_argument, NULL, OPT_RESUME },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -468,6 +493,10 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 			break;
 		case OPT_COMPRESSED_DATA:
 			o->flags |= BTRFS_SEND_FLAG_COMPRESSED;
+			break;
+		case OPT_RESUME:
+			if (parse_token(optarg, o))
+				return 1;
 			break;
 		case OPT_HELP:
 			*status = usage_exit(&cmd_send, 0);
@@ -802,12 +831,56 @@ static int pump_copy(struct stream_pump *p)
 	return ret;
 }
 
+/*
+ * --resume: read the regenerated stream, check its prefix against the
+ * token and drop it; only then write the frame and what follows it.
+ * Nothing is written when the prefix does not match.
+ */
+static int pump_skip_prefix(struct stream_pump *p)
+{
+	size_t used = 0;
+	ssize_t n;
+	char *buf;
+	int ret = 0;
+
+	buf = malloc(p->chunk);
+	if (!buf)
+		return -ENOMEM;
+	while (!ret) {
+		n = read(p->in, buf, p->chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -ESTALE;
+			if (!n)
+				snprintf(p->prefix->err, sizeof(p->prefix->err),
+					 "the stream ends before the token's offset");
+			break;
+		}
+		ret = resume_prefix_feed(p->prefix, (unsigned char *)buf, n,
+					 &used);
+	}
+	if (ret == 1) {
+		ret = write_all(p->out, (const char *)p->frame,
+				RESUME_FRAME_LEN);
+		if (!ret)
+			ret = write_all(p->out, buf + used, n - used);
+	}
+	free(buf);
+	return ret;
+}
+
 static void *pump_run(void *arg)
 {
 	struct stream_pump *p = arg;
 	ssize_t n;
 	int ret = 0;
 
+	if (p->prefix) {
+		ret = pump_skip_prefix(p);
+		if (ret < 0)
+			goto out;
+	}
 	for (;;) {
 		n = splice(p->in, NULL, p->out, NULL, p->chunk, SPLICE_F_MORE);
 		if (n > 0)
@@ -827,6 +900,7 @@ static void *pump_run(void *arg)
 		ret = errno == EINVAL ? pump_copy(p) : -errno;
 		break;
 	}
+out:
 	/*
 	 * Closing the read end makes the kernel's next write into the pipe
 	 * fail, which ends the ioctl when we stop early.
@@ -836,8 +910,11 @@ static void *pump_run(void *arg)
 	return NULL;
 }
 
-static int send_one(struct send_ctx *s, const char *path, uint64_t flags)
+static int send_one(struct send_ctx *s, const char *path, uint64_t flags,
+		    const struct resume_token *resume)
 {
+	unsigned char frame[RESUME_FRAME_LEN];
+	struct resume_prefix prefix;
 	struct btrfs_ioctl_send_args args;
 	struct stream_pump pump;
 	pthread_t thread;
@@ -861,6 +938,13 @@ static int send_one(struct send_ctx *s, const char *path, uint64_t flags)
 	pump.out = s->out_fd;
 	pump.chunk = s->chunk;
 	pump.err = 0;
+	pump.prefix = NULL;
+	if (resume) {
+		resume_prefix_init(&prefix, resume);
+		resume_frame_encode(resume, frame);
+		pump.prefix = &prefix;
+		pump.frame = frame;
+	}
 	ret = pthread_create(&thread, NULL, pump_run, &pump);
 	if (ret) {
 		error("thread setup failed: %s", strerror(ret));
@@ -891,7 +975,11 @@ static int send_one(struct send_ctx *s, const char *path, uint64_t flags)
 
 	/* A failed reader also fails the ioctl: say only what came first. */
 	ret = 0;
-	if (pump.err) {
+	if (pump.err == -ESTALE) {
+		ret = pump.err;
+		error("cannot resume: the stream of %s differs from the one the receiver applied (%s); nothing was sent",
+		      path, prefix.err);
+	} else if (pump.err) {
 		ret = pump.err;
 		error("failed to read stream from kernel: %s", strerror(-ret));
 	} else if (ioctl_err) {
@@ -906,6 +994,61 @@ out:
 	return ret;
 }
 
+static bool resume_is_for(struct send_ctx *s, const struct send_opts *o,
+			  int i)
+{
+	struct btrfs_util_subvolume_info info;
+
+	return !btrfs_util_subvolume_info(s->subvols[i], 0, &info) &&
+	       !memcmp(info.uuid, o->token.uuid, 16) &&
+	       info.ctransid == o->token.ctransid;
+}
+
+/*
+ * --resume: 1 when subvolume i is the token's, with the same parent and
+ * the same stream options; 0 when it is another subvolume; a negative
+ * errno when it is the token's but something differs.
+ */
+static int resume_matches(struct send_ctx *s, const struct send_opts *o,
+			  int i, uint64_t flags)
+{
+	const struct resume_token *t = &o->token;
+	struct btrfs_util_subvolume_info info = { 0 };
+	uint32_t proto = s->proto ? s->proto : kernel_proto();
+	const char *why = NULL;
+
+	if (!resume_is_for(s, o, i))
+		return 0;
+	if (s->parent_id &&
+	    btrfs_util_subvolume_info(s->root_path, s->parent_id, &info)) {
+		error("cannot read the parent of %s", s->subvols[i]);
+		return -EIO;
+	}
+	if (memcmp(info.uuid, t->parent_uuid, 16) ||
+	    (s->parent_id ? info.ctransid : 0) != t->parent_ctransid)
+		why = "another parent (-p or the one chosen among -c)";
+	else if (proto != t->pos.version)
+		why = "another protocol version (--proto)";
+	else if (!!(flags & BTRFS_SEND_FLAG_OMIT_STREAM_HEADER) !=
+		 !!(t->flags & RESUME_FLAG_HEADERLESS))
+		why = "another position among the subvolumes sent with -e";
+	else if ((t->flags & RESUME_FLAG_NO_DATA) &&
+		 !(flags & BTRFS_SEND_FLAG_NO_FILE_DATA))
+		why = "the transfer was sent with --no-data";
+	else if ((t->flags & RESUME_FLAG_COMPRESSED) &&
+		 !(flags & BTRFS_SEND_FLAG_COMPRESSED))
+		why = "the transfer was sent with --compressed-data";
+	if (why) {
+		error("cannot resume %s with these arguments: %s",
+		      s->subvols[i], why);
+		return -EINVAL;
+	}
+	if (verbosity >= 2)
+		fprintf(stderr, "resuming %s at stream offset %llu\n",
+			s->subvols[i], (unsigned long long)t->pos.offset);
+	return 1;
+}
+
 /*
  * With -c and no -p each subvolume gets its own parent, and once sent is
  * a clone source for the ones after it; with -p all share that parent.
@@ -914,13 +1057,16 @@ static int send_all(struct send_ctx *s, const struct send_opts *o,
 		    char **argv)
 {
 	bool auto_parent = o->nr_clone_paths && !o->parent;
+	const struct resume_token *resume;
+	bool resumed = false;
 	uint64_t root_id = 0;
 	uint64_t flags;
 	int i;
 	int ret;
 
 	for (i = 0; i < s->nr_subvols; i++) {
-		if (verbosity >= 1)
+		if (verbosity >= 1 && (!o->resume || resumed ||
+				       resume_is_for(s, o, i)))
 			fprintf(stderr, "At subvol %s\n", argv[i]);
 		if (auto_parent) {
 			ret = subvol_root_id(s->subvols[i], &root_id);
@@ -941,14 +1087,29 @@ static int send_all(struct send_ctx *s, const struct send_opts *o,
 			flags |= BTRFS_SEND_FLAG_OMIT_STREAM_HEADER;
 		if (o->omit_between && i < s->nr_subvols - 1)
 			flags |= BTRFS_SEND_FLAG_OMIT_END_CMD;
-		ret = send_one(s, s->subvols[i], flags);
-		if (ret < 0)
-			return ret;
+		resume = NULL;
+		if (o->resume && !resumed) {
+			ret = resume_matches(s, o, i, flags);
+			if (ret < 0)
+				return ret;
+			resumed = ret;
+			if (resumed)
+				resume = &o->token;
+		}
+		if (!o->resume || resumed) {
+			ret = send_one(s, s->subvols[i], flags, resume);
+			if (ret < 0)
+				return ret;
+		}
 		if (auto_parent) {
 			ret = add_clone(s, root_id);
 			if (ret < 0)
 				return ret;
 		}
+	}
+	if (o->resume && !resumed) {
+		error("cannot resume: the token is for a subvolume that is not among those to send");
+		return -ENOENT;
 	}
 	return 0;
 }
