@@ -191,4 +191,129 @@ transfer "full" s1 "$WORK/full.stream" 10 "$SRC/s1"
 transfer "incremental" s2 "$WORK/incr.stream" 10 -p "$SRC/s1" "$SRC/s2"
 check "20 interruptions (got $STOPS)" [ "$STOPS" -ge 20 ]
 
+# Refusals, on a small dataset.
+"$REF" -q subvolume create "$SRC/r"
+for i in $(seq 1 300); do
+	rh rand "$SRC/r/f$i" 0 $((i * 200)) "r$i"
+done
+sync
+"$REF" -q subvolume snapshot -r "$SRC/r" "$SRC/r0"
+"$REF" -q subvolume snapshot -r "$SRC/r" "$SRC/r1"
+rh rand "$SRC/r/f1" 0 500000 changed
+"$REF" -q subvolume snapshot -r "$SRC/r" "$SRC/r2"
+"$OURS" send -q -f "$WORK/r0.stream" "$SRC/r0"
+"$OURS" send -q -f "$WORK/r1.stream" "$SRC/r1"
+"$OURS" send -q -f "$WORK/r2.stream" -p "$SRC/r1" "$SRC/r2"
+"$OURS" receive -q -f "$WORK/r0.stream" "$DST"
+half() {
+	head -c $(($(stat -c %s "$1") / 2)) "$1"
+}
+half "$WORK/r1.stream" | "$OURS" receive -q "$DST" 2>/dev/null
+TOK=$("$OURS" receive --resume-token "$DST/r1")
+check "token: one line of base64url" grep -qx '[A-Za-z0-9_-]\{116\}' <<<"$TOK"
+
+# expect_error WHAT PATTERN CMD...: exit 1, the ERROR line, nothing on stdout.
+expect_error() {
+	local what=$1 pattern=$2 rc
+	shift 2
+	"$@" >"$WORK/out" 2>"$WORK/err"
+	rc=$?
+	if [ "$rc" = 1 ] && grep -q "^ERROR: .*$pattern" "$WORK/err" &&
+		[ ! -s "$WORK/out" ]; then
+		pass "$what"
+	else
+		fail "$what: exit $rc, stderr: $(head -2 "$WORK/err")"
+	fi
+}
+state() {
+	rh state "$DST/$1"
+	cat "$(record_of "$1")" 2>/dev/null
+}
+
+expect_error "a token for another subvolume" "not among those to send" \
+	"$OURS" send --resume "$TOK" "$SRC/r0"
+BAD=${TOK:0:40}$([ "${TOK:40:1}" = A ] && echo B || echo A)${TOK:41}
+expect_error "a tampered token" "invalid resume token: checksum" \
+	"$OURS" send --resume "$BAD" "$SRC/r1"
+expect_error "a truncated token" "invalid resume token" \
+	"$OURS" send --resume "${TOK:0:100}" "$SRC/r1"
+expect_error "a token for a full stream with a parent" "another parent" \
+	"$OURS" send --resume "$TOK" -p "$SRC/r0" "$SRC/r1"
+expect_error "another protocol version" "another protocol" \
+	"$OURS" send --resume "$TOK" --proto 2 "$SRC/r1"
+
+"$OURS" send -q --resume "$TOK" -f "$WORK/r1.cont" "$SRC/r1"
+before=$(state r1)
+"$OURS" send -q --resume "$TOK" "$SRC/r1" 2>/dev/null |
+	head -c $(($(stat -c %s "$WORK/r1.cont") / 2)) |
+	"$OURS" receive -q "$DST" 2>/dev/null
+check "a continuation cut short stops again" [ "$(state r1)" != "$before" ]
+before=$(state r1)
+expect_error "a stale continuation" "stale token" \
+	"$OURS" receive -f "$WORK/r1.cont" "$DST"
+check "a stale continuation changes nothing" [ "$(state r1)" = "$before" ]
+expect_error "another stream for the same token" "differs from the one" \
+	"$OURS" send --resume "$TOK" --no-data "$SRC/r1"
+
+mkdir "$DST/other"
+"$OURS" receive -q -f "$WORK/r1.stream" "$DST/other"
+half "$WORK/r2.stream" | "$OURS" receive -q "$DST/other" 2>/dev/null
+TOK2=$("$OURS" receive --resume-token "$DST/other/r2")
+expect_error "a changed parent" "another parent" \
+	"$OURS" send --resume "$TOK2" -p "$SRC/r0" "$SRC/r2"
+other_before=$(rh state "$DST/other"; cat "$DST/other/.r2.btrfs-receive-resume")
+"$OURS" send -q --resume "$("$OURS" receive --resume-token "$DST/r1")" \
+	-f "$WORK/r1.cont" "$SRC/r1"
+expect_error "a continuation for another partial subvolume" \
+	"no interrupted receive of it here" \
+	"$OURS" receive -f "$WORK/r1.cont" "$DST/other"
+check "... changes nothing" [ "$(rh state "$DST/other"; cat "$DST/other/.r2.btrfs-receive-resume")" = "$other_before" ]
+expect_error "btrfs-progs refuses a continuation cleanly" "" \
+	"$REF" receive -f "$WORK/r1.cont" "$DST/other"
+
+# kill_receiver STREAM: SIGKILL a receive of part of STREAM mid-way.
+kill_receiver() {
+	local rpid
+	rm -f "$WORK/pipe"
+	mkfifo "$WORK/pipe"
+	"$OURS" receive -q -f "$WORK/pipe" "$DST" 2>/dev/null &
+	rpid=$!
+	{ head -c 100000 "$1"; sleep 2; } >"$WORK/pipe" &
+	sleep 1
+	kill -9 "$rpid"
+	wait
+}
+
+# A receiver killed while applying a continuation cannot resume.
+kill_receiver "$WORK/r1.cont"
+check "a SIGKILLed receiver leaves the applying state" \
+	grep -qx 'state applying' "$(record_of r1)"
+expect_error "... its token is refused" "cannot be resumed" \
+	"$OURS" receive --resume-token "$DST/r1"
+expect_error "... its continuation is refused" "cannot be resumed" \
+	"$OURS" receive -f "$WORK/r1.cont" "$DST"
+expect_error "... and --resume of the whole stream" "cannot be resumed" \
+	"$OURS" receive --resume -f "$WORK/r1.stream" "$DST"
+check "--abort deletes it" "$OURS" receive -q --abort "$DST/r1"
+check "... and its record" [ ! -e "$DST/r1" ] && [ ! -e "$(record_of r1)" ]
+expect_error "--abort of a complete subvolume" "has no resume state" \
+	"$OURS" receive --abort "$DST/r0"
+check "... leaves it" [ -f "$DST/r0/f1" ]
+
+# A first receive killed by SIGKILL leaves no state: nothing to resume.
+kill_receiver "$WORK/r1.stream"
+expect_error "a SIGKILLed first receive cannot resume" "has no resume state" \
+	"$OURS" receive --resume-token "$DST/r1"
+
+# receive --resume of the whole stream skips the prefix by reading it.
+"$REF" -q subvolume delete "$DST/r1" >/dev/null
+half "$WORK/r1.stream" | "$OURS" receive -q "$DST" 2>/dev/null
+check "receive --resume -f of the whole stream completes it" \
+	"$OURS" receive -q --resume -f "$WORK/r1.stream" "$DST"
+"$OURS" receive -q -f "$WORK/r1.stream" "$BASE"
+compare_trees "receive --resume" "$BASE/r1" "$DST/r1"
+compare_props "receive --resume" "$BASE/r1" "$DST/r1"
+expect_error "receive --resume with nothing to resume" "no stream in the input" \
+	"$OURS" receive --resume -f "$WORK/r1.stream" "$DST/other"
+
 finish
