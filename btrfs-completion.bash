@@ -26,9 +26,10 @@ _btrfs_send_receive()
 		-p|-c|-i) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 		-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 		--proto) COMPREPLY=($(compgen -W "0 1 2 3" -- "$cur")); return ;;
+		--resume) return ;;
 		esac
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-e -p -c -f -q -v --no-data --proto --compressed-data --quiet --verbose --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "-e -p -c -f -q -v --no-data --proto --compressed-data --resume --quiet --verbose --help" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -d -- "$cur"))
 		fi
@@ -36,11 +37,11 @@ _btrfs_send_receive()
 	receive)
 		case $prev in
 		-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-		-m) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+		-m|--resume-token|--abort) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 		-E|--max-errors) return ;;
 		esac
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-f -e -C -E -m -q -v --chroot --max-errors --force-decompress --dump --quiet --verbose --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "-f -e -C -E -m -q -v --chroot --max-errors --force-decompress --dump --resume --resume-token --abort --quiet --verbose --help" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -d -- "$cur"))
 		fi
