@@ -473,10 +473,13 @@ static void catch_stop_signals(void)
 
 /*
  * Commands whose applying again after a failure gives the same result,
- * and which leave no state in struct receive_ctx behind.
+ * and which leave no state in struct receive_ctx behind, failed for a
+ * reason that may pass (a full disk); a refused path never does.
  */
-static bool retry_is_safe(unsigned int cmd)
+static bool retry_is_safe(unsigned int cmd, int err)
 {
+	if (err != -ENOSPC && err != -EDQUOT && err != -EIO && err != -ENOMEM)
+		return false;
 	switch (cmd) {
 	case BTRFS_SEND_C_WRITE:
 	case BTRFS_SEND_C_CLONE:
@@ -571,7 +574,7 @@ static int apply_stream(const struct receive_opts *o, int fd,
 			fprintf(stderr, "%s\n", send_stream_error(s));
 		ctx->cur.failed = true;
 		end.errors++;
-		end.retry_last = retry_is_safe(send_stream_cmd_type(s));
+		end.retry_last = retry_is_safe(send_stream_cmd_type(s), ret);
 		if (o->max_errors && end.errors >= o->max_errors)
 			break;
 		end.retry_last = false;

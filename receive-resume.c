@@ -52,17 +52,20 @@ int resume_save(struct receive_ctx *ctx, const struct send_stream_pos *pos,
 	int ret;
 
 	fill_record(ctx, pos, &r);
-	/* The data first: a record must never be ahead of what it records. */
+	/*
+	 * The data first: a record must never be ahead of what it records.
+	 * Failing to save is a warning: the receive has its own ERROR.
+	 */
 	if (syncfs(ctx->cur.fd) < 0) {
 		ret = -errno;
-		error("cannot sync %s to save its resume state: %m",
+		warning("cannot sync %s to save its resume state: %m",
 		      ctx->cur.name);
 		goto fail;
 	}
 	err = btrfs_util_subvolume_info_fd(ctx->cur.fd, 0, &info);
 	if (err) {
 		ret = -EIO;
-		error("cannot read subvolume %s to save its resume state: %s",
+		warning("cannot read subvolume %s to save its resume state: %s",
 		      ctx->cur.name, btrfs_util_strerror(err));
 		goto fail;
 	}
@@ -70,7 +73,7 @@ int resume_save(struct receive_ctx *ctx, const struct send_stream_pos *pos,
 	r.local_ctransid = info.ctransid;
 	ret = resume_record_write(ctx->dest_fd, ctx->cur.name, &r);
 	if (ret < 0) {
-		error("cannot save the resume state of %s: %s", ctx->cur.name,
+		warning("cannot save the resume state of %s: %s", ctx->cur.name,
 		      strerror(-ret));
 		goto fail;
 	}
