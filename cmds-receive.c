@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -408,6 +409,20 @@ out:
 }
 
 /*
+ * The directory cache of the applier holds up to half the fds allowed:
+ * the usual soft limit of 1024 would keep it small.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= 4096)
+		return;
+	rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/*
  * Apply every command.  A failed command counts against --max-errors and
  * keeps its subvolume from being marked received; a broken stream stops
  * everything at once.
@@ -479,6 +494,7 @@ static int receive_run(int argc, char **argv)
 	if (o.dump) {
 		ret = dump_stream(&o, fd);
 	} else {
+		raise_fd_limit();
 		ret = open_destination(&o, &ctx);
 		if (ret >= 0) {
 			ret = apply_stream(&o, fd, &ctx);

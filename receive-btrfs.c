@@ -79,10 +79,21 @@ static int mark_received(struct receive_ctx *ctx)
 	return 0;
 }
 
+static int make_pending(struct receive_ctx *ctx);
+static int flush_dir_times(struct receive_ctx *ctx);
+
 int receive_close_subvol(struct receive_ctx *ctx, bool complete)
 {
 	int ret = 0;
 
+	/*
+	 * Also when incomplete: what the commands read so far did must be on
+	 * disk, for whoever looks at (or continues) the partial subvolume.
+	 */
+	if (ctx->cur.active && (make_pending(ctx) < 0 ||
+				flush_dir_times(ctx) < 0))
+		ctx->cur.failed = true;
+	dir_times_release(&ctx->dir_times);
 	close_write_fd(ctx);
 	confined_release(&ctx->paths);
 	if (!ctx->cur.active)
@@ -389,12 +400,74 @@ static int need_subvol(struct receive_ctx *ctx)
 	return -EINVAL;
 }
 
-/* Resolve path for a command; prints its own errors. */
+/* Resolve path as the tree is now; prints its own errors. */
+static int resolve(struct receive_ctx *ctx, const char *path, int *dir_fd,
+		   const char **name)
+{
+	int ret = need_subvol(ctx);
+
+	if (ret < 0)
+		return ret;
+	return confined_lookup(&ctx->paths, path, dir_fd, name);
+}
+
+/* Make a file or directory; a new file's fd is kept for what comes next. */
+static int create_inode(struct receive_ctx *ctx, enum pending_kind kind,
+			int dfd, const char *name, const char *path)
+{
+	int fd;
+
+	if (kind == PENDING_DIR)
+		return mkdirat(dfd, name, 0700) < 0 ? -errno : 0;
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	close_write_fd(ctx);
+	ctx->write_fd = fd;
+	snprintf(ctx->write_path, sizeof(ctx->write_path), "%s", path);
+	return 0;
+}
+
+static const char *create_cmd_name(enum pending_kind kind)
+{
+	return kind == PENDING_DIR ? "mkdir" : "mkfile";
+}
+
+/* Make the pending inode where the stream said, if there is one. */
+static int make_pending(struct receive_ctx *ctx)
+{
+	struct pending_create *p = &ctx->pending;
+	enum pending_kind kind = p->kind;
+	const char *name;
+	int dfd, ret;
+
+	if (kind == PENDING_NONE)
+		return 0;
+	p->kind = PENDING_NONE;
+	ret = resolve(ctx, p->path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	ret = create_inode(ctx, kind, dfd, name, p->path);
+	if (ret < 0) {
+		errno = -ret;
+		error("%s %s failed: %m", create_cmd_name(kind), p->path);
+	}
+	return ret;
+}
+
+/*
+ * Resolve path for a command, after making the pending inode: commands
+ * take effect in stream order.  Prints its own errors.
+ */
 static int lookup(struct receive_ctx *ctx, const char *path, int *dir_fd,
 		  const char **name)
 {
 	int ret = need_subvol(ctx);
 
+	if (ret < 0)
+		return ret;
+	ret = make_pending(ctx);
 	if (ret < 0)
 		return ret;
 	return confined_lookup(&ctx->paths, path, dir_fd, name);
@@ -422,37 +495,45 @@ static int fail_errno(const char *what, const char *path)
 	return ret;
 }
 
-static int apply_mkfile(const char *path, void *user)
+/*
+ * mkfile and mkdir: checked now, made later (struct pending_create).  A
+ * name that is taken, or that cannot be looked at, is created at once so
+ * that its error comes from this command, as without the delay.
+ */
+static int create_later(struct receive_ctx *ctx, enum pending_kind kind,
+			const char *path)
 {
-	struct receive_ctx *ctx = user;
+	const char *cmd = create_cmd_name(kind);
 	const char *name;
-	int dfd, fd, ret;
+	struct stat st;
+	int dfd, ret;
 
-	ret = lookup_entry(ctx, "mkfile", path, &dfd, &name);
+	ret = lookup_entry(ctx, cmd, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
-	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fail_errno("mkfile", path);
-	/* Its data, owner, mode and times come next: keep it open. */
-	close_write_fd(ctx);
-	ctx->write_fd = fd;
-	snprintf(ctx->write_path, sizeof(ctx->write_path), "%s", path);
-	return 0;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno == ENOENT) {
+		ctx->pending.kind = kind;
+		snprintf(ctx->pending.path, sizeof(ctx->pending.path), "%s",
+			 path);
+		return 0;
+	}
+	ret = create_inode(ctx, kind, dfd, name, path);
+	if (ret < 0) {
+		errno = -ret;
+		error("%s %s failed: %m", cmd, path);
+	}
+	return ret;
+}
+
+static int apply_mkfile(const char *path, void *user)
+{
+	return create_later(user, PENDING_FILE, path);
 }
 
 static int apply_mkdir(const char *path, void *user)
 {
-	const char *name;
-	int dfd, ret;
-
-	ret = lookup_entry(user, "mkdir", path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	if (mkdirat(dfd, name, 0700) < 0)
-		return fail_errno("mkdir", path);
-	return 0;
+	return create_later(user, PENDING_DIR, path);
 }
 
 static int make_node(void *user, const char *what, const char *path,
@@ -547,6 +628,29 @@ static void rename_cached_file(struct receive_ctx *ctx, const char *from,
 	}
 }
 
+/*
+ * The rename of the pending inode: make it at its new name.  Returns 1 when
+ * done, 0 when the new name is taken (or the create fails otherwise): then
+ * the inode is made at its old name and renamed, with the usual errors.
+ */
+static int create_at_new_name(struct receive_ctx *ctx, const char *to)
+{
+	enum pending_kind kind = ctx->pending.kind;
+	const char *name;
+	int dfd, ret;
+
+	if (!*to)
+		return 0;
+	/* A bad new name fails as the rename would; the inode stays pending. */
+	ret = resolve(ctx, to, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	if (create_inode(ctx, kind, dfd, name, to) < 0)
+		return 0;
+	ctx->pending.kind = PENDING_NONE;
+	return 1;
+}
+
 static int apply_rename(const char *from, const char *to, void *user)
 {
 	struct receive_ctx *ctx = user;
@@ -556,6 +660,12 @@ static int apply_rename(const char *from, const char *to, void *user)
 	struct stat st;
 	bool is_dir;
 
+	if (ctx->pending.kind != PENDING_NONE &&
+	    !strcmp(from, ctx->pending.path)) {
+		ret = create_at_new_name(ctx, to);
+		if (ret)
+			return ret < 0 ? ret : 0;
+	}
 	ret = lookup_pair(ctx, from, to, &from_dfd, &from_name, &to_dfd,
 			  &to_name);
 	if (ret < 0)
@@ -567,14 +677,28 @@ static int apply_rename(const char *from, const char *to, void *user)
 	is_dir = !is_cached_file(ctx, from) &&
 		 (fstatat(from_dfd, from_name, &st, AT_SYMLINK_NOFOLLOW) ||
 		  S_ISDIR(st.st_mode));
+	/*
+	 * Held directory times name directories by path: set them now.  That
+	 * takes lookups of its own, which may reuse the fds just looked up.
+	 */
+	if (is_dir && ctx->dir_times.nr_used) {
+		ret = flush_dir_times(ctx);
+		if (ret >= 0)
+			ret = lookup_pair(ctx, from, to, &from_dfd, &from_name,
+					  &to_dfd, &to_name);
+		if (ret < 0)
+			return ret;
+	}
 	if (renameat(from_dfd, from_name, to_dfd, to_name) < 0) {
 		ret = -errno;
 		error("rename %s -> %s failed: %m", from, to);
 		return ret;
 	}
 	rename_cached_file(ctx, from, to);
-	if (is_dir)
-		confined_forget(&ctx->paths);
+	if (is_dir) {
+		confined_forget_under(&ctx->paths, from);
+		confined_forget_under(&ctx->paths, to);
+	}
 	return 0;
 }
 
@@ -612,15 +736,20 @@ static int apply_unlink(const char *path, void *user)
 
 static int apply_rmdir(const char *path, void *user)
 {
+	struct receive_ctx *ctx = user;
 	const char *name;
 	int dfd, ret;
 
-	ret = lookup_entry(user, "rmdir", path, &dfd, &name);
+	/* Before the lookup: setting held times takes lookups of its own. */
+	ret = flush_dir_times(ctx);
+	if (ret < 0)
+		return ret;
+	ret = lookup_entry(ctx, "rmdir", path, &dfd, &name);
 	if (ret < 0)
 		return ret;
 	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
 		ret = fail_errno("rmdir", path);
-	confined_forget(&((struct receive_ctx *)user)->paths);
+	confined_forget_under(&ctx->paths, path);
 	return ret;
 }
 
@@ -957,12 +1086,53 @@ static int apply_chown(const char *path, uint64_t uid, uint64_t gid,
 	return restore_capability(ctx, path);
 }
 
+static int set_dir_times(const char *path, const struct timespec ts[2],
+			 void *user)
+{
+	const char *name;
+	int dfd, ret;
+
+	ret = resolve(user, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return fail_errno("utimes", path);
+	return 0;
+}
+
+static int flush_dir_times(struct receive_ctx *ctx)
+{
+	return dir_times_flush(&ctx->dir_times, set_dir_times, ctx);
+}
+
+/*
+ * Only the last times of a directory count: a later entry made in it would
+ * change them.  Every directory is flushed before one is renamed or
+ * removed, and at the end of the subvolume.
+ */
+static int hold_dir_times(struct receive_ctx *ctx, const char *path,
+			  const struct timespec ts[2])
+{
+	int ret = dir_times_set(&ctx->dir_times, path, ts);
+
+	if (ret == -ENOSPC) {
+		ret = flush_dir_times(ctx);
+		if (ret < 0)
+			return ret;
+		ret = dir_times_set(&ctx->dir_times, path, ts);
+	}
+	if (ret == -ENOMEM)
+		return set_dir_times(path, ts, ctx);
+	return ret;
+}
+
 static int apply_utimes(const char *path, const struct send_timespec *atime,
 			const struct send_timespec *mtime,
 			const struct send_timespec *ctime, void *user)
 {
 	struct timespec ts[2];
 	const char *name;
+	struct stat st;
 	int dfd, ret;
 
 	(void)ctime;
@@ -978,6 +1148,9 @@ static int apply_utimes(const char *path, const struct send_timespec *atime,
 	ret = lookup(user, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
+	if (!fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) &&
+	    S_ISDIR(st.st_mode))
+		return hold_dir_times(user, path, ts);
 	if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail_errno("utimes", path);
 	return 0;
@@ -1001,9 +1174,16 @@ static int apply_update_extent(const char *path, uint64_t offset,
 static int apply_end(void *user)
 {
 	struct receive_ctx *ctx = user;
+	int ret;
 
+	ret = need_subvol(ctx);
+	if (ret < 0)
+		return ret;
+	ret = make_pending(ctx);
+	if (ret >= 0)
+		ret = flush_dir_times(ctx);
 	close_write_fd(ctx);
-	return need_subvol(ctx);
+	return ret;
 }
 
 static int apply_fallocate(const char *path, uint32_t mode, uint64_t offset,

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "confined-path.h"
+#include "dir-times.h"
 #include "send-stream.h"
 #include "send-utils.h"
 
@@ -24,6 +25,23 @@ struct received_subvol {
 	int fd;
 	uint8_t uuid[16];	/* the sender's uuid: our received uuid */
 	uint64_t ctransid;	/* the sender's ctransid: our stransid */
+};
+
+/*
+ * A mkfile or mkdir not made yet.  A send makes every new inode under a
+ * temporary name and renames it at once: the inode is made at the name of
+ * that rename instead, which saves the rename.  Any other command makes it
+ * first where the stream said.
+ */
+enum pending_kind {
+	PENDING_NONE,
+	PENDING_FILE,
+	PENDING_DIR,
+};
+
+struct pending_create {
+	enum pending_kind kind;
+	char path[PATH_MAX];
 };
 
 struct receive_ctx {
@@ -49,6 +67,10 @@ struct receive_ctx {
 	 */
 	int write_fd;
 	char write_path[PATH_MAX];
+
+	struct pending_create pending;
+	/* Directory times, applied when the subvolume is finished. */
+	struct dir_times dir_times;
 
 	/* security.capability set on a path, restored after its chown. */
 	char cap_path[PATH_MAX];
