@@ -88,7 +88,8 @@ int receive_close_subvol(struct receive_ctx *ctx, bool complete)
 	if (!ctx->cur.active)
 		return 0;
 	if (complete && !ctx->cur.failed)
-		ret = mark_received(ctx);
+		ret = ctx->complete_subvol ? ctx->complete_subvol(ctx) :
+					     mark_received(ctx);
 	close(ctx->cur.fd);
 	ctx->cur.fd = -1;
 	ctx->cur.active = false;
@@ -420,6 +421,22 @@ static int fail_errno(const char *what, const char *path)
 
 	error("%s %s failed: %m", what, path);
 	return ret;
+}
+
+/*
+ * A feature the destination lacks (inode flags, verity): an error on
+ * btrfs; with warn_unsupported (--to-dir) one warning per receive.
+ */
+static int fail_unsupported(struct receive_ctx *ctx, const char *what,
+			    const char *path, bool *warned)
+{
+	if (!ctx->warn_unsupported || (errno != EOPNOTSUPP && errno != ENOTTY))
+		return fail_errno(what, path);
+	if (!*warned)
+		warning("%s not applied, the destination does not support it: %s (first on %s)",
+			what, strerror(errno), path);
+	*warned = true;
+	return 0;
 }
 
 static int apply_mkfile(const char *path, void *user)
@@ -1063,7 +1080,8 @@ static int apply_fileattr(const char *path, uint64_t attr, void *user)
 	if (fd < 0)
 		return fd;
 	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
-		ret = fail_errno("fileattr", path);
+		ret = fail_unsupported(ctx, "fileattr", path,
+				       &ctx->fileattr_warned);
 	close(fd);
 	return ret;
 }
@@ -1181,7 +1199,8 @@ static int apply_enable_verity(const char *path, const struct send_verity *v,
 	arg.sig_size = v->sig_len;
 	arg.sig_ptr = (uintptr_t)v->sig;
 	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) < 0)
-		ret = fail_errno("enable_verity", path);
+		ret = fail_unsupported(ctx, "enable_verity", path,
+				       &ctx->verity_warned);
 	close(fd);
 	return ret;
 }
@@ -1214,3 +1233,37 @@ const struct send_stream_ops receive_btrfs_ops = {
 	.encoded_write = apply_encoded_write,
 	.enable_verity = apply_enable_verity,
 };
+
+/* Shared with the plain-directory table (receive-dir.c). */
+int receive_check_subvol_name(const char *name)
+{
+	return check_subvol_name(name);
+}
+
+int receive_begin_subvol(struct receive_ctx *ctx, const char *name,
+			 const uint8_t *uuid, uint64_t ctransid)
+{
+	return begin_subvol(ctx, name, uuid, ctransid);
+}
+
+void receive_print_verbose_subvol(const char *what, const char *name,
+				  const uint8_t *uuid, uint64_t ctransid)
+{
+	print_verbose_subvol(what, name, uuid, ctransid);
+}
+
+int receive_lookup(struct receive_ctx *ctx, const char *path, int *dir_fd,
+		   const char **name)
+{
+	return lookup(ctx, path, dir_fd, name);
+}
+
+int receive_open_inode(int dfd, const char *name, const char *path, int flags)
+{
+	return open_inode(dfd, name, path, flags, false);
+}
+
+int receive_open_for_write(struct receive_ctx *ctx, const char *path)
+{
+	return open_for_write(ctx, path);
+}

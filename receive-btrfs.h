@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "confined-path.h"
+#include "copy-tree.h"
 #include "send-stream.h"
 #include "send-utils.h"
 
@@ -56,6 +57,17 @@ struct receive_ctx {
 	size_t cap_len;
 
 	bool encoded_write_refused;
+	/*
+	 * --to-dir (receive-dir.c): how a subvolume is completed (NULL: the
+	 * btrfs ioctls), and features the destination may lack, warned about
+	 * once instead of failing.
+	 */
+	int (*complete_subvol)(struct receive_ctx *ctx);
+	bool warn_unsupported;
+	bool fileattr_warned;
+	bool verity_warned;
+	/* What the CLONE and SNAPSHOT copies of --to-dir did. */
+	struct copy_stats copies;
 	void *decompress_buf;
 	size_t decompress_size;
 };
@@ -71,5 +83,22 @@ int receive_close_subvol(struct receive_ctx *ctx, bool complete);
 void receive_ctx_release(struct receive_ctx *ctx);
 
 extern const struct send_stream_ops receive_btrfs_ops;
+
+/*
+ * Pieces of the table shared with receive-dir.c: they print their own
+ * errors, as the callbacks do.
+ */
+int receive_check_subvol_name(const char *name);
+int receive_begin_subvol(struct receive_ctx *ctx, const char *name,
+			 const uint8_t *uuid, uint64_t ctransid);
+void receive_print_verbose_subvol(const char *what, const char *name,
+				  const uint8_t *uuid, uint64_t ctransid);
+/* A stream path of the current subvolume -> (directory fd, name). */
+int receive_lookup(struct receive_ctx *ctx, const char *path, int *dir_fd,
+		   const char **name);
+/* Open a regular file, never a device or FIFO; an fd or negative errno. */
+int receive_open_inode(int dfd, const char *name, const char *path, int flags);
+/* The kept-open file for writes to path. */
+int receive_open_for_write(struct receive_ctx *ctx, const char *path);
 
 #endif
