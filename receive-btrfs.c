@@ -158,11 +158,14 @@ static void print_verbose_subvol(const char *what, const char *name,
 		uuid_str, (unsigned long long)ctransid);
 }
 
-static int apply_subvol(const char *path, const uint8_t *uuid,
-			uint64_t ctransid, void *user)
+/*
+ * What SUBVOL and SNAPSHOT do first: complete the previous subvolume,
+ * check the new name, and say "At subvol" or "At snapshot".
+ */
+static int start_subvol(struct receive_ctx *ctx, bool snapshot,
+			const char *path, const uint8_t *uuid,
+			uint64_t ctransid)
 {
-	struct receive_ctx *ctx = user;
-	enum btrfs_util_error err;
 	int ret;
 
 	ret = receive_close_subvol(ctx, true);
@@ -171,10 +174,28 @@ static int apply_subvol(const char *path, const uint8_t *uuid,
 	ret = check_subvol_name(path);
 	if (ret < 0)
 		return ret;
-	/* btrfs-progs 6.2 prints this one on stderr. */
-	if (verbosity >= 1)
+	/* btrfs-progs 6.2 prints the first on stderr, the second on stdout. */
+	if (verbosity >= 1 && !snapshot)
 		fprintf(stderr, "At subvol %s\n", path);
-	print_verbose_subvol("subvol", path, uuid, ctransid);
+	if (verbosity >= 1 && snapshot) {
+		printf("At snapshot %s\n", path);
+		fflush(stdout);
+	}
+	print_verbose_subvol(snapshot ? "snapshot" : "subvol", path, uuid,
+			     ctransid);
+	return 0;
+}
+
+static int apply_subvol(const char *path, const uint8_t *uuid,
+			uint64_t ctransid, void *user)
+{
+	struct receive_ctx *ctx = user;
+	enum btrfs_util_error err;
+	int ret;
+
+	ret = start_subvol(ctx, false, path, uuid, ctransid);
+	if (ret < 0)
+		return ret;
 	err = btrfs_util_create_subvolume_fd(ctx->dest_fd, path, 0, NULL,
 					     NULL);
 	if (err) {
@@ -345,18 +366,9 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 	int parent_fd;
 	int ret;
 
-	ret = receive_close_subvol(ctx, true);
+	ret = start_subvol(ctx, true, path, uuid, ctransid);
 	if (ret < 0)
 		return ret;
-	ret = check_subvol_name(path);
-	if (ret < 0)
-		return ret;
-	/* btrfs-progs 6.2 prints this one on stdout. */
-	if (verbosity >= 1) {
-		printf("At snapshot %s\n", path);
-		fflush(stdout);
-	}
-	print_verbose_subvol("snapshot", path, uuid, ctransid);
 	parent = lookup_sender_subvol(ctx, parent_uuid, parent_ctransid,
 				      &why);
 	if (!parent) {
@@ -729,23 +741,43 @@ static int apply_write(const char *path, const void *data, uint64_t offset,
 	return write_all(fd, data, len, offset, path);
 }
 
+/*
+ * A file to read a clone from: in the subvolume being received
+ * (subvol_fd < 0), or beneath subvol_fd, which this closes.
+ */
+static int open_source_file(struct receive_ctx *ctx, int subvol_fd,
+			    const char *path)
+{
+	struct confined_root src_paths;
+	const char *name;
+	int dfd, ret;
+
+	if (subvol_fd < 0) {
+		ret = lookup(ctx, path, &dfd, &name);
+		if (ret < 0)
+			return ret;
+		return open_inode(dfd, name, path, O_RDONLY, false);
+	}
+	confined_init(&src_paths, subvol_fd, true);
+	ret = confined_lookup(&src_paths, path, &dfd, &name);
+	if (ret >= 0)
+		ret = open_inode(dfd, name, path, O_RDONLY, false);
+	confined_release(&src_paths);
+	close(subvol_fd);
+	return ret;
+}
+
 static int open_clone_source(struct receive_ctx *ctx,
 			     const uint8_t *clone_uuid,
 			     uint64_t clone_ctransid, const char *clone_path)
 {
-	struct confined_root src_paths;
 	struct subvol_info *si;
-	const char *name;
 	char uuid_str[37];
 	enum lookup_failure why;
-	int subvol_fd, dfd, ret;
+	int subvol_fd;
 
-	if (!memcmp(clone_uuid, ctx->cur.uuid, 16)) {
-		ret = lookup(ctx, clone_path, &dfd, &name);
-		if (ret < 0)
-			return ret;
-		return open_inode(dfd, name, clone_path, O_RDONLY, false);
-	}
+	if (!memcmp(clone_uuid, ctx->cur.uuid, 16))
+		return open_source_file(ctx, -1, clone_path);
 	si = lookup_sender_subvol(ctx, clone_uuid, clone_ctransid, &why);
 	if (!si) {
 		uuid_unparse(clone_uuid, uuid_str);
@@ -758,13 +790,7 @@ static int open_clone_source(struct receive_ctx *ctx,
 	subvol_fd = open_subvol(ctx, si);
 	if (subvol_fd < 0)
 		return subvol_fd;
-	confined_init(&src_paths, subvol_fd, true);
-	ret = confined_lookup(&src_paths, clone_path, &dfd, &name);
-	if (ret >= 0)
-		ret = open_inode(dfd, name, clone_path, O_RDONLY, false);
-	confined_release(&src_paths);
-	close(subvol_fd);
-	return ret;
+	return open_source_file(ctx, subvol_fd, clone_path);
 }
 
 static int apply_clone(const char *path, uint64_t offset, uint64_t len,
@@ -1235,9 +1261,11 @@ const struct send_stream_ops receive_btrfs_ops = {
 };
 
 /* Shared with the plain-directory table (receive-dir.c). */
-int receive_check_subvol_name(const char *name)
+int receive_start_subvol(struct receive_ctx *ctx, bool snapshot,
+			 const char *path, const uint8_t *uuid,
+			 uint64_t ctransid)
 {
-	return check_subvol_name(name);
+	return start_subvol(ctx, snapshot, path, uuid, ctransid);
 }
 
 int receive_begin_subvol(struct receive_ctx *ctx, const char *name,
@@ -1246,21 +1274,10 @@ int receive_begin_subvol(struct receive_ctx *ctx, const char *name,
 	return begin_subvol(ctx, name, uuid, ctransid);
 }
 
-void receive_print_verbose_subvol(const char *what, const char *name,
-				  const uint8_t *uuid, uint64_t ctransid)
+int receive_open_source_file(struct receive_ctx *ctx, int subvol_fd,
+			     const char *path)
 {
-	print_verbose_subvol(what, name, uuid, ctransid);
-}
-
-int receive_lookup(struct receive_ctx *ctx, const char *path, int *dir_fd,
-		   const char **name)
-{
-	return lookup(ctx, path, dir_fd, name);
-}
-
-int receive_open_inode(int dfd, const char *name, const char *path, int flags)
-{
-	return open_inode(dfd, name, path, flags, false);
+	return open_source_file(ctx, subvol_fd, path);
 }
 
 int receive_open_for_write(struct receive_ctx *ctx, const char *path)

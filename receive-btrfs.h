@@ -88,16 +88,20 @@ extern const struct send_stream_ops receive_btrfs_ops;
  * Pieces of the table shared with receive-dir.c: they print their own
  * errors, as the callbacks do.
  */
-int receive_check_subvol_name(const char *name);
+/* Complete the previous subvolume, check the name, print At subvol/snapshot. */
+int receive_start_subvol(struct receive_ctx *ctx, bool snapshot,
+			 const char *path, const uint8_t *uuid,
+			 uint64_t ctransid);
+/* The new subvolume's directory, name under dest_fd, receives from now on. */
 int receive_begin_subvol(struct receive_ctx *ctx, const char *name,
 			 const uint8_t *uuid, uint64_t ctransid);
-void receive_print_verbose_subvol(const char *what, const char *name,
-				  const uint8_t *uuid, uint64_t ctransid);
-/* A stream path of the current subvolume -> (directory fd, name). */
-int receive_lookup(struct receive_ctx *ctx, const char *path, int *dir_fd,
-		   const char **name);
-/* Open a regular file, never a device or FIFO; an fd or negative errno. */
-int receive_open_inode(int dfd, const char *name, const char *path, int flags);
+/*
+ * A regular file to read a clone from, opened read-only: path in the
+ * subvolume being received (subvol_fd < 0) or beneath subvol_fd (which
+ * this closes).  An fd or a negative errno.
+ */
+int receive_open_source_file(struct receive_ctx *ctx, int subvol_fd,
+			     const char *path);
 /* The kept-open file for writes to path. */
 int receive_open_for_write(struct receive_ctx *ctx, const char *path);
 

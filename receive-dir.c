@@ -230,16 +230,9 @@ static int dir_subvol(const char *path, const uint8_t *uuid,
 	struct receive_ctx *ctx = user;
 	int ret;
 
-	ret = receive_close_subvol(ctx, true);
+	ret = receive_start_subvol(ctx, false, path, uuid, ctransid);
 	if (ret < 0)
 		return ret;
-	ret = receive_check_subvol_name(path);
-	if (ret < 0)
-		return ret;
-	/* As the btrfs table: this one on stderr. */
-	if (verbosity >= 1)
-		fprintf(stderr, "At subvol %s\n", path);
-	receive_print_verbose_subvol("subvol", path, uuid, ctransid);
 	ret = make_subvol_dir(ctx, path);
 	if (ret < 0)
 		return ret;
@@ -289,18 +282,9 @@ static int dir_snapshot(const char *path, const uint8_t *uuid,
 	bool stale;
 	int ret;
 
-	ret = receive_close_subvol(ctx, true);
+	ret = receive_start_subvol(ctx, true, path, uuid, ctransid);
 	if (ret < 0)
 		return ret;
-	ret = receive_check_subvol_name(path);
-	if (ret < 0)
-		return ret;
-	/* As the btrfs table: this one on stdout. */
-	if (verbosity >= 1) {
-		printf("At snapshot %s\n", path);
-		fflush(stdout);
-	}
-	receive_print_verbose_subvol("snapshot", path, uuid, ctransid);
 	ret = find_received(ctx, parent_uuid, parent_ctransid, parent,
 			    sizeof(parent), &stale);
 	if (ret == -ENOENT) {
@@ -324,18 +308,12 @@ static int dir_snapshot(const char *path, const uint8_t *uuid,
 static int open_clone_source(struct receive_ctx *ctx, const uint8_t *uuid,
 			     uint64_t ctransid, const char *clone_path)
 {
-	struct confined_root src_paths;
 	char subvol[NAME_MAX + 1], uuid_str[37];
-	const char *name;
 	bool stale;
-	int subvol_fd, dfd, ret;
+	int subvol_fd, ret;
 
-	if (!memcmp(uuid, ctx->cur.uuid, 16)) {
-		ret = receive_lookup(ctx, clone_path, &dfd, &name);
-		if (ret < 0)
-			return ret;
-		return receive_open_inode(dfd, name, clone_path, O_RDONLY);
-	}
+	if (!memcmp(uuid, ctx->cur.uuid, 16))
+		return receive_open_source_file(ctx, -1, clone_path);
 	ret = find_received(ctx, uuid, ctransid, subvol, sizeof(subvol),
 			    &stale);
 	if (ret == -ENOENT) {
@@ -348,13 +326,7 @@ static int open_clone_source(struct receive_ctx *ctx, const uint8_t *uuid,
 	subvol_fd = open_dir(ctx, subvol);
 	if (subvol_fd < 0)
 		return subvol_fd;
-	confined_init(&src_paths, subvol_fd, true);
-	ret = confined_lookup(&src_paths, clone_path, &dfd, &name);
-	if (ret >= 0)
-		ret = receive_open_inode(dfd, name, clone_path, O_RDONLY);
-	confined_release(&src_paths);
-	close(subvol_fd);
-	return ret;
+	return receive_open_source_file(ctx, subvol_fd, clone_path);
 }
 
 static int dir_clone(const char *path, uint64_t offset, uint64_t len,

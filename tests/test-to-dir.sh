@@ -267,8 +267,17 @@ check "cut stream: exit 1" [ "$(cat "$WORK/cut.rc")" = 1 ]
 check "cut stream: no record" \
 	[ -z "$(getfattr_any "$T/cut/s0")" ]
 
-# A snapshot copy does not carry its parent's record; a stream that
-# forges one is refused.
+# A snapshot copy does not carry its parent's record: an incremental
+# receive cut short leaves its directory without one.
+mkdir -p "$T/cut2"
+to_dir cut2-s0 "$T/cut2" "$ST/s0"
+head -c $(($(stat -c %s "$ST/s1") * 3 / 4)) "$ST/s1" >"$ST/s1-cut"
+to_dir cut2 "$T/cut2" "$ST/s1-cut"
+check "cut incremental stream: exit 1" [ "$(cat "$WORK/cut2.rc")" = 1 ]
+check "cut incremental stream: the copy was made" [ -e "$T/cut2/s1/b" ]
+check "cut incremental stream: no record" [ -z "$(getfattr_any "$T/cut2/s1")" ]
+
+# A stream that forges a record is refused.
 MKSTREAM=$TOP/tests/mkstream.py
 mkdir -p "$T/forge"
 printf '%s\n' "header 1" \
