@@ -327,6 +327,27 @@ mkfile path=s:f ino=u64:257
 clone path=s:f file_offset=u64:0 clone_len=u64:7 clone_uuid=uuid:e5c0000000000000000000000000000e clone_ctransid=u64:1 clone_path=s:../../canary/file clone_offset=u64:0"
 escape subvol-dotdot ../escape "subvol path=s:../escape uuid=uuid:e5c0000000000000000000000000000e ctransid=u64:1"
 
+# Inode flags and verity tmpfs lacks: one warning each, not an error.
+mkdir -p "$T/feat"
+printf '%s\n' "header 3" \
+	"subvol path=s:feat uuid=uuid:fea70000000000000000000000000000 ctransid=u64:3" \
+	"mkfile path=s:f ino=u64:257" "write path=s:f file_offset=u64:0 data=s:one" \
+	"mkfile path=s:g ino=u64:258" "write path=s:g file_offset=u64:0 data=s:two" \
+	"fileattr path=s:f fileattr=u64:0x2" "fileattr path=s:g fileattr=u64:0x2" \
+	"enable_verity path=s:f verity_algorithm=u8:1 verity_block_size=u32:4096" \
+	"enable_verity path=s:g verity_algorithm=u8:1 verity_block_size=u32:4096" \
+	"end" | "$PYTHON" "$MKSTREAM" >"$ST/feat"
+to_dir feat "$T/feat" "$ST/feat"
+check "unsupported flags and verity: exit 0" [ "$(cat "$WORK/feat.rc")" = 0 ]
+check "unsupported flags: one warning" \
+	[ "$(grep -c '^WARNING: fileattr not applied' "$WORK/feat.err")" = 1 ]
+check "unsupported verity: one warning" \
+	[ "$(grep -c '^WARNING: enable_verity not applied' "$WORK/feat.err")" = 1 ]
+check "unsupported flags and verity: complete" \
+	[ -n "$(getfattr_any "$T/feat/feat")" ]
+check "unsupported flags and verity: data written" \
+	[ "$(cat "$T/feat/feat/f" "$T/feat/feat/g")" = onetwo ]
+
 # Options that make no sense with --to-dir.
 "$OURS" receive -m / --to-dir "$T" </dev/null >/dev/null 2>"$WORK/m.err"
 check "-m with --to-dir: usage error" [ $? = 1 ]
