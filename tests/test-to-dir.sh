@@ -242,6 +242,14 @@ done
 
 # ------------------------------------------------------------ refusals
 T=$WORK/tmpfs
+
+# -C: the same chain from inside a chroot.
+mkdir -p "$T/chroot"
+for s in s0 s1; do
+	to_dir "chroot-$s" "$T/chroot" "$ST/$s" -C
+	check "-C: receive --to-dir of $s" [ "$(cat "$WORK/chroot-$s.rc")" = 0 ]
+	compare_trees "-C: $s" "$WORK/ref/$s" "$T/chroot/$s" "${PLAIN_OPTS[@]}"
+done
 mkdir -p "$T/empty"
 to_dir no-parent "$T/empty" "$ST/s1"
 check "missing parent: exit 1" [ "$(cat "$WORK/no-parent.rc")" = 1 ]
