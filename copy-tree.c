@@ -135,11 +135,12 @@ static off_t next_data(int fd, off_t pos, off_t end)
 	return data < end ? data : end;
 }
 
+/* The end of the data at pos: always past it, so the walk moves on. */
 static off_t next_hole(int fd, off_t pos, off_t end)
 {
 	off_t hole = lseek(fd, pos, SEEK_HOLE);
 
-	return hole < 0 || hole > end ? end : hole;
+	return hole <= pos || hole > end ? end : hole;
 }
 
 static int copy_sparse(int src_fd, off_t src_off, int dst_fd, off_t dst_off,
