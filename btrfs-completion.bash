@@ -36,11 +36,11 @@ _btrfs_send_receive()
 	receive)
 		case $prev in
 		-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-		-m) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+		-m|--to-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 		-E|--max-errors) return ;;
 		esac
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-f -e -C -E -m -q -v --chroot --max-errors --force-decompress --dump --quiet --verbose --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "-f -e -C -E -m -q -v --chroot --max-errors --force-decompress --dump --to-dir --quiet --verbose --help" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -d -- "$cur"))
 		fi

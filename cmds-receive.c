@@ -20,6 +20,7 @@
 
 #include "commands.h"
 #include "receive-btrfs.h"
+#include "receive-dir.h"
 #include "receive-dump.h"
 #include "send-stream.h"
 #include "utils.h"
@@ -28,6 +29,7 @@ struct receive_opts {
 	const char *file;
 	const char *dest;
 	const char *root_mount;
+	const char *to_dir;
 	uint64_t max_errors;
 	bool honor_end;
 	bool chroot;
@@ -37,6 +39,7 @@ struct receive_opts {
 
 static const char receive_usage[] =
 	"usage: btrfs receive [options] <mount>\n"
+	"       btrfs receive [options] --to-dir <dir>\n"
 	"       btrfs receive --dump [options]\n"
 	"\n"
 	"    Receive subvolumes from a stream\n"
@@ -59,6 +62,8 @@ static const char receive_usage[] =
 	"                          with encoded I/O\n"
 	"    --dump                print the stream's commands, one line each,\n"
 	"                          and apply nothing (no <mount> needed)\n"
+	"    --to-dir DIR          receive onto any filesystem: subvolumes become\n"
+	"                          directories under DIR (instead of <mount>)\n"
 	"    -v|--verbose          print more; repeat for more still\n"
 	"\n"
 	"    Global options:\n"
@@ -79,8 +84,26 @@ const struct command cmd_receive = {
 enum {
 	OPT_FORCE_DECOMPRESS = 256,
 	OPT_DUMP,
+	OPT_TO_DIR,
 	OPT_HELP,
 };
+
+/* --to-dir DIR stands for <mount>; -m names a btrfs mount, meaningless. */
+static int check_to_dir_options(const struct receive_opts *o, int argc,
+				char **argv, int *status)
+{
+	if (optind != argc) {
+		*status = usage_error(&cmd_receive, "--to-dir takes no <mount>: '%s'",
+				      argv[optind]);
+		return 1;
+	}
+	if (o->root_mount) {
+		*status = usage_error(&cmd_receive, "%s cannot be used with --to-dir",
+				      "-m");
+		return 1;
+	}
+	return 0;
+}
 
 /* Returns 0 to go on, or the exit status when there is nothing to do. */
 static int parse_options(int argc, char **argv, struct receive_opts *o,
@@ -93,6 +116,7 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 		{ "max-errors", required_argument, NULL, 'E' },
 		{ "force-decompress", no_argument, NULL, OPT_FORCE_DECOMPRESS },
 		{ "dump", no_argument, NULL, OPT_DUMP },
+		{ "to-dir", required_argument, NULL, OPT_TO_DIR },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -134,6 +158,9 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 		case OPT_DUMP:
 			o->dump = true;
 			break;
+		case OPT_TO_DIR:
+			o->to_dir = optarg;
+			break;
 		case OPT_HELP:
 			*status = usage_exit(&cmd_receive, 0);
 			return 1;
@@ -141,6 +168,11 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 			*status = option_error(&cmd_receive, c, argv);
 			return 1;
 		}
+	}
+	if (o->dump && o->to_dir) {
+		*status = usage_error(&cmd_receive, "%s cannot be used with --to-dir",
+				      "--dump");
+		return 1;
 	}
 	if (o->dump) {
 		if (optind != argc) {
@@ -150,6 +182,8 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 		}
 		return 0;
 	}
+	if (o->to_dir)
+		return check_to_dir_options(o, argc, argv, status);
 	if (optind + 1 != argc) {
 		*status = usage_error(&cmd_receive, "%s",
 				     optind == argc ?
@@ -428,7 +462,8 @@ static void raise_fd_limit(void)
  * everything at once.
  */
 static int apply_stream(const struct receive_opts *o, int fd,
-			struct receive_ctx *ctx)
+			struct receive_ctx *ctx,
+			const struct send_stream_ops *ops)
 {
 	struct send_stream *s;
 	bool stream_broken = false;
@@ -441,7 +476,7 @@ static int apply_stream(const struct receive_opts *o, int fd,
 		return ret;
 	}
 	for (;;) {
-		ret = send_stream_next(s, &receive_btrfs_ops, ctx);
+		ret = send_stream_next(s, ops, ctx);
 		if (ret == SEND_STREAM_EOF)
 			break;
 		if (ret == SEND_STREAM_END) {
@@ -493,11 +528,19 @@ static int receive_run(int argc, char **argv)
 		return 1;
 	if (o.dump) {
 		ret = dump_stream(&o, fd);
+	} else if (o.to_dir) {
+		ret = receive_dir_open(&ctx, o.to_dir, o.chroot);
+		if (ret >= 0) {
+			ret = apply_stream(&o, fd, &ctx, receive_dir_ops());
+			receive_dir_release(&ctx);
+			close(ctx.dest_fd);
+			close(ctx.anchor_fd);
+		}
 	} else {
 		raise_fd_limit();
 		ret = open_destination(&o, &ctx);
 		if (ret >= 0) {
-			ret = apply_stream(&o, fd, &ctx);
+			ret = apply_stream(&o, fd, &ctx, &receive_btrfs_ops);
 			receive_ctx_release(&ctx);
 			close(ctx.dest_fd);
 			close(ctx.anchor_fd);

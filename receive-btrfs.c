@@ -99,7 +99,8 @@ int receive_close_subvol(struct receive_ctx *ctx, bool complete)
 	if (!ctx->cur.active)
 		return 0;
 	if (complete && !ctx->cur.failed)
-		ret = mark_received(ctx);
+		ret = ctx->complete_subvol ? ctx->complete_subvol(ctx) :
+					     mark_received(ctx);
 	close(ctx->cur.fd);
 	ctx->cur.fd = -1;
 	ctx->cur.active = false;
@@ -168,11 +169,14 @@ static void print_verbose_subvol(const char *what, const char *name,
 		uuid_str, (unsigned long long)ctransid);
 }
 
-static int apply_subvol(const char *path, const uint8_t *uuid,
-			uint64_t ctransid, void *user)
+/*
+ * What SUBVOL and SNAPSHOT do first: complete the previous subvolume,
+ * check the new name, and say "At subvol" or "At snapshot".
+ */
+static int start_subvol(struct receive_ctx *ctx, bool snapshot,
+			const char *path, const uint8_t *uuid,
+			uint64_t ctransid)
 {
-	struct receive_ctx *ctx = user;
-	enum btrfs_util_error err;
 	int ret;
 
 	ret = receive_close_subvol(ctx, true);
@@ -181,10 +185,28 @@ static int apply_subvol(const char *path, const uint8_t *uuid,
 	ret = check_subvol_name(path);
 	if (ret < 0)
 		return ret;
-	/* btrfs-progs 6.2 prints this one on stderr. */
-	if (verbosity >= 1)
+	/* btrfs-progs 6.2 prints the first on stderr, the second on stdout. */
+	if (verbosity >= 1 && !snapshot)
 		fprintf(stderr, "At subvol %s\n", path);
-	print_verbose_subvol("subvol", path, uuid, ctransid);
+	if (verbosity >= 1 && snapshot) {
+		printf("At snapshot %s\n", path);
+		fflush(stdout);
+	}
+	print_verbose_subvol(snapshot ? "snapshot" : "subvol", path, uuid,
+			     ctransid);
+	return 0;
+}
+
+static int apply_subvol(const char *path, const uint8_t *uuid,
+			uint64_t ctransid, void *user)
+{
+	struct receive_ctx *ctx = user;
+	enum btrfs_util_error err;
+	int ret;
+
+	ret = start_subvol(ctx, false, path, uuid, ctransid);
+	if (ret < 0)
+		return ret;
 	err = btrfs_util_create_subvolume_fd(ctx->dest_fd, path, 0, NULL,
 					     NULL);
 	if (err) {
@@ -355,18 +377,9 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 	int parent_fd;
 	int ret;
 
-	ret = receive_close_subvol(ctx, true);
+	ret = start_subvol(ctx, true, path, uuid, ctransid);
 	if (ret < 0)
 		return ret;
-	ret = check_subvol_name(path);
-	if (ret < 0)
-		return ret;
-	/* btrfs-progs 6.2 prints this one on stdout. */
-	if (verbosity >= 1) {
-		printf("At snapshot %s\n", path);
-		fflush(stdout);
-	}
-	print_verbose_subvol("snapshot", path, uuid, ctransid);
 	parent = lookup_sender_subvol(ctx, parent_uuid, parent_ctransid,
 				      &why);
 	if (!parent) {
@@ -493,6 +506,22 @@ static int fail_errno(const char *what, const char *path)
 
 	error("%s %s failed: %m", what, path);
 	return ret;
+}
+
+/*
+ * A feature the destination lacks (inode flags, verity): an error on
+ * btrfs; with warn_unsupported (--to-dir) one warning per receive.
+ */
+static int fail_unsupported(struct receive_ctx *ctx, const char *what,
+			    const char *path, bool *warned)
+{
+	if (!ctx->warn_unsupported || (errno != EOPNOTSUPP && errno != ENOTTY))
+		return fail_errno(what, path);
+	if (!*warned)
+		warning("%s not applied, the destination does not support it: %s (first on %s)",
+			what, strerror(errno), path);
+	*warned = true;
+	return 0;
 }
 
 /*
@@ -841,23 +870,43 @@ static int apply_write(const char *path, const void *data, uint64_t offset,
 	return write_all(fd, data, len, offset, path);
 }
 
+/*
+ * A file to read a clone from: in the subvolume being received
+ * (subvol_fd < 0), or beneath subvol_fd, which this closes.
+ */
+static int open_source_file(struct receive_ctx *ctx, int subvol_fd,
+			    const char *path)
+{
+	struct confined_root src_paths;
+	const char *name;
+	int dfd, ret;
+
+	if (subvol_fd < 0) {
+		ret = lookup(ctx, path, &dfd, &name);
+		if (ret < 0)
+			return ret;
+		return open_inode(dfd, name, path, O_RDONLY, false);
+	}
+	confined_init(&src_paths, subvol_fd, true);
+	ret = confined_lookup(&src_paths, path, &dfd, &name);
+	if (ret >= 0)
+		ret = open_inode(dfd, name, path, O_RDONLY, false);
+	confined_release(&src_paths);
+	close(subvol_fd);
+	return ret;
+}
+
 static int open_clone_source(struct receive_ctx *ctx,
 			     const uint8_t *clone_uuid,
 			     uint64_t clone_ctransid, const char *clone_path)
 {
-	struct confined_root src_paths;
 	struct subvol_info *si;
-	const char *name;
 	char uuid_str[37];
 	enum lookup_failure why;
-	int subvol_fd, dfd, ret;
+	int subvol_fd;
 
-	if (!memcmp(clone_uuid, ctx->cur.uuid, 16)) {
-		ret = lookup(ctx, clone_path, &dfd, &name);
-		if (ret < 0)
-			return ret;
-		return open_inode(dfd, name, clone_path, O_RDONLY, false);
-	}
+	if (!memcmp(clone_uuid, ctx->cur.uuid, 16))
+		return open_source_file(ctx, -1, clone_path);
 	si = lookup_sender_subvol(ctx, clone_uuid, clone_ctransid, &why);
 	if (!si) {
 		uuid_unparse(clone_uuid, uuid_str);
@@ -870,13 +919,7 @@ static int open_clone_source(struct receive_ctx *ctx,
 	subvol_fd = open_subvol(ctx, si);
 	if (subvol_fd < 0)
 		return subvol_fd;
-	confined_init(&src_paths, subvol_fd, true);
-	ret = confined_lookup(&src_paths, clone_path, &dfd, &name);
-	if (ret >= 0)
-		ret = open_inode(dfd, name, clone_path, O_RDONLY, false);
-	confined_release(&src_paths);
-	close(subvol_fd);
-	return ret;
+	return open_source_file(ctx, subvol_fd, clone_path);
 }
 
 static int apply_clone(const char *path, uint64_t offset, uint64_t len,
@@ -1243,7 +1286,8 @@ static int apply_fileattr(const char *path, uint64_t attr, void *user)
 	if (fd < 0)
 		return fd;
 	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
-		ret = fail_errno("fileattr", path);
+		ret = fail_unsupported(ctx, "fileattr", path,
+				       &ctx->fileattr_warned);
 	close(fd);
 	return ret;
 }
@@ -1361,7 +1405,8 @@ static int apply_enable_verity(const char *path, const struct send_verity *v,
 	arg.sig_size = v->sig_len;
 	arg.sig_ptr = (uintptr_t)v->sig;
 	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) < 0)
-		ret = fail_errno("enable_verity", path);
+		ret = fail_unsupported(ctx, "enable_verity", path,
+				       &ctx->verity_warned);
 	close(fd);
 	return ret;
 }
@@ -1394,3 +1439,28 @@ const struct send_stream_ops receive_btrfs_ops = {
 	.encoded_write = apply_encoded_write,
 	.enable_verity = apply_enable_verity,
 };
+
+/* Shared with the plain-directory table (receive-dir.c). */
+int receive_start_subvol(struct receive_ctx *ctx, bool snapshot,
+			 const char *path, const uint8_t *uuid,
+			 uint64_t ctransid)
+{
+	return start_subvol(ctx, snapshot, path, uuid, ctransid);
+}
+
+int receive_begin_subvol(struct receive_ctx *ctx, const char *name,
+			 const uint8_t *uuid, uint64_t ctransid)
+{
+	return begin_subvol(ctx, name, uuid, ctransid);
+}
+
+int receive_open_source_file(struct receive_ctx *ctx, int subvol_fd,
+			     const char *path)
+{
+	return open_source_file(ctx, subvol_fd, path);
+}
+
+int receive_open_for_write(struct receive_ctx *ctx, const char *path)
+{
+	return open_for_write(ctx, path);
+}

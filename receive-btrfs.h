@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "confined-path.h"
+#include "copy-tree.h"
 #include "dir-times.h"
 #include "send-stream.h"
 #include "send-utils.h"
@@ -78,6 +79,17 @@ struct receive_ctx {
 	size_t cap_len;
 
 	bool encoded_write_refused;
+	/*
+	 * --to-dir (receive-dir.c): how a subvolume is completed (NULL: the
+	 * btrfs ioctls), and features the destination may lack, warned about
+	 * once instead of failing.
+	 */
+	int (*complete_subvol)(struct receive_ctx *ctx);
+	bool warn_unsupported;
+	bool fileattr_warned;
+	bool verity_warned;
+	/* What the CLONE and SNAPSHOT copies of --to-dir did. */
+	struct copy_stats copies;
 	void *decompress_buf;
 	size_t decompress_size;
 };
@@ -93,5 +105,26 @@ int receive_close_subvol(struct receive_ctx *ctx, bool complete);
 void receive_ctx_release(struct receive_ctx *ctx);
 
 extern const struct send_stream_ops receive_btrfs_ops;
+
+/*
+ * Pieces of the table shared with receive-dir.c: they print their own
+ * errors, as the callbacks do.
+ */
+/* Complete the previous subvolume, check the name, print At subvol/snapshot. */
+int receive_start_subvol(struct receive_ctx *ctx, bool snapshot,
+			 const char *path, const uint8_t *uuid,
+			 uint64_t ctransid);
+/* The new subvolume's directory, name under dest_fd, receives from now on. */
+int receive_begin_subvol(struct receive_ctx *ctx, const char *name,
+			 const uint8_t *uuid, uint64_t ctransid);
+/*
+ * A regular file to read a clone from, opened read-only: path in the
+ * subvolume being received (subvol_fd < 0) or beneath subvol_fd (which
+ * this closes).  An fd or a negative errno.
+ */
+int receive_open_source_file(struct receive_ctx *ctx, int subvol_fd,
+			     const char *path);
+/* The kept-open file for writes to path. */
+int receive_open_for_write(struct receive_ctx *ctx, const char *path);
 
 #endif
