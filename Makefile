@@ -28,9 +28,9 @@ CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Objects shared by the binary and the unit tests.
-LIB_OBJS := crc32c.o send-stream.o receive-dump.o receive-dump-json.o utils.o rbtree.o send-utils.o \
+LIB_OBJS := crc32c.o send-stream.o progress.o receive-dump.o receive-dump-json.o utils.o rbtree.o send-utils.o \
 	    confined-path.o decompress.o receive-btrfs.o
-OBJS := btrfs.o cmds-receive.o cmds-send.o $(LIB_OBJS)
+OBJS := btrfs.o cmds-receive.o cmds-send.o send-estimate.o $(LIB_OBJS)
 UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree
 MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8 Documentation/btrfs-send.8
 

@@ -153,6 +153,7 @@ static void print_verbose_subvol(const char *what, const char *name,
 	if (verbosity < 2)
 		return;
 	uuid_unparse(uuid, uuid_str);
+	status_line_clear();
 	fprintf(stderr, "receiving %s %s uuid=%s, stransid=%llu\n", what, name,
 		uuid_str, (unsigned long long)ctransid);
 }
@@ -171,8 +172,10 @@ static int apply_subvol(const char *path, const uint8_t *uuid,
 	if (ret < 0)
 		return ret;
 	/* btrfs-progs 6.2 prints this one on stderr. */
-	if (verbosity >= 1)
+	if (verbosity >= 1) {
+		status_line_clear();
 		fprintf(stderr, "At subvol %s\n", path);
+	}
 	print_verbose_subvol("subvol", path, uuid, ctransid);
 	err = btrfs_util_create_subvolume_fd(ctx->dest_fd, path, 0, NULL,
 					     NULL);
@@ -352,6 +355,7 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 		return ret;
 	/* btrfs-progs 6.2 prints this one on stdout. */
 	if (verbosity >= 1) {
+		status_line_clear();
 		printf("At snapshot %s\n", path);
 		fflush(stdout);
 	}

@@ -798,6 +798,8 @@ static int read_cmd(struct send_stream *s, const unsigned char **payload,
 	int ret;
 
 	s->cmd = BTRFS_SEND_C_UNSPEC;
+	/* Nothing of the last command stays visible once the buffer moves. */
+	s->attrs_present = 0;
 	s->cmd_offset = input_offset(s);
 	ret = fill(s, BTRFS_SEND_CMD_HEADER_LEN);
 	if (ret < 0)
@@ -916,6 +918,14 @@ uint64_t send_stream_offset(const struct send_stream *s)
 uint64_t send_stream_cmd_count(const struct send_stream *s)
 {
 	return s->cmd_count;
+}
+
+const char *send_stream_cmd_path(const struct send_stream *s, size_t *len)
+{
+	if (!has_attr(s, BTRFS_SEND_A_PATH))
+		return NULL;
+	*len = s->attrs[BTRFS_SEND_A_PATH].len;
+	return (const char *)s->attrs[BTRFS_SEND_A_PATH].data;
 }
 
 unsigned int send_stream_header_count(const struct send_stream *s)

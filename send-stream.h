@@ -127,6 +127,11 @@ uint64_t send_stream_cmd_offset(const struct send_stream *s);
 uint64_t send_stream_offset(const struct send_stream *s);
 /* Commands decoded so far, over all concatenated streams. */
 uint64_t send_stream_cmd_count(const struct send_stream *s);
+/*
+ * The PATH attribute of the last command decoded, not NUL-terminated, or
+ * NULL if it had none; valid until the next send_stream_next().
+ */
+const char *send_stream_cmd_path(const struct send_stream *s, size_t *len);
 /* Stream headers read so far. */
 unsigned int send_stream_header_count(const struct send_stream *s);
 
