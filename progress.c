@@ -54,8 +54,7 @@ void progress_init(struct progress *p, const char *verb, uint64_t total)
 	p->next_ns = p->start_ns + p->interval_ns;
 }
 
-/* 1.23GiB: two decimals and a binary unit, like btrfs-progs' sizes. */
-static void pretty_size(char *buf, size_t size, double bytes)
+void progress_pretty_size(char *buf, size_t size, double bytes)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
 	int i = -1;
@@ -112,13 +111,13 @@ static int format_counts(const struct progress *p, char *buf, size_t size,
 	uint64_t left;
 	int n;
 
-	pretty_size(done, sizeof(done), bytes);
-	pretty_size(rate, sizeof(rate), p->rate);
+	progress_pretty_size(done, sizeof(done), bytes);
+	progress_pretty_size(rate, sizeof(rate), p->rate);
 	pretty_time(elapsed, sizeof(elapsed), (now - p->start_ns) / NSEC_PER_SEC);
 	if (!p->total)
 		return snprintf(buf, size, "%s %s, %s/s, %s, %" PRIu64 " commands",
 				p->verb, done, rate, elapsed, cmds);
-	pretty_size(total, sizeof(total), p->total);
+	progress_pretty_size(total, sizeof(total), p->total);
 	left = bytes < p->total ? p->total - bytes : 0;
 	if (p->rate > 0)
 		pretty_time(eta, sizeof(eta), (uint64_t)(left / p->rate));
@@ -176,8 +175,8 @@ void progress_finish(struct progress *p, uint64_t bytes, uint64_t cmds)
 	double secs = (double)(now - p->start_ns) / NSEC_PER_SEC;
 	char size[32], rate[32];
 
-	pretty_size(size, sizeof(size), bytes);
-	pretty_size(rate, sizeof(rate), secs > 0 ? bytes / secs : 0);
+	progress_pretty_size(size, sizeof(size), bytes);
+	progress_pretty_size(rate, sizeof(rate), secs > 0 ? bytes / secs : 0);
 	status_line_clear();
 	fprintf(stderr, "%s %" PRIu64 " bytes (%s) in %.1f s, %s/s, %" PRIu64 " commands\n",
 		p->verb, bytes, size, secs, rate, cmds);

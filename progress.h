@@ -56,6 +56,9 @@ void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
 /* The summary line: bytes, time, mean rate, commands. */
 void progress_finish(struct progress *p, uint64_t bytes, uint64_t cmds);
 
+/* 1.23GiB: two decimals and a binary unit, like btrfs-progs' sizes. */
+void progress_pretty_size(char *buf, size_t size, double bytes);
+
 /*
  * "123", "123k", "1.5M", "2G", "1T": a byte count with an optional binary
  * suffix (k/K/M/G/T, powers of 1024).  0 or -EINVAL.
