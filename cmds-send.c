@@ -832,13 +832,41 @@ static int pump_copy(struct stream_pump *p)
 	return ret;
 }
 
+/* Payloads this large are spliced past the scanner, not copied. */
+#define SPLICE_MIN	(16 * 1024)
+
 /*
- * --progress: read and write instead of splice, so that the scanner sees
- * the bytes and can count commands and name the path.
+ * Move up to n bytes the scanner need not see: bytes moved, 0 at the end
+ * of the input, or a negative errno (-EINVAL: the output refuses splice).
+ */
+static ssize_t pump_splice(struct stream_pump *p, size_t n)
+{
+	ssize_t moved;
+	int ret;
+
+	for (;;) {
+		moved = splice(p->in, NULL, p->out, NULL, n, SPLICE_F_MORE);
+		if (moved >= 0)
+			return moved;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		ret = wait_ready(p);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/*
+ * --progress: the scanner reads the command headers to count commands and
+ * name the path; the large payloads of WRITE commands between them are
+ * spliced past it, so that the data is not copied through user space.
  */
 static int pump_progress(struct stream_pump *p)
 {
 	struct send_ctx *s = p->s;
+	bool can_splice = true;
 	ssize_t n;
 	char *buf;
 	int ret = 0;
@@ -847,16 +875,30 @@ static int pump_progress(struct stream_pump *p)
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
-		n = read(p->in, buf, p->chunk);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ret = n < 0 ? -errno : 0;
-			break;
+		if (can_splice && s->scan.skip >= SPLICE_MIN) {
+			n = pump_splice(p, s->scan.skip < p->chunk ?
+					s->scan.skip : p->chunk);
+			if (n == -EINVAL) {
+				/* Before any byte moved: copying is safe. */
+				can_splice = false;
+				continue;
+			}
+			if (n < 0)
+				ret = n;
+			else
+				s->scan.skip -= n;
+		} else {
+			n = read(p->in, buf, p->chunk);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				ret = -errno;
+			if (n > 0) {
+				send_scan_feed(&s->scan, (unsigned char *)buf, n);
+				ret = write_all(p->out, buf, n);
+			}
 		}
-		send_scan_feed(&s->scan, (unsigned char *)buf, n);
-		ret = write_all(p->out, buf, n);
-		if (ret < 0)
+		if (n <= 0 || ret < 0)
 			break;
 		s->moved += n;
 		if (progress_due(s->prog))
