@@ -988,6 +988,7 @@ static int send_one(struct send_ctx *s, const char *path, uint64_t flags)
 	pump.s = s;
 	pump.flags = flags;
 	if (s->est) {
+		s->est->subvol_fd = fd;
 		/* Whole streams, parsed; what -e leaves out is taken off. */
 		flags &= ~(BTRFS_SEND_FLAG_OMIT_STREAM_HEADER |
 			   BTRFS_SEND_FLAG_OMIT_END_CMD);
@@ -1107,6 +1108,7 @@ static int estimate_all(struct send_ctx *s, const struct send_opts *o,
 	int ret;
 
 	est->no_data = o->flags & BTRFS_SEND_FLAG_NO_FILE_DATA;
+	est->compressed = o->flags & BTRFS_SEND_FLAG_COMPRESSED;
 	s->est = est;
 	ret = send_all(s, o, argv);
 	s->est = NULL;

@@ -16,6 +16,12 @@ struct send_estimate {
 	uint64_t data_bytes;	/* file data in it */
 	/* --no-data was asked for: the no-data stream is the stream. */
 	bool no_data;
+	/*
+	 * --compressed-data: compressed extents go as ENCODED_WRITE of their
+	 * size on disk, looked up in the subvolume being sent (subvol_fd).
+	 */
+	bool compressed;
+	int subvol_fd;
 };
 
 /*
