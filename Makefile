@@ -28,11 +28,12 @@ CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Objects shared by the binary and the unit tests.
-LIB_OBJS := crc32c.o send-stream.o receive-dump.o receive-dump-json.o utils.o rbtree.o send-utils.o \
-	    confined-path.o decompress.o dir-times.o receive-btrfs.o receive-dir.o \
-	    copy-tree.o
-OBJS := btrfs.o cmds-receive.o cmds-send.o $(LIB_OBJS)
-UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree
+LIB_OBJS := crc32c.o send-stream.o progress.o receive-dump.o receive-dump-json.o utils.o \
+	    rbtree.o send-utils.o confined-path.o decompress.o dir-times.o \
+	    receive-btrfs.o receive-dir.o copy-tree.o
+OBJS := btrfs.o cmds-receive.o cmds-send.o send-estimate.o $(LIB_OBJS)
+UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree \
+	      tests/unit-progress
 MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8 Documentation/btrfs-send.8
 
 # Debian packages for building and testing; btrfs-progs is the test oracle.
@@ -122,7 +123,7 @@ asan-check: asan
 		tests/test-dump-corpus.sh tests/test-dump-crafted.sh \
 		tests/test-dump-corrupt.sh tests/test-cli.sh tests/test-send.sh
 	$(SANITIZER_ENV_NO_LEAKS) BTRFS_BIN=$(CURDIR)/btrfs-asan \
-		tests/run-integration.sh tests/test-receive.sh \
+		tests/run-integration.sh tests/test-receive.sh tests/test-progress.sh \
 		tests/test-receive-errors.sh tests/test-to-dir.sh
 
 tests/fuzz-%: tests/fuzz-%.c $(LIB_SRCS) $(wildcard *.h)

@@ -28,7 +28,7 @@ _btrfs_send_receive()
 		--proto) COMPREPLY=($(compgen -W "0 1 2 3" -- "$cur")); return ;;
 		esac
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-e -p -c -f -q -v --no-data --proto --compressed-data --quiet --verbose --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "-e -p -c -f -q -v --no-data --proto --compressed-data --estimate --progress --quiet --verbose --help" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -d -- "$cur"))
 		fi
@@ -37,10 +37,10 @@ _btrfs_send_receive()
 		case $prev in
 		-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 		-m|--to-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-		-E|--max-errors) return ;;
+		-E|--max-errors|--expected-size) return ;;
 		esac
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-f -e -C -E -m -q -v --chroot --max-errors --force-decompress --dump --to-dir --quiet --verbose --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "-f -e -C -E -m -q -v --chroot --max-errors --force-decompress --dump --to-dir --progress --expected-size --quiet --verbose --help" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -d -- "$cur"))
 		fi

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "progress.h"
 #include "receive-btrfs.h"
 #include "receive-dir.h"
 #include "receive-dump.h"
@@ -35,6 +36,8 @@ struct receive_opts {
 	bool chroot;
 	bool force_decompress;
 	bool dump;
+	bool progress;
+	uint64_t expected_size;		/* 0: not given */
 };
 
 static const char receive_usage[] =
@@ -64,6 +67,12 @@ static const char receive_usage[] =
 	"                          and apply nothing (no <mount> needed)\n"
 	"    --to-dir DIR          receive onto any filesystem: subvolumes become\n"
 	"                          directories under DIR (instead of <mount>)\n"
+	"    --progress            show a status line on stderr (bytes, rate,\n"
+	"                          time, commands, path; percent and ETA when\n"
+	"                          the size is known) and a summary at the end\n"
+	"    --expected-size N     the stream's size for --progress when it\n"
+	"                          comes from a pipe (k, M, G, T suffixes), e.g.\n"
+	"                          from 'btrfs send --estimate -q'\n"
 	"    -v|--verbose          print more; repeat for more still\n"
 	"\n"
 	"    Global options:\n"
@@ -85,6 +94,8 @@ enum {
 	OPT_FORCE_DECOMPRESS = 256,
 	OPT_DUMP,
 	OPT_TO_DIR,
+	OPT_PROGRESS,
+	OPT_EXPECTED_SIZE,
 	OPT_HELP,
 };
 
@@ -117,6 +128,8 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 		{ "force-decompress", no_argument, NULL, OPT_FORCE_DECOMPRESS },
 		{ "dump", no_argument, NULL, OPT_DUMP },
 		{ "to-dir", required_argument, NULL, OPT_TO_DIR },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "expected-size", required_argument, NULL, OPT_EXPECTED_SIZE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -160,6 +173,17 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 			break;
 		case OPT_TO_DIR:
 			o->to_dir = optarg;
+			break;
+		case OPT_PROGRESS:
+			o->progress = true;
+			break;
+		case OPT_EXPECTED_SIZE:
+			if (progress_parse_size(optarg, &o->expected_size)) {
+				error("invalid value for --expected-size: %s",
+				      optarg);
+				*status = 1;
+				return 1;
+			}
 			break;
 		case OPT_HELP:
 			*status = usage_exit(&cmd_receive, 0);
@@ -210,11 +234,48 @@ static int open_input(const struct receive_opts *o)
 	return fd;
 }
 
+/* The total for --progress: --expected-size, else what a file has left. */
+static uint64_t input_size(const struct receive_opts *o, int fd)
+{
+	struct stat st;
+	off_t pos;
+
+	if (o->expected_size)
+		return o->expected_size;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	pos = lseek(fd, 0, SEEK_CUR);
+	if (pos < 0 || pos > st.st_size)
+		return 0;
+	return st.st_size - pos;
+}
+
+/* After each command: the status line, when one is due. */
+static inline void progress_tick(struct progress *p, struct send_stream *s)
+{
+	const char *path;
+	size_t len = 0;
+
+	if (!p || !progress_due(p))
+		return;
+	path = send_stream_cmd_path(s, &len);
+	progress_show(p, send_stream_offset(s), send_stream_cmd_count(s),
+		      path, len);
+}
+
+static void progress_end(struct progress *p, struct send_stream *s)
+{
+	if (p)
+		progress_finish(p, send_stream_offset(s),
+				send_stream_cmd_count(s));
+}
+
 /*
  * Unlike btrfs-progs 6.2, which stops after the first, every stream of a
  * concatenated input is dumped; -e stops at the first END command.
  */
-static int dump_stream(const struct receive_opts *o, int fd)
+static int dump_stream(const struct receive_opts *o, int fd,
+		       struct progress *prog)
 {
 	static char outbuf[64 * 1024];
 	struct send_stream *s;
@@ -241,6 +302,7 @@ static int dump_stream(const struct receive_opts *o, int fd)
 			error("%s", send_stream_error(s));
 			goto out;
 		}
+		progress_tick(prog, s);
 	}
 	ret = 0;
 	if (send_stream_header_count(s) == 0) {
@@ -248,6 +310,7 @@ static int dump_stream(const struct receive_opts *o, int fd)
 		ret = -ENODATA;
 	}
 out:
+	progress_end(prog, s);
 	send_stream_close(s);
 	if (fflush(stdout) || ferror(stdout)) {
 		error("cannot write the dump: %m");
@@ -463,7 +526,7 @@ static void raise_fd_limit(void)
  */
 static int apply_stream(const struct receive_opts *o, int fd,
 			struct receive_ctx *ctx,
-			const struct send_stream_ops *ops)
+			const struct send_stream_ops *ops, struct progress *prog)
 {
 	struct send_stream *s;
 	bool stream_broken = false;
@@ -479,6 +542,8 @@ static int apply_stream(const struct receive_opts *o, int fd,
 		ret = send_stream_next(s, ops, ctx);
 		if (ret == SEND_STREAM_EOF)
 			break;
+		if (ret >= 0)
+			progress_tick(prog, s);
 		if (ret == SEND_STREAM_END) {
 			if (o->honor_end)
 				break;
@@ -502,6 +567,7 @@ static int apply_stream(const struct receive_opts *o, int fd,
 		error("empty stream is not considered valid");
 		stream_broken = true;
 	}
+	progress_end(prog, s);
 	send_stream_close(s);
 	/*
 	 * The last subvolume is complete if the stream was whole to its end
@@ -517,6 +583,8 @@ static int receive_run(int argc, char **argv)
 {
 	struct receive_opts o = { .max_errors = 1 };
 	struct receive_ctx ctx;
+	struct progress prog;
+	struct progress *progp = NULL;
 	int status = 0;
 	int fd;
 	int ret;
@@ -526,12 +594,17 @@ static int receive_run(int argc, char **argv)
 	fd = open_input(&o);
 	if (fd < 0)
 		return 1;
+	if (o.progress) {
+		progress_init(&prog, "Received", input_size(&o, fd));
+		progp = &prog;
+	}
 	if (o.dump) {
-		ret = dump_stream(&o, fd);
+		ret = dump_stream(&o, fd, progp);
 	} else if (o.to_dir) {
+		raise_fd_limit();
 		ret = receive_dir_open(&ctx, o.to_dir, o.chroot);
 		if (ret >= 0) {
-			ret = apply_stream(&o, fd, &ctx, receive_dir_ops());
+			ret = apply_stream(&o, fd, &ctx, receive_dir_ops(), progp);
 			receive_dir_release(&ctx);
 			close(ctx.dest_fd);
 			close(ctx.anchor_fd);
@@ -540,7 +613,7 @@ static int receive_run(int argc, char **argv)
 		raise_fd_limit();
 		ret = open_destination(&o, &ctx);
 		if (ret >= 0) {
-			ret = apply_stream(&o, fd, &ctx, &receive_btrfs_ops);
+			ret = apply_stream(&o, fd, &ctx, &receive_btrfs_ops, progp);
 			receive_ctx_release(&ctx);
 			close(ctx.dest_fd);
 			close(ctx.anchor_fd);

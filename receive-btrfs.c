@@ -165,6 +165,7 @@ static void print_verbose_subvol(const char *what, const char *name,
 	if (verbosity < 2)
 		return;
 	uuid_unparse(uuid, uuid_str);
+	status_line_clear();
 	fprintf(stderr, "receiving %s %s uuid=%s, stransid=%llu\n", what, name,
 		uuid_str, (unsigned long long)ctransid);
 }
@@ -186,6 +187,8 @@ static int start_subvol(struct receive_ctx *ctx, bool snapshot,
 	if (ret < 0)
 		return ret;
 	/* btrfs-progs 6.2 prints the first on stderr, the second on stdout. */
+	if (verbosity >= 1)
+		status_line_clear();
 	if (verbosity >= 1 && !snapshot)
 		fprintf(stderr, "At subvol %s\n", path);
 	if (verbosity >= 1 && snapshot) {
