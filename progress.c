@@ -130,21 +130,46 @@ static int format_counts(const struct progress *p, char *buf, size_t size,
 	return n;
 }
 
+/*
+ * A path comes from the stream, which may be hostile: its control bytes
+ * would be terminal escape sequences.
+ */
+static size_t printable_path(char *buf, size_t size, const char *path,
+			     size_t len)
+{
+	size_t i;
+
+	if (len >= size)
+		len = size - 1;
+	for (i = 0; i < len; i++) {
+		unsigned char ch = path[i];
+
+		buf[i] = ch < 0x20 || ch == 0x7f ? '?' : ch;
+	}
+	buf[len] = '\0';
+	return len;
+}
+
 void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
-		   const char *path, size_t path_len)
+		   const char *raw_path, size_t raw_len)
 {
 	char line[LINE_MAX_LEN];
+	char path[LINE_MAX_LEN];
 	uint64_t now = progress_now();
+	size_t path_len = 0;
 	size_t room;
 	int n;
 
+	if (raw_path)
+		path_len = printable_path(path, sizeof(path), raw_path,
+					  raw_len);
 	update_rate(p, now, bytes);
 	p->next_ns = now + p->interval_ns;
 	n = format_counts(p, line, sizeof(line), now, bytes, cmds);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	if (!p->tty) {
-		if (path && path_len)
+		if (path_len)
 			fprintf(stderr, "%s, %.*s\n", line, (int)path_len, path);
 		else
 			fprintf(stderr, "%s\n", line);
@@ -152,12 +177,11 @@ void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
 	}
 	/* On a terminal the line must not wrap: keep the path's end. */
 	room = tty_width() - 1;
-	if (path && path_len && (size_t)n + 2 < room) {
+	if (path_len && (size_t)n + 10 < room) {
 		room -= n + 2;
 		if (path_len > room) {
-			path += path_len - room + 3;
 			fprintf(stderr, "\r%s, ...%.*s\033[K", line,
-				(int)(room - 3), path);
+				(int)(room - 3), path + path_len - room + 3);
 		} else {
 			fprintf(stderr, "\r%s, %.*s\033[K", line, (int)path_len,
 				path);

@@ -268,6 +268,24 @@ check "progress without a total: no percent, no ETA" \
 check "progress without a total: status lines" \
 	grep -qE '^Received [0-9.]+[KMG]?i?B, [0-9.]+[KMG]?i?B/s, ' "$S/nototal.err"
 
+# A path is the stream's, maybe hostile: its control bytes (a terminal
+# escape here) are shown as '?'.
+{
+	echo "header 1"
+	echo "subvol path=s:v uuid=uuid:e5c0000000000000000000000000000e ctransid=u64:1"
+	for i in $(seq 40); do
+		echo 'chmod path=s:evil\x1b]0;title\x07\x1b[31mred mode=u64:420'
+	done
+	echo end
+} | "$PYTHON" "$TOP/tests/mkstream.py" >"$S/evil.stream"
+{ head -c 200 "$S/evil.stream"; sleep 0.3; tail -c +201 "$S/evil.stream"; } |
+	BTRFS_PROGRESS_INTERVAL_MS=1 "$OURS" receive --dump --progress \
+	>/dev/null 2>"$S/evil.err"
+check "progress: a path with control bytes is shown with '?'" \
+	grep -qF 'evil?]0;title??[31mred' "$S/evil.err"
+check "progress: no control byte of the stream reaches stderr" \
+	eval '! grep -q $'"'"'[\033\007]'"'"' "$S/evil.err"'
+
 # On a terminal: redrawn in place (\r ... ESC[K), at most 4 times a second.
 cat >"$WORK/tty-run.sh" <<TTY
 #!/bin/bash
