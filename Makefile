@@ -28,17 +28,20 @@ CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Objects shared by the binary and the unit tests.
-LIB_OBJS := crc32c.o send-stream.o receive-dump.o receive-dump-json.o utils.o rbtree.o send-utils.o \
-	    confined-path.o decompress.o receive-btrfs.o resume.o
-OBJS := btrfs.o cmds-receive.o cmds-send.o receive-resume.o $(LIB_OBJS)
-UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree
+LIB_OBJS := crc32c.o send-stream.o progress.o receive-dump.o receive-dump-json.o utils.o \
+	    rbtree.o send-utils.o confined-path.o decompress.o dir-times.o \
+	    receive-btrfs.o receive-dir.o copy-tree.o resume.o
+OBJS := btrfs.o cmds-receive.o cmds-send.o send-estimate.o receive-resume.o \
+	$(LIB_OBJS)
+UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree \
+	      tests/unit-progress
 MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8 Documentation/btrfs-send.8
 
 # Debian packages for building and testing; btrfs-progs is the test oracle.
 DEB_PACKAGES := build-essential pkg-config uuid-dev libbtrfsutil-dev \
 		zlib1g-dev libzstd-dev liblzo2-dev libcmocka-dev \
 		btrfs-progs btrbk python3 util-linux kmod tzdata time clang \
-		libclang-rt-dev
+		libclang-rt-dev xfsprogs
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=all
@@ -121,8 +124,8 @@ asan-check: asan
 		tests/test-dump-corpus.sh tests/test-dump-crafted.sh \
 		tests/test-dump-corrupt.sh tests/test-cli.sh tests/test-send.sh
 	$(SANITIZER_ENV_NO_LEAKS) BTRFS_BIN=$(CURDIR)/btrfs-asan \
-		tests/run-integration.sh tests/test-receive.sh \
-		tests/test-receive-errors.sh
+		tests/run-integration.sh tests/test-receive.sh tests/test-progress.sh \
+		tests/test-receive-errors.sh tests/test-to-dir.sh
 
 tests/fuzz-%: tests/fuzz-%.c $(LIB_SRCS) $(wildcard *.h)
 	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(PKG_CFLAGS) -I. \

@@ -29,7 +29,7 @@ _btrfs_send_receive()
 		--resume) return ;;
 		esac
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-e -p -c -f -q -v --no-data --proto --compressed-data --resume --quiet --verbose --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "-e -p -c -f -q -v --no-data --proto --compressed-data --estimate --progress --resume --quiet --verbose --help" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -d -- "$cur"))
 		fi
@@ -37,11 +37,11 @@ _btrfs_send_receive()
 	receive)
 		case $prev in
 		-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-		-m|--resume-token|--abort) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-		-E|--max-errors) return ;;
+		-m|--to-dir|--resume-token|--abort) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+		-E|--max-errors|--expected-size) return ;;
 		esac
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-f -e -C -E -m -q -v --chroot --max-errors --force-decompress --dump --resume --resume-token --abort --quiet --verbose --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "-f -e -C -E -m -q -v --chroot --max-errors --force-decompress --dump --to-dir --progress --expected-size --resume --resume-token --abort --quiet --verbose --help" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -d -- "$cur"))
 		fi

@@ -14,12 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "progress.h"
 #include "receive-btrfs.h"
+#include "receive-dir.h"
 #include "receive-dump.h"
 #include "receive-resume.h"
 #include "send-stream.h"
@@ -29,6 +32,7 @@ struct receive_opts {
 	const char *file;
 	const char *dest;
 	const char *root_mount;
+	const char *to_dir;
 	uint64_t max_errors;
 	bool honor_end;
 	bool chroot;
@@ -37,10 +41,13 @@ struct receive_opts {
 	bool resume;
 	const char *resume_token;	/* DEST/NAME */
 	const char *abort;		/* DEST/NAME */
+	bool progress;
+	uint64_t expected_size;		/* 0: not given */
 };
 
 static const char receive_usage[] =
 	"usage: btrfs receive [options] <mount>\n"
+	"       btrfs receive [options] --to-dir <dir>\n"
 	"       btrfs receive --dump [options]\n"
 	"       btrfs receive --resume-token <mount>/<name>\n"
 	"       btrfs receive --abort <mount>/<name>\n"
@@ -65,6 +72,14 @@ static const char receive_usage[] =
 	"                          with encoded I/O\n"
 	"    --dump                print the stream's commands, one line each,\n"
 	"                          and apply nothing (no <mount> needed)\n"
+	"    --to-dir DIR          receive onto any filesystem: subvolumes become\n"
+	"                          directories under DIR (instead of <mount>)\n"
+	"    --progress            show a status line on stderr (bytes, rate,\n"
+	"                          time, commands, path; percent and ETA when\n"
+	"                          the size is known) and a summary at the end\n"
+	"    --expected-size N     the stream's size for --progress when it\n"
+	"                          comes from a pipe (k, M, G, T suffixes), e.g.\n"
+	"                          from 'btrfs send --estimate -q'\n"
 	"    --resume              the input is the whole stream of an interrupted\n"
 	"                          receive: check and skip what was applied, apply\n"
 	"                          the rest (a continuation from 'btrfs send\n"
@@ -98,8 +113,28 @@ enum {
 	OPT_RESUME,
 	OPT_RESUME_TOKEN,
 	OPT_ABORT,
+	OPT_TO_DIR,
+	OPT_PROGRESS,
+	OPT_EXPECTED_SIZE,
 	OPT_HELP,
 };
+
+/* --to-dir DIR stands for <mount>; -m names a btrfs mount, meaningless. */
+static int check_to_dir_options(const struct receive_opts *o, int argc,
+				char **argv, int *status)
+{
+	if (optind != argc) {
+		*status = usage_error(&cmd_receive, "--to-dir takes no <mount>: '%s'",
+				      argv[optind]);
+		return 1;
+	}
+	if (o->root_mount) {
+		*status = usage_error(&cmd_receive, "%s cannot be used with --to-dir",
+				      "-m");
+		return 1;
+	}
+	return 0;
+}
 
 /* Returns 0 to go on, or the exit status when there is nothing to do. */
 static int parse_options(int argc, char **argv, struct receive_opts *o,
@@ -115,6 +150,9 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 		{ "resume", no_argument, NULL, OPT_RESUME },
 		{ "resume-token", required_argument, NULL, OPT_RESUME_TOKEN },
 		{ "abort", required_argument, NULL, OPT_ABORT },
+		{ "to-dir", required_argument, NULL, OPT_TO_DIR },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "expected-size", required_argument, NULL, OPT_EXPECTED_SIZE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -165,6 +203,20 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 		case OPT_ABORT:
 			o->abort = optarg;
 			break;
+		case OPT_TO_DIR:
+			o->to_dir = optarg;
+			break;
+		case OPT_PROGRESS:
+			o->progress = true;
+			break;
+		case OPT_EXPECTED_SIZE:
+			if (progress_parse_size(optarg, &o->expected_size)) {
+				error("invalid value for --expected-size: %s",
+				      optarg);
+				*status = 1;
+				return 1;
+			}
+			break;
 		case OPT_HELP:
 			*status = usage_exit(&cmd_receive, 0);
 			return 1;
@@ -175,7 +227,7 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 	}
 	if (o->resume_token || o->abort) {
 		if (optind != argc || (o->resume_token && o->abort) ||
-		    o->dump || o->resume) {
+		    o->dump || o->resume || o->to_dir) {
 			*status = usage_error(&cmd_receive, "%s",
 				"--resume-token and --abort take one <mount>/<name> and no other action");
 			return 1;
@@ -187,6 +239,16 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 				      "--resume cannot be used with --dump");
 		return 1;
 	}
+	if (o->to_dir && o->resume) {
+		*status = usage_error(&cmd_receive, "%s",
+				      "--resume cannot be used with --to-dir");
+		return 1;
+	}
+	if (o->dump && o->to_dir) {
+		*status = usage_error(&cmd_receive, "%s cannot be used with --to-dir",
+				      "--dump");
+		return 1;
+	}
 	if (o->dump) {
 		if (optind != argc) {
 			*status = usage_error(&cmd_receive, "--dump takes no <mount>: '%s'",
@@ -195,6 +257,8 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 		}
 		return 0;
 	}
+	if (o->to_dir)
+		return check_to_dir_options(o, argc, argv, status);
 	if (optind + 1 != argc) {
 		*status = usage_error(&cmd_receive, "%s",
 				     optind == argc ?
@@ -221,11 +285,48 @@ static int open_input(const struct receive_opts *o)
 	return fd;
 }
 
+/* The total for --progress: --expected-size, else what a file has left. */
+static uint64_t input_size(const struct receive_opts *o, int fd)
+{
+	struct stat st;
+	off_t pos;
+
+	if (o->expected_size)
+		return o->expected_size;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	pos = lseek(fd, 0, SEEK_CUR);
+	if (pos < 0 || pos > st.st_size)
+		return 0;
+	return st.st_size - pos;
+}
+
+/* After each command: the status line, when one is due. */
+static inline void progress_tick(struct progress *p, struct send_stream *s)
+{
+	const char *path;
+	size_t len = 0;
+
+	if (!p || !progress_due(p))
+		return;
+	path = send_stream_cmd_path(s, &len);
+	progress_show(p, send_stream_offset(s), send_stream_cmd_count(s),
+		      path, len);
+}
+
+static void progress_end(struct progress *p, struct send_stream *s)
+{
+	if (p)
+		progress_finish(p, send_stream_offset(s),
+				send_stream_cmd_count(s));
+}
+
 /*
  * Unlike btrfs-progs 6.2, which stops after the first, every stream of a
  * concatenated input is dumped; -e stops at the first END command.
  */
-static int dump_stream(const struct receive_opts *o, int fd)
+static int dump_stream(const struct receive_opts *o, int fd,
+		       struct progress *prog)
 {
 	static char outbuf[64 * 1024];
 	struct send_stream *s;
@@ -252,6 +353,7 @@ static int dump_stream(const struct receive_opts *o, int fd)
 			error("%s", send_stream_error(s));
 			goto out;
 		}
+		progress_tick(prog, s);
 	}
 	ret = 0;
 	if (send_stream_header_count(s) == 0) {
@@ -259,6 +361,7 @@ static int dump_stream(const struct receive_opts *o, int fd)
 		ret = -ENODATA;
 	}
 out:
+	progress_end(prog, s);
 	send_stream_close(s);
 	if (fflush(stdout) || ferror(stdout)) {
 		error("cannot write the dump: %m");
@@ -512,7 +615,7 @@ static void save_resume_state(const struct receive_opts *o,
 {
 	struct send_stream_pos pos;
 
-	if (!ctx->cur.active)
+	if (!ctx->cur.active || o->to_dir)
 		return;
 	if (end->retry_last && end->errors == 1) {
 		resume_save(ctx, &end->before, o->dest);
@@ -525,12 +628,27 @@ static void save_resume_state(const struct receive_opts *o,
 }
 
 /*
+ * The directory cache of the applier holds up to half the fds allowed:
+ * the usual soft limit of 1024 would keep it small.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= 4096)
+		return;
+	rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/*
  * Apply every command.  A failed command counts against --max-errors and
  * keeps its subvolume from being marked received; a broken stream stops
  * everything at once.
  */
 static int apply_stream(const struct receive_opts *o, int fd,
-			struct receive_ctx *ctx)
+			struct receive_ctx *ctx,
+			const struct send_stream_ops *ops, struct progress *prog)
 {
 	struct apply_end end = { 0 };
 	struct send_stream *s;
@@ -543,7 +661,8 @@ static int apply_stream(const struct receive_opts *o, int fd,
 	}
 	catch_stop_signals();
 	send_stream_set_interrupt(s, &stop_signal);
-	ret = resume_take_up(s, ctx, o->resume);
+	/* Resume state is kept for btrfs destinations only. */
+	ret = o->to_dir ? 0 : resume_take_up(s, ctx, o->resume);
 	if (ret < 0) {
 		send_stream_close(s);
 		return ret;
@@ -555,9 +674,11 @@ static int apply_stream(const struct receive_opts *o, int fd,
 			break;
 		}
 		send_stream_position(s, &end.before);
-		ret = send_stream_next(s, &receive_btrfs_ops, ctx);
+		ret = send_stream_next(s, ops, ctx);
 		if (ret == SEND_STREAM_EOF)
 			break;
+		if (ret >= 0)
+			progress_tick(prog, s);
 		if (ret == SEND_STREAM_END) {
 			if (o->honor_end)
 				break;
@@ -585,6 +706,7 @@ static int apply_stream(const struct receive_opts *o, int fd,
 		end.stream_broken = true;
 	}
 	save_resume_state(o, s, ctx, &end);
+	progress_end(prog, s);
 	send_stream_close(s);
 	/*
 	 * The last subvolume is complete if the stream was whole to its end
@@ -600,6 +722,8 @@ static int receive_run(int argc, char **argv)
 {
 	struct receive_opts o = { .max_errors = 1 };
 	struct receive_ctx ctx;
+	struct progress prog;
+	struct progress *progp = NULL;
 	int status = 0;
 	int fd;
 	int ret;
@@ -613,12 +737,26 @@ static int receive_run(int argc, char **argv)
 	fd = open_input(&o);
 	if (fd < 0)
 		return 1;
+	if (o.progress) {
+		progress_init(&prog, "Received", input_size(&o, fd));
+		progp = &prog;
+	}
 	if (o.dump) {
-		ret = dump_stream(&o, fd);
+		ret = dump_stream(&o, fd, progp);
+	} else if (o.to_dir) {
+		raise_fd_limit();
+		ret = receive_dir_open(&ctx, o.to_dir, o.chroot);
+		if (ret >= 0) {
+			ret = apply_stream(&o, fd, &ctx, receive_dir_ops(), progp);
+			receive_dir_release(&ctx);
+			close(ctx.dest_fd);
+			close(ctx.anchor_fd);
+		}
 	} else {
+		raise_fd_limit();
 		ret = open_destination(&o, &ctx);
 		if (ret >= 0) {
-			ret = apply_stream(&o, fd, &ctx);
+			ret = apply_stream(&o, fd, &ctx, &receive_btrfs_ops, progp);
 			receive_ctx_release(&ctx);
 			close(ctx.dest_fd);
 			close(ctx.anchor_fd);

@@ -27,7 +27,10 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "progress.h"
 #include "resume.h"
+#include "send-estimate.h"
+#include "send-stream.h"
 #include "send-utils.h"
 #include "utils.h"
 
@@ -51,6 +54,8 @@ struct send_opts {
 	bool omit_between;		/* -e */
 	bool resume;			/* --resume: token holds the token */
 	struct resume_token token;
+	bool progress;
+	bool estimate;
 };
 
 struct send_ctx {
@@ -67,6 +72,12 @@ struct send_ctx {
 	size_t chunk;
 	struct subvol_index idx;
 	bool have_idx;
+	/* --estimate: the no-data pass adds up here instead of sending. */
+	struct send_estimate *est;
+	/* --progress: over all subvolumes. */
+	struct progress *prog;
+	struct send_scan scan;
+	uint64_t moved;
 };
 
 /* The reader thread's state: it owns in, and closes it when done. */
@@ -78,6 +89,9 @@ struct stream_pump {
 	/* --resume: check and drop this prefix, then write the frame. */
 	struct resume_prefix *prefix;
 	const unsigned char *frame;
+	struct send_ctx *s;		/* for --progress and --estimate */
+	uint64_t flags;
+	char msg[256];			/* what the estimate could not read */
 };
 
 static const char send_usage[] =
@@ -116,6 +130,12 @@ static const char send_usage[] =
 	"                        'btrfs receive --resume-token', regenerate the\n"
 	"                        stream, check that what the receiver applied is\n"
 	"                        its prefix, and send only the rest\n"
+	"    --estimate          write no stream: print the estimated size of the\n"
+	"                        stream these arguments would send, and of its file\n"
+	"                        data; with -q only the stream's size in bytes\n"
+	"    --progress          show a status line on stderr (bytes, rate, time,\n"
+	"                        commands, path) and a summary at the end; with\n"
+	"                        --estimate also percent and ETA\n"
 	"    -q|--quiet          print only errors\n"
 	"    -v|--verbose        print more; repeat for more still\n"
 	"\n"
@@ -138,6 +158,8 @@ enum {
 	OPT_PROTO,
 	OPT_COMPRESSED_DATA,
 	OPT_RESUME,
+	OPT_ESTIMATE,
+	OPT_PROGRESS,
 	OPT_HELP,
 };
 
@@ -446,6 +468,8 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 		{ "proto", required_argument, NULL, OPT_PROTO },
 		{ "compressed-data", no_argument, NULL, OPT_COMPRESSED_DATA },
 		{ "resume", required_argument, NULL, OPT_RESUME },
+		{ "estimate", no_argument, NULL, OPT_ESTIMATE },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -498,6 +522,12 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 			if (parse_token(optarg, o))
 				return 1;
 			break;
+		case OPT_ESTIMATE:
+			o->estimate = true;
+			break;
+		case OPT_PROGRESS:
+			o->progress = true;
+			break;
 		case OPT_HELP:
 			*status = usage_exit(&cmd_send, 0);
 			return 1;
@@ -505,6 +535,11 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 			option_error(&cmd_send, c, argv);
 			return 1;
 		}
+	}
+	if (o->estimate && o->resume) {
+		*status = usage_error(&cmd_send, "%s",
+				      "--resume cannot be used with --estimate");
+		return 1;
 	}
 	if (optind >= argc) {
 		fprintf(stderr,
@@ -870,6 +905,96 @@ static int pump_skip_prefix(struct stream_pump *p)
 	return ret;
 }
 
+/* Payloads this large are spliced past the scanner, not copied. */
+#define SPLICE_MIN	(16 * 1024)
+
+/*
+ * Move up to n bytes the scanner need not see: bytes moved, 0 at the end
+ * of the input, or a negative errno (-EINVAL: the output refuses splice).
+ */
+static ssize_t pump_splice(struct stream_pump *p, size_t n)
+{
+	ssize_t moved;
+	int ret;
+
+	for (;;) {
+		moved = splice(p->in, NULL, p->out, NULL, n, SPLICE_F_MORE);
+		if (moved >= 0)
+			return moved;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		ret = wait_ready(p);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/*
+ * --progress: the scanner reads the command headers to count commands and
+ * name the path; the large payloads of WRITE commands between them are
+ * spliced past it, so that the data is not copied through user space.
+ */
+static int pump_progress(struct stream_pump *p)
+{
+	struct send_ctx *s = p->s;
+	bool can_splice = true;
+	ssize_t n;
+	char *buf;
+	int ret = 0;
+
+	buf = malloc(p->chunk);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (can_splice && s->scan.skip >= SPLICE_MIN) {
+			n = pump_splice(p, s->scan.skip < p->chunk ?
+					s->scan.skip : p->chunk);
+			if (n == -EINVAL) {
+				/* Before any byte moved: copying is safe. */
+				can_splice = false;
+				continue;
+			}
+			if (n < 0)
+				ret = n;
+			else
+				s->scan.skip -= n;
+		} else {
+			n = read(p->in, buf, p->chunk);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				ret = -errno;
+			if (n > 0) {
+				send_scan_feed(&s->scan, (unsigned char *)buf, n);
+				ret = write_all(p->out, buf, n);
+			}
+		}
+		if (n <= 0 || ret < 0)
+			break;
+		s->moved += n;
+		if (progress_due(s->prog))
+			progress_show(s->prog, s->moved, s->scan.cmds,
+				      s->scan.path, s->scan.path_len);
+	}
+	free(buf);
+	return ret;
+}
+
+/* --estimate: the no-data stream is read and added up, not written. */
+static void *estimate_run(void *arg)
+{
+	struct stream_pump *p = arg;
+
+	p->err = send_estimate_stream(p->s->est, p->in,
+			p->flags & BTRFS_SEND_FLAG_OMIT_STREAM_HEADER,
+			p->flags & BTRFS_SEND_FLAG_OMIT_END_CMD,
+			p->msg, sizeof(p->msg));
+	close(p->in);
+	return NULL;
+}
+
 static void *pump_run(void *arg)
 {
 	struct stream_pump *p = arg;
@@ -882,6 +1007,10 @@ static void *pump_run(void *arg)
 			goto out;
 	}
 	for (;;) {
+		if (p->s->prog) {
+			ret = pump_progress(p);
+			break;
+		}
 		n = splice(p->in, NULL, p->out, NULL, p->chunk, SPLICE_F_MORE);
 		if (n > 0)
 			continue;
@@ -938,6 +1067,18 @@ static int send_one(struct send_ctx *s, const char *path, uint64_t flags,
 	pump.out = s->out_fd;
 	pump.chunk = s->chunk;
 	pump.err = 0;
+	pump.s = s;
+	pump.flags = flags;
+	if (s->est) {
+		s->est->subvol_fd = fd;
+		/* Whole streams, parsed; what -e leaves out is taken off. */
+		flags &= ~(BTRFS_SEND_FLAG_OMIT_STREAM_HEADER |
+			   BTRFS_SEND_FLAG_OMIT_END_CMD);
+		flags |= BTRFS_SEND_FLAG_NO_FILE_DATA;
+	} else if (s->prog) {
+		send_scan_start(&s->scan, !(flags &
+					    BTRFS_SEND_FLAG_OMIT_STREAM_HEADER));
+	}
 	pump.prefix = NULL;
 	if (resume) {
 		resume_prefix_init(&prefix, resume);
@@ -945,7 +1086,8 @@ static int send_one(struct send_ctx *s, const char *path, uint64_t flags,
 		pump.prefix = &prefix;
 		pump.frame = frame;
 	}
-	ret = pthread_create(&thread, NULL, pump_run, &pump);
+	ret = pthread_create(&thread, NULL, s->est ? estimate_run : pump_run,
+			     &pump);
 	if (ret) {
 		error("thread setup failed: %s", strerror(ret));
 		close(pipefd[0]);
@@ -979,6 +1121,9 @@ static int send_one(struct send_ctx *s, const char *path, uint64_t flags,
 		ret = pump.err;
 		error("cannot resume: the stream of %s differs from the one the receiver applied (%s); nothing was sent",
 		      path, prefix.err);
+	} else if (pump.err && s->est) {
+		ret = pump.err;
+		error("cannot estimate the stream of %s: %s", path, pump.msg);
 	} else if (pump.err) {
 		ret = pump.err;
 		error("failed to read stream from kernel: %s", strerror(-ret));
@@ -1065,9 +1210,11 @@ static int send_all(struct send_ctx *s, const struct send_opts *o,
 	int ret;
 
 	for (i = 0; i < s->nr_subvols; i++) {
-		if (verbosity >= 1 && (!o->resume || resumed ||
-				       resume_is_for(s, o, i)))
+		if (verbosity >= 1 && !s->est &&
+		    (!o->resume || resumed || resume_is_for(s, o, i))) {
+			status_line_clear();
 			fprintf(stderr, "At subvol %s\n", argv[i]);
+		}
 		if (auto_parent) {
 			ret = subvol_root_id(s->subvols[i], &root_id);
 			if (ret < 0) {
@@ -1114,10 +1261,65 @@ static int send_all(struct send_ctx *s, const struct send_opts *o,
 	return 0;
 }
 
+/*
+ * The dry run of --estimate: every subvolume sent as with a real send,
+ * but in no-data mode and into the estimate.  The clone sources and the
+ * parent are as they were before, for the real send that may follow.
+ */
+static int estimate_all(struct send_ctx *s, const struct send_opts *o,
+			char **argv, struct send_estimate *est)
+{
+	size_t nr_clones = s->nr_clones;
+	uint64_t parent_id = s->parent_id;
+	int ret;
+
+	est->no_data = o->flags & BTRFS_SEND_FLAG_NO_FILE_DATA;
+	est->compressed = o->flags & BTRFS_SEND_FLAG_COMPRESSED;
+	s->est = est;
+	ret = send_all(s, o, argv);
+	s->est = NULL;
+	s->nr_clones = nr_clones;
+	s->parent_id = parent_id;
+	return ret;
+}
+
+static void print_estimate(const struct send_estimate *e)
+{
+	char size[32];
+
+	if (verbosity == 0) {
+		printf("%llu\n", (unsigned long long)e->stream_bytes);
+		return;
+	}
+	progress_pretty_size(size, sizeof(size), e->stream_bytes);
+	printf("Estimated stream size: %llu bytes (%s)\n",
+	       (unsigned long long)e->stream_bytes, size);
+	progress_pretty_size(size, sizeof(size), e->data_bytes);
+	printf("File data: %llu bytes (%s)\n",
+	       (unsigned long long)e->data_bytes, size);
+}
+
+/* The real send, with --progress: one status line over all subvolumes. */
+static int send_with_progress(struct send_ctx *s, const struct send_opts *o,
+			      char **argv, uint64_t total)
+{
+	struct progress prog;
+	int ret;
+
+	progress_init(&prog, "Sent", total);
+	s->prog = &prog;
+	ret = send_all(s, o, argv);
+	progress_finish(&prog, s->moved, s->scan.cmds);
+	s->prog = NULL;
+	return ret;
+}
+
 static int send_run(int argc, char **argv)
 {
 	struct send_opts o = { .proto = 1 };
 	struct send_ctx s = { .out_fd = STDOUT_FILENO };
+	struct send_estimate est = { 0 };
+	bool dry_run;
 	char **subvols;
 	int nr_subvols;
 	int status;
@@ -1129,15 +1331,19 @@ static int send_run(int argc, char **argv)
 	}
 	subvols = argv + optind;
 	nr_subvols = argc - optind;
+	/* --estimate alone writes no stream, and touches no -f file. */
+	dry_run = o.estimate && !o.progress;
 
-	if (o.outname) {
+	if (dry_run) {
+		o.outname = NULL;
+	} else if (o.outname) {
 		s.out_fd = open_output(o.outname);
 		if (s.out_fd < 0) {
 			ret = s.out_fd;
 			goto out;
 		}
 	}
-	if (isatty(s.out_fd)) {
+	if (!dry_run && isatty(s.out_fd)) {
 		error("not dumping send stream into a terminal, redirect it into a file");
 		ret = -EINVAL;
 		goto out;
@@ -1157,7 +1363,23 @@ static int send_run(int argc, char **argv)
 
 	/* A reader that goes away is an error to report, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
-	ret = send_all(&s, &o, subvols);
+	if (o.estimate) {
+		ret = estimate_all(&s, &o, subvols, &est);
+		if (ret < 0)
+			goto out;
+		if (dry_run) {
+			print_estimate(&est);
+			if (fflush(stdout) < 0) {
+				ret = -errno;
+				error("cannot write the estimate: %m");
+			}
+			goto out;
+		}
+	}
+	if (o.progress)
+		ret = send_with_progress(&s, &o, subvols, est.stream_bytes);
+	else
+		ret = send_all(&s, &o, subvols);
 out:
 	if (o.outname && s.out_fd >= 0 && close(s.out_fd) < 0 && !ret) {
 		ret = -errno;

@@ -10,15 +10,36 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "confined-path.h"
 #include "utils.h"
+
+/*
+ * The tree being received gets a large cache, up to half the fds the
+ * process may open; a clone source, looked up once per CLONE command, a
+ * single set.
+ */
+#define RECEIVE_CACHE_SETS 256
+
+static unsigned int cache_sets(void)
+{
+	unsigned int sets = RECEIVE_CACHE_SETS;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1;
+	while (sets > 1 && (rlim_t)sets * CONFINED_WAYS * 2 > rl.rlim_cur)
+		sets /= 2;
+	return sets;
+}
 
 void confined_init(struct confined_root *cr, int root_fd, bool check_dev)
 {
@@ -28,22 +49,50 @@ void confined_init(struct confined_root *cr, int root_fd, bool check_dev)
 	cr->root_dev = check_dev && !fstat(root_fd, &st) ? st.st_dev : 0;
 	cr->root_fd = root_fd;
 	cr->clock = 0;
-	for (int i = 0; i < CONFINED_CACHE_SLOTS; i++)
-		cr->cache[i].fd = -1;
+	cr->nr_sets = check_dev ? 1 : cache_sets();
+	cr->cache = NULL;
+}
+
+static void drop_slot(struct confined_dir *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
 }
 
 void confined_forget(struct confined_root *cr)
 {
-	for (int i = 0; i < CONFINED_CACHE_SLOTS; i++) {
-		if (cr->cache[i].fd >= 0)
-			close(cr->cache[i].fd);
-		cr->cache[i].fd = -1;
+	if (!cr->cache)
+		return;
+	for (unsigned int i = 0; i < cr->nr_sets * CONFINED_WAYS; i++)
+		drop_slot(&cr->cache[i]);
+}
+
+void confined_forget_under(struct confined_root *cr, const char *path)
+{
+	size_t len = strlen(path);
+
+	if (!cr->cache)
+		return;
+	for (unsigned int i = 0; i < cr->nr_sets * CONFINED_WAYS; i++) {
+		struct confined_dir *d = &cr->cache[i];
+
+		if (d->fd >= 0 && d->len >= len &&
+		    !memcmp(d->path, path, len) &&
+		    (d->len == len || d->path[len] == '/'))
+			drop_slot(d);
 	}
 }
 
 void confined_release(struct confined_root *cr)
 {
-	confined_forget(cr);
+	if (cr->cache) {
+		confined_forget(cr);
+		for (unsigned int i = 0; i < cr->nr_sets * CONFINED_WAYS; i++)
+			free(cr->cache[i].path);
+		free(cr->cache);
+		cr->cache = NULL;
+	}
 	cr->root_fd = -1;
 }
 
@@ -134,21 +183,67 @@ static bool same_subvolume(const struct confined_root *cr, int fd)
 	return !fstat(fd, &st) && st.st_dev == cr->root_dev;
 }
 
-/* The slot that holds this directory, or else the least recently used. */
-static struct confined_dir *find_slot(struct confined_root *cr,
-				      const char *path, size_t len)
+static unsigned int hash_path(const char *path, size_t len)
 {
-	struct confined_dir *lru = &cr->cache[0];
+	unsigned int h = 2166136261u;	/* FNV-1a */
 
-	for (int i = 0; i < CONFINED_CACHE_SLOTS; i++) {
-		struct confined_dir *d = &cr->cache[i];
+	while (len--)
+		h = (h ^ (unsigned char)*path++) * 16777619u;
+	return h;
+}
 
-		if (d->fd >= 0 && d->len == len && !memcmp(d->path, path, len))
+static int alloc_cache(struct confined_root *cr)
+{
+	size_t n = (size_t)cr->nr_sets * CONFINED_WAYS;
+
+	cr->cache = calloc(n, sizeof(*cr->cache));
+	if (!cr->cache)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		cr->cache[i].fd = -1;
+	return 0;
+}
+
+/* The slot that holds this directory, or else its set's least recent. */
+static struct confined_dir *find_slot(struct confined_root *cr,
+				      const char *path, size_t len,
+				      unsigned int hash, bool *hit)
+{
+	struct confined_dir *set, *lru;
+
+	set = &cr->cache[(hash & (cr->nr_sets - 1)) * CONFINED_WAYS];
+	lru = &set[0];
+	for (int i = 0; i < CONFINED_WAYS; i++) {
+		struct confined_dir *d = &set[i];
+
+		if (d->fd >= 0 && d->hash == hash && d->len == len &&
+		    !memcmp(d->path, path, len)) {
+			*hit = true;
 			return d;
-		if (d->fd < 0 || d->used < lru->used)
+		}
+		if (d->fd < 0 || (lru->fd >= 0 && d->used < lru->used))
 			lru = d;
 	}
+	*hit = false;
 	return lru;
+}
+
+static int set_slot_path(struct confined_dir *d, const char *path,
+			 size_t len)
+{
+	char *p;
+
+	if (len + 1 > d->path_size) {
+		p = realloc(d->path, len + 1);
+		if (!p)
+			return -ENOMEM;
+		d->path = p;
+		d->path_size = len + 1;
+	}
+	memcpy(d->path, path, len);
+	d->path[len] = '\0';
+	d->len = len;
+	return 0;
 }
 
 int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
@@ -156,7 +251,9 @@ int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
 {
 	struct confined_dir *slot;
 	const char *slash;
+	unsigned int hash;
 	size_t dir_len;
+	bool hit;
 	int fd, ret;
 
 	if (*path == '\0') {
@@ -175,18 +272,23 @@ int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
 	}
 	dir_len = slash - path;
 	*name = slash + 1;
-	slot = find_slot(cr, path, dir_len);
-	if (slot->fd >= 0 && slot->len == dir_len &&
-	    !memcmp(slot->path, path, dir_len)) {
+	if (!cr->cache && alloc_cache(cr) < 0) {
+		error("cannot open directory of %s: %s", path, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	hash = hash_path(path, dir_len);
+	slot = find_slot(cr, path, dir_len, hash, &hit);
+	if (hit) {
 		slot->used = ++cr->clock;
 		*dir_fd = slot->fd;
 		return 0;
 	}
-	if (slot->fd >= 0)
-		close(slot->fd);
-	slot->fd = -1;
-	memcpy(slot->path, path, dir_len);
-	slot->path[dir_len] = '\0';
+	drop_slot(slot);
+	ret = set_slot_path(slot, path, dir_len);
+	if (ret < 0) {
+		error("cannot open directory of %s: %s", path, strerror(-ret));
+		return ret;
+	}
 	fd = open_beneath(cr->root_fd, slot->path);
 	if (fd >= 0 && cr->check_dev && !same_subvolume(cr, fd)) {
 		close(fd);
@@ -202,7 +304,7 @@ int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
 		return fd;
 	}
 	slot->fd = fd;
-	slot->len = dir_len;
+	slot->hash = hash;
 	slot->used = ++cr->clock;
 	*dir_fd = fd;
 	return 0;

@@ -11,18 +11,22 @@
 #include <sys/types.h>
 
 /*
- * The parent directories looked up last, reused by the commands that
+ * The parent directories looked up before, reused by the commands that
  * follow: a file's own commands, the directory times the stream sets after
- * adding to it, both sides of a rename.
+ * adding to it, both sides of a rename.  A send walks inodes in number
+ * order, which scatters consecutive files over the whole tree, so the
+ * cache is large (a few hundred directories) and set-associative.
  */
 struct confined_dir {
 	int fd;
+	unsigned int hash;
 	size_t len;
 	unsigned long used;
-	char path[PATH_MAX];
+	char *path;
+	size_t path_size;
 };
 
-#define CONFINED_CACHE_SLOTS 16
+#define CONFINED_WAYS 4
 
 struct confined_root {
 	int root_fd;
@@ -30,7 +34,8 @@ struct confined_root {
 	bool check_dev;
 	dev_t root_dev;
 	unsigned long clock;
-	struct confined_dir cache[CONFINED_CACHE_SLOTS];
+	unsigned int nr_sets;		/* a power of two */
+	struct confined_dir *cache;	/* nr_sets * CONFINED_WAYS, lazily */
 };
 
 /*
@@ -38,8 +43,13 @@ struct confined_root {
  * did not make (clone sources); the tree being received has none.
  */
 void confined_init(struct confined_root *cr, int root_fd, bool check_dev);
-/* Forget the cached directories; call after a directory is renamed or removed. */
+/* Forget every cached directory. */
 void confined_forget(struct confined_root *cr);
+/*
+ * Forget the cached directories at path and beneath it: call before a
+ * directory is renamed (for both names) or removed.
+ */
+void confined_forget_under(struct confined_root *cr, const char *path);
 void confined_release(struct confined_root *cr);
 
 /*

@@ -80,16 +80,38 @@ static int mark_received(struct receive_ctx *ctx)
 	return 0;
 }
 
+static int make_pending(struct receive_ctx *ctx);
+static int flush_dir_times(struct receive_ctx *ctx);
+
+int receive_settle(struct receive_ctx *ctx)
+{
+	int ret = make_pending(ctx);
+
+	if (ret >= 0)
+		ret = flush_dir_times(ctx);
+	if (ret >= 0 && ctx->cur.lost_create)
+		ret = -EIO;
+	return ret;
+}
+
 int receive_close_subvol(struct receive_ctx *ctx, bool complete)
 {
 	int ret = 0;
 
+	/*
+	 * Also when incomplete: what the commands read so far did must be on
+	 * disk, for whoever looks at (or continues) the partial subvolume.
+	 */
+	if (ctx->cur.active && receive_settle(ctx) < 0)
+		ctx->cur.failed = true;
+	dir_times_release(&ctx->dir_times);
 	close_write_fd(ctx);
 	confined_release(&ctx->paths);
 	if (!ctx->cur.active)
 		return 0;
 	if (complete && !ctx->cur.failed) {
-		ret = mark_received(ctx);
+		ret = ctx->complete_subvol ? ctx->complete_subvol(ctx) :
+					     mark_received(ctx);
 		if (!ret && ctx->cur.has_record)
 			ret = resume_record_remove(ctx->dest_fd, ctx->cur.name);
 	}
@@ -172,8 +194,39 @@ static void print_verbose_subvol(const char *what, const char *name,
 	if (verbosity < 2)
 		return;
 	uuid_unparse(uuid, uuid_str);
+	status_line_clear();
 	fprintf(stderr, "receiving %s %s uuid=%s, stransid=%llu\n", what, name,
 		uuid_str, (unsigned long long)ctransid);
+}
+
+/*
+ * What SUBVOL and SNAPSHOT do first: complete the previous subvolume,
+ * check the new name, and say "At subvol" or "At snapshot".
+ */
+static int start_subvol(struct receive_ctx *ctx, bool snapshot,
+			const char *path, const uint8_t *uuid,
+			uint64_t ctransid)
+{
+	int ret;
+
+	ret = receive_close_subvol(ctx, true);
+	if (ret < 0)
+		return ret;
+	ret = check_subvol_name(path);
+	if (ret < 0)
+		return ret;
+	/* btrfs-progs 6.2 prints the first on stderr, the second on stdout. */
+	if (verbosity >= 1)
+		status_line_clear();
+	if (verbosity >= 1 && !snapshot)
+		fprintf(stderr, "At subvol %s\n", path);
+	if (verbosity >= 1 && snapshot) {
+		printf("At snapshot %s\n", path);
+		fflush(stdout);
+	}
+	print_verbose_subvol(snapshot ? "snapshot" : "subvol", path, uuid,
+			     ctransid);
+	return 0;
 }
 
 static int apply_subvol(const char *path, const uint8_t *uuid,
@@ -183,16 +236,9 @@ static int apply_subvol(const char *path, const uint8_t *uuid,
 	enum btrfs_util_error err;
 	int ret;
 
-	ret = receive_close_subvol(ctx, true);
+	ret = start_subvol(ctx, false, path, uuid, ctransid);
 	if (ret < 0)
 		return ret;
-	ret = check_subvol_name(path);
-	if (ret < 0)
-		return ret;
-	/* btrfs-progs 6.2 prints this one on stderr. */
-	if (verbosity >= 1)
-		fprintf(stderr, "At subvol %s\n", path);
-	print_verbose_subvol("subvol", path, uuid, ctransid);
 	err = btrfs_util_create_subvolume_fd(ctx->dest_fd, path, 0, NULL,
 					     NULL);
 	if (err) {
@@ -363,18 +409,9 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 	int parent_fd;
 	int ret;
 
-	ret = receive_close_subvol(ctx, true);
+	ret = start_subvol(ctx, true, path, uuid, ctransid);
 	if (ret < 0)
 		return ret;
-	ret = check_subvol_name(path);
-	if (ret < 0)
-		return ret;
-	/* btrfs-progs 6.2 prints this one on stdout. */
-	if (verbosity >= 1) {
-		printf("At snapshot %s\n", path);
-		fflush(stdout);
-	}
-	print_verbose_subvol("snapshot", path, uuid, ctransid);
 	parent = lookup_sender_subvol(ctx, parent_uuid, parent_ctransid,
 				      &why);
 	if (!parent) {
@@ -413,12 +450,76 @@ static int need_subvol(struct receive_ctx *ctx)
 	return -EINVAL;
 }
 
-/* Resolve path for a command; prints its own errors. */
+/* Resolve path as the tree is now; prints its own errors. */
+static int resolve(struct receive_ctx *ctx, const char *path, int *dir_fd,
+		   const char **name)
+{
+	int ret = need_subvol(ctx);
+
+	if (ret < 0)
+		return ret;
+	return confined_lookup(&ctx->paths, path, dir_fd, name);
+}
+
+/* Make a file or directory; a new file's fd is kept for what comes next. */
+static int create_inode(struct receive_ctx *ctx, enum pending_kind kind,
+			int dfd, const char *name, const char *path)
+{
+	int fd;
+
+	if (kind == PENDING_DIR)
+		return mkdirat(dfd, name, 0700) < 0 ? -errno : 0;
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	close_write_fd(ctx);
+	ctx->write_fd = fd;
+	snprintf(ctx->write_path, sizeof(ctx->write_path), "%s", path);
+	return 0;
+}
+
+static const char *create_cmd_name(enum pending_kind kind)
+{
+	return kind == PENDING_DIR ? "mkdir" : "mkfile";
+}
+
+/* Make the pending inode where the stream said, if there is one. */
+static int make_pending(struct receive_ctx *ctx)
+{
+	struct pending_create *p = &ctx->pending;
+	enum pending_kind kind = p->kind;
+	const char *name;
+	int dfd, ret;
+
+	if (kind == PENDING_NONE)
+		return 0;
+	p->kind = PENDING_NONE;
+	ret = resolve(ctx, p->path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	ret = create_inode(ctx, kind, dfd, name, p->path);
+	if (ret < 0) {
+		errno = -ret;
+		error("%s %s failed: %m", create_cmd_name(kind), p->path);
+		/* It failed within another command, which a retry redoes alone. */
+		ctx->cur.lost_create = true;
+	}
+	return ret;
+}
+
+/*
+ * Resolve path for a command, after making the pending inode: commands
+ * take effect in stream order.  Prints its own errors.
+ */
 static int lookup(struct receive_ctx *ctx, const char *path, int *dir_fd,
 		  const char **name)
 {
 	int ret = need_subvol(ctx);
 
+	if (ret < 0)
+		return ret;
+	ret = make_pending(ctx);
 	if (ret < 0)
 		return ret;
 	return confined_lookup(&ctx->paths, path, dir_fd, name);
@@ -446,37 +547,61 @@ static int fail_errno(const char *what, const char *path)
 	return ret;
 }
 
-static int apply_mkfile(const char *path, void *user)
+/*
+ * A feature the destination lacks (inode flags, verity): an error on
+ * btrfs; with warn_unsupported (--to-dir) one warning per receive.
+ */
+static int fail_unsupported(struct receive_ctx *ctx, const char *what,
+			    const char *path, bool *warned)
 {
-	struct receive_ctx *ctx = user;
-	const char *name;
-	int dfd, fd, ret;
+	if (!ctx->warn_unsupported || (errno != EOPNOTSUPP && errno != ENOTTY))
+		return fail_errno(what, path);
+	if (!*warned)
+		warning("%s not applied, the destination does not support it: %s (first on %s)",
+			what, strerror(errno), path);
+	*warned = true;
+	return 0;
+}
 
-	ret = lookup_entry(ctx, "mkfile", path, &dfd, &name);
+/*
+ * mkfile and mkdir: checked now, made later (struct pending_create).  A
+ * name that is taken, or that cannot be looked at, is created at once so
+ * that its error comes from this command, as without the delay.
+ */
+static int create_later(struct receive_ctx *ctx, enum pending_kind kind,
+			const char *path)
+{
+	const char *cmd = create_cmd_name(kind);
+	const char *name;
+	struct stat st;
+	int dfd, ret;
+
+	ret = lookup_entry(ctx, cmd, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
-	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fail_errno("mkfile", path);
-	/* Its data, owner, mode and times come next: keep it open. */
-	close_write_fd(ctx);
-	ctx->write_fd = fd;
-	snprintf(ctx->write_path, sizeof(ctx->write_path), "%s", path);
-	return 0;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno == ENOENT) {
+		ctx->pending.kind = kind;
+		snprintf(ctx->pending.path, sizeof(ctx->pending.path), "%s",
+			 path);
+		return 0;
+	}
+	ret = create_inode(ctx, kind, dfd, name, path);
+	if (ret < 0) {
+		errno = -ret;
+		error("%s %s failed: %m", cmd, path);
+	}
+	return ret;
+}
+
+static int apply_mkfile(const char *path, void *user)
+{
+	return create_later(user, PENDING_FILE, path);
 }
 
 static int apply_mkdir(const char *path, void *user)
 {
-	const char *name;
-	int dfd, ret;
-
-	ret = lookup_entry(user, "mkdir", path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	if (mkdirat(dfd, name, 0700) < 0)
-		return fail_errno("mkdir", path);
-	return 0;
+	return create_later(user, PENDING_DIR, path);
 }
 
 static int make_node(void *user, const char *what, const char *path,
@@ -571,6 +696,29 @@ static void rename_cached_file(struct receive_ctx *ctx, const char *from,
 	}
 }
 
+/*
+ * The rename of the pending inode: make it at its new name.  Returns 1 when
+ * done, 0 when the new name is taken (or the create fails otherwise): then
+ * the inode is made at its old name and renamed, with the usual errors.
+ */
+static int create_at_new_name(struct receive_ctx *ctx, const char *to)
+{
+	enum pending_kind kind = ctx->pending.kind;
+	const char *name;
+	int dfd, ret;
+
+	if (!*to)
+		return 0;
+	/* A bad new name fails as the rename would; the inode stays pending. */
+	ret = resolve(ctx, to, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	if (create_inode(ctx, kind, dfd, name, to) < 0)
+		return 0;
+	ctx->pending.kind = PENDING_NONE;
+	return 1;
+}
+
 static int apply_rename(const char *from, const char *to, void *user)
 {
 	struct receive_ctx *ctx = user;
@@ -580,6 +728,12 @@ static int apply_rename(const char *from, const char *to, void *user)
 	struct stat st;
 	bool is_dir;
 
+	if (ctx->pending.kind != PENDING_NONE &&
+	    !strcmp(from, ctx->pending.path)) {
+		ret = create_at_new_name(ctx, to);
+		if (ret)
+			return ret < 0 ? ret : 0;
+	}
 	ret = lookup_pair(ctx, from, to, &from_dfd, &from_name, &to_dfd,
 			  &to_name);
 	if (ret < 0)
@@ -591,14 +745,28 @@ static int apply_rename(const char *from, const char *to, void *user)
 	is_dir = !is_cached_file(ctx, from) &&
 		 (fstatat(from_dfd, from_name, &st, AT_SYMLINK_NOFOLLOW) ||
 		  S_ISDIR(st.st_mode));
+	/*
+	 * Held directory times name directories by path: set them now.  That
+	 * takes lookups of its own, which may reuse the fds just looked up.
+	 */
+	if (is_dir && ctx->dir_times.nr_used) {
+		ret = flush_dir_times(ctx);
+		if (ret >= 0)
+			ret = lookup_pair(ctx, from, to, &from_dfd, &from_name,
+					  &to_dfd, &to_name);
+		if (ret < 0)
+			return ret;
+	}
 	if (renameat(from_dfd, from_name, to_dfd, to_name) < 0) {
 		ret = -errno;
 		error("rename %s -> %s failed: %m", from, to);
 		return ret;
 	}
 	rename_cached_file(ctx, from, to);
-	if (is_dir)
-		confined_forget(&ctx->paths);
+	if (is_dir) {
+		confined_forget_under(&ctx->paths, from);
+		confined_forget_under(&ctx->paths, to);
+	}
 	return 0;
 }
 
@@ -636,15 +804,20 @@ static int apply_unlink(const char *path, void *user)
 
 static int apply_rmdir(const char *path, void *user)
 {
+	struct receive_ctx *ctx = user;
 	const char *name;
 	int dfd, ret;
 
-	ret = lookup_entry(user, "rmdir", path, &dfd, &name);
+	/* Before the lookup: setting held times takes lookups of its own. */
+	ret = flush_dir_times(ctx);
+	if (ret < 0)
+		return ret;
+	ret = lookup_entry(ctx, "rmdir", path, &dfd, &name);
 	if (ret < 0)
 		return ret;
 	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
 		ret = fail_errno("rmdir", path);
-	confined_forget(&((struct receive_ctx *)user)->paths);
+	confined_forget_under(&ctx->paths, path);
 	return ret;
 }
 
@@ -736,23 +909,43 @@ static int apply_write(const char *path, const void *data, uint64_t offset,
 	return write_all(fd, data, len, offset, path);
 }
 
+/*
+ * A file to read a clone from: in the subvolume being received
+ * (subvol_fd < 0), or beneath subvol_fd, which this closes.
+ */
+static int open_source_file(struct receive_ctx *ctx, int subvol_fd,
+			    const char *path)
+{
+	struct confined_root src_paths;
+	const char *name;
+	int dfd, ret;
+
+	if (subvol_fd < 0) {
+		ret = lookup(ctx, path, &dfd, &name);
+		if (ret < 0)
+			return ret;
+		return open_inode(dfd, name, path, O_RDONLY, false);
+	}
+	confined_init(&src_paths, subvol_fd, true);
+	ret = confined_lookup(&src_paths, path, &dfd, &name);
+	if (ret >= 0)
+		ret = open_inode(dfd, name, path, O_RDONLY, false);
+	confined_release(&src_paths);
+	close(subvol_fd);
+	return ret;
+}
+
 static int open_clone_source(struct receive_ctx *ctx,
 			     const uint8_t *clone_uuid,
 			     uint64_t clone_ctransid, const char *clone_path)
 {
-	struct confined_root src_paths;
 	struct subvol_info *si;
-	const char *name;
 	char uuid_str[37];
 	enum lookup_failure why;
-	int subvol_fd, dfd, ret;
+	int subvol_fd;
 
-	if (!memcmp(clone_uuid, ctx->cur.uuid, 16)) {
-		ret = lookup(ctx, clone_path, &dfd, &name);
-		if (ret < 0)
-			return ret;
-		return open_inode(dfd, name, clone_path, O_RDONLY, false);
-	}
+	if (!memcmp(clone_uuid, ctx->cur.uuid, 16))
+		return open_source_file(ctx, -1, clone_path);
 	si = lookup_sender_subvol(ctx, clone_uuid, clone_ctransid, &why);
 	if (!si) {
 		uuid_unparse(clone_uuid, uuid_str);
@@ -765,13 +958,7 @@ static int open_clone_source(struct receive_ctx *ctx,
 	subvol_fd = open_subvol(ctx, si);
 	if (subvol_fd < 0)
 		return subvol_fd;
-	confined_init(&src_paths, subvol_fd, true);
-	ret = confined_lookup(&src_paths, clone_path, &dfd, &name);
-	if (ret >= 0)
-		ret = open_inode(dfd, name, clone_path, O_RDONLY, false);
-	confined_release(&src_paths);
-	close(subvol_fd);
-	return ret;
+	return open_source_file(ctx, subvol_fd, clone_path);
 }
 
 static int apply_clone(const char *path, uint64_t offset, uint64_t len,
@@ -981,12 +1168,53 @@ static int apply_chown(const char *path, uint64_t uid, uint64_t gid,
 	return restore_capability(ctx, path);
 }
 
+static int set_dir_times(const char *path, const struct timespec ts[2],
+			 void *user)
+{
+	const char *name;
+	int dfd, ret;
+
+	ret = resolve(user, path, &dfd, &name);
+	if (ret < 0)
+		return ret;
+	if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return fail_errno("utimes", path);
+	return 0;
+}
+
+static int flush_dir_times(struct receive_ctx *ctx)
+{
+	return dir_times_flush(&ctx->dir_times, set_dir_times, ctx);
+}
+
+/*
+ * Only the last times of a directory count: a later entry made in it would
+ * change them.  Every directory is flushed before one is renamed or
+ * removed, and at the end of the subvolume.
+ */
+static int hold_dir_times(struct receive_ctx *ctx, const char *path,
+			  const struct timespec ts[2])
+{
+	int ret = dir_times_set(&ctx->dir_times, path, ts);
+
+	if (ret == -ENOSPC) {
+		ret = flush_dir_times(ctx);
+		if (ret < 0)
+			return ret;
+		ret = dir_times_set(&ctx->dir_times, path, ts);
+	}
+	if (ret == -ENOMEM)
+		return set_dir_times(path, ts, ctx);
+	return ret;
+}
+
 static int apply_utimes(const char *path, const struct send_timespec *atime,
 			const struct send_timespec *mtime,
 			const struct send_timespec *ctime, void *user)
 {
 	struct timespec ts[2];
 	const char *name;
+	struct stat st;
 	int dfd, ret;
 
 	(void)ctime;
@@ -1002,6 +1230,9 @@ static int apply_utimes(const char *path, const struct send_timespec *atime,
 	ret = lookup(user, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
+	if (!fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) &&
+	    S_ISDIR(st.st_mode))
+		return hold_dir_times(user, path, ts);
 	if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail_errno("utimes", path);
 	return 0;
@@ -1025,9 +1256,16 @@ static int apply_update_extent(const char *path, uint64_t offset,
 static int apply_end(void *user)
 {
 	struct receive_ctx *ctx = user;
+	int ret;
 
+	ret = need_subvol(ctx);
+	if (ret < 0)
+		return ret;
+	ret = make_pending(ctx);
+	if (ret >= 0)
+		ret = flush_dir_times(ctx);
 	close_write_fd(ctx);
-	return need_subvol(ctx);
+	return ret;
 }
 
 static int apply_fallocate(const char *path, uint32_t mode, uint64_t offset,
@@ -1087,7 +1325,8 @@ static int apply_fileattr(const char *path, uint64_t attr, void *user)
 	if (fd < 0)
 		return fd;
 	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
-		ret = fail_errno("fileattr", path);
+		ret = fail_unsupported(ctx, "fileattr", path,
+				       &ctx->fileattr_warned);
 	close(fd);
 	return ret;
 }
@@ -1205,7 +1444,8 @@ static int apply_enable_verity(const char *path, const struct send_verity *v,
 	arg.sig_size = v->sig_len;
 	arg.sig_ptr = (uintptr_t)v->sig;
 	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) < 0)
-		ret = fail_errno("enable_verity", path);
+		ret = fail_unsupported(ctx, "enable_verity", path,
+				       &ctx->verity_warned);
 	close(fd);
 	return ret;
 }
@@ -1238,3 +1478,28 @@ const struct send_stream_ops receive_btrfs_ops = {
 	.encoded_write = apply_encoded_write,
 	.enable_verity = apply_enable_verity,
 };
+
+/* Shared with the plain-directory table (receive-dir.c). */
+int receive_start_subvol(struct receive_ctx *ctx, bool snapshot,
+			 const char *path, const uint8_t *uuid,
+			 uint64_t ctransid)
+{
+	return start_subvol(ctx, snapshot, path, uuid, ctransid);
+}
+
+int receive_begin_subvol(struct receive_ctx *ctx, const char *name,
+			 const uint8_t *uuid, uint64_t ctransid)
+{
+	return begin_subvol(ctx, name, uuid, ctransid);
+}
+
+int receive_open_source_file(struct receive_ctx *ctx, int subvol_fd,
+			     const char *path)
+{
+	return open_source_file(ctx, subvol_fd, path);
+}
+
+int receive_open_for_write(struct receive_ctx *ctx, const char *path)
+{
+	return open_for_write(ctx, path);
+}

@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #include "confined-path.h"
+#include "copy-tree.h"
+#include "dir-times.h"
 #include "send-stream.h"
 #include "send-utils.h"
 
@@ -20,6 +22,7 @@
 struct received_subvol {
 	bool active;
 	bool failed;		/* a command failed: never mark it complete */
+	bool lost_create;	/* a delayed mkfile/mkdir failed: not resumable */
 	char name[PATH_MAX];
 	int fd;
 	uint8_t uuid[16];	/* the sender's uuid: our received uuid */
@@ -28,6 +31,23 @@ struct received_subvol {
 	uint64_t parent_ctransid;
 	/* Resumed: its resume record goes once it is complete. */
 	bool has_record;
+};
+
+/*
+ * A mkfile or mkdir not made yet.  A send makes every new inode under a
+ * temporary name and renames it at once: the inode is made at the name of
+ * that rename instead, which saves the rename.  Any other command makes it
+ * first where the stream said.
+ */
+enum pending_kind {
+	PENDING_NONE,
+	PENDING_FILE,
+	PENDING_DIR,
+};
+
+struct pending_create {
+	enum pending_kind kind;
+	char path[PATH_MAX];
 };
 
 struct receive_ctx {
@@ -54,12 +74,27 @@ struct receive_ctx {
 	int write_fd;
 	char write_path[PATH_MAX];
 
+	struct pending_create pending;
+	/* Directory times, applied when the subvolume is finished. */
+	struct dir_times dir_times;
+
 	/* security.capability set on a path, restored after its chown. */
 	char cap_path[PATH_MAX];
 	unsigned char cap_value[256];
 	size_t cap_len;
 
 	bool encoded_write_refused;
+	/*
+	 * --to-dir (receive-dir.c): how a subvolume is completed (NULL: the
+	 * btrfs ioctls), and features the destination may lack, warned about
+	 * once instead of failing.
+	 */
+	int (*complete_subvol)(struct receive_ctx *ctx);
+	bool warn_unsupported;
+	bool fileattr_warned;
+	bool verity_warned;
+	/* What the CLONE and SNAPSHOT copies of --to-dir did. */
+	struct copy_stats copies;
 	void *decompress_buf;
 	size_t decompress_size;
 };
@@ -73,10 +108,37 @@ void receive_ctx_init(struct receive_ctx *ctx, int dest_fd, int anchor_fd,
  */
 int receive_close_subvol(struct receive_ctx *ctx, bool complete);
 void receive_ctx_release(struct receive_ctx *ctx);
+/*
+ * Carry out what the commands applied so far left for later (an inode not
+ * made yet, held directory times): before the tree is looked at from
+ * outside, e.g. to save the state of an interrupted receive.
+ */
+int receive_settle(struct receive_ctx *ctx);
 /* Make the partial subvolume name the current one again, to resume it. */
 int receive_reopen_subvol(struct receive_ctx *ctx, const char *name,
 			  const uint8_t *uuid, uint64_t ctransid);
 
 extern const struct send_stream_ops receive_btrfs_ops;
+
+/*
+ * Pieces of the table shared with receive-dir.c: they print their own
+ * errors, as the callbacks do.
+ */
+/* Complete the previous subvolume, check the name, print At subvol/snapshot. */
+int receive_start_subvol(struct receive_ctx *ctx, bool snapshot,
+			 const char *path, const uint8_t *uuid,
+			 uint64_t ctransid);
+/* The new subvolume's directory, name under dest_fd, receives from now on. */
+int receive_begin_subvol(struct receive_ctx *ctx, const char *name,
+			 const uint8_t *uuid, uint64_t ctransid);
+/*
+ * A regular file to read a clone from, opened read-only: path in the
+ * subvolume being received (subvol_fd < 0) or beneath subvol_fd (which
+ * this closes).  An fd or a negative errno.
+ */
+int receive_open_source_file(struct receive_ctx *ctx, int subvol_fd,
+			     const char *path);
+/* The kept-open file for writes to path. */
+int receive_open_for_write(struct receive_ctx *ctx, const char *path);
 
 #endif

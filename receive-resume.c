@@ -56,6 +56,12 @@ int resume_save(struct receive_ctx *ctx, const struct send_stream_pos *pos,
 	 * The data first: a record must never be ahead of what it records.
 	 * Failing to save is a warning: the receive has its own ERROR.
 	 */
+	ret = receive_settle(ctx);
+	if (ret < 0) {
+		warning("cannot finish what %s was given so far, its resume state is not saved",
+			ctx->cur.name);
+		goto fail;
+	}
 	if (syncfs(ctx->cur.fd) < 0) {
 		ret = -errno;
 		warning("cannot sync %s to save its resume state: %m",

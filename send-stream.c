@@ -812,6 +812,8 @@ static int read_cmd(struct send_stream *s, const unsigned char **payload,
 	int ret;
 
 	s->cmd = BTRFS_SEND_C_UNSPEC;
+	/* Nothing of the last command stays visible once the buffer moves. */
+	s->attrs_present = 0;
 	s->cmd_offset = input_offset(s);
 	ret = fill(s, BTRFS_SEND_CMD_HEADER_LEN);
 	if (ret < 0)
@@ -1001,7 +1003,83 @@ unsigned int send_stream_cmd_type(const struct send_stream *s)
 	return s->cmd;
 }
 
+const char *send_stream_cmd_path(const struct send_stream *s, size_t *len)
+{
+	if (!has_attr(s, BTRFS_SEND_A_PATH))
+		return NULL;
+	*len = s->attrs[BTRFS_SEND_A_PATH].len;
+	return (const char *)s->attrs[BTRFS_SEND_A_PATH].data;
+}
+
 unsigned int send_stream_header_count(const struct send_stream *s)
 {
 	return s->header_count;
+}
+
+void send_scan_start(struct send_scan *sc, int with_header)
+{
+	sc->skip = with_header ? BTRFS_SEND_STREAM_HEADER_LEN : 0;
+	sc->path_left = 0;
+	sc->hdr_fill = 0;
+}
+
+/* The command header, and the first attribute's header if it has one. */
+static size_t scan_header(struct send_scan *sc, const unsigned char *p,
+			  size_t n)
+{
+	unsigned int want = BTRFS_SEND_CMD_HEADER_LEN;
+	uint32_t len, alen;
+	size_t k;
+
+	if (sc->hdr_fill >= BTRFS_SEND_CMD_HEADER_LEN &&
+	    get_le32(sc->hdr) >= BTRFS_SEND_TLV_HEADER_LEN)
+		want += BTRFS_SEND_TLV_HEADER_LEN;
+	k = want - sc->hdr_fill < n ? want - sc->hdr_fill : n;
+	memcpy(sc->hdr + sc->hdr_fill, p, k);
+	sc->hdr_fill += k;
+	if (sc->hdr_fill < want)
+		return k;
+	len = get_le32(sc->hdr);
+	if (want == BTRFS_SEND_CMD_HEADER_LEN &&
+	    len >= BTRFS_SEND_TLV_HEADER_LEN)
+		return k;	/* now for the attribute header */
+	sc->cmds++;
+	sc->hdr_fill = 0;
+	if (want == BTRFS_SEND_CMD_HEADER_LEN) {
+		sc->skip = len;
+		return k;
+	}
+	len -= BTRFS_SEND_TLV_HEADER_LEN;
+	alen = get_le16(sc->hdr + BTRFS_SEND_CMD_HEADER_LEN + 2);
+	if (get_le16(sc->hdr + BTRFS_SEND_CMD_HEADER_LEN) != BTRFS_SEND_A_PATH ||
+	    alen > len) {
+		sc->skip = len;
+		return k;
+	}
+	sc->path_left = alen;
+	sc->path_len = 0;
+	sc->skip = len - alen;
+	return k;
+}
+
+void send_scan_feed(struct send_scan *sc, const unsigned char *p, size_t n)
+{
+	size_t k, room;
+
+	while (n) {
+		if (sc->path_left) {
+			k = sc->path_left < n ? sc->path_left : n;
+			room = sizeof(sc->path) - sc->path_len;
+			memcpy(sc->path + sc->path_len, p, k < room ? k : room);
+			sc->path_len += k < room ? k : room;
+			sc->path_left -= k;
+		} else if (sc->skip) {
+			k = sc->skip < n ? sc->skip : n;
+			sc->skip -= k;
+		} else {
+			k = scan_header(sc, p, n);
+		}
+		p += k;
+		n -= k;
+	}
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -8,6 +9,20 @@
 
 int verbosity = VERBOSITY_DEFAULT;
 enum output_format output_format = OUTPUT_TEXT;
+static bool status_line;
+
+void status_line_shown(void)
+{
+	status_line = true;
+}
+
+void status_line_clear(void)
+{
+	if (!status_line)
+		return;
+	fputs("\r\033[K", stderr);
+	status_line = false;
+}
 
 static void message(const char *prefix, const char *fmt, va_list ap)
 {
@@ -15,6 +30,7 @@ static void message(const char *prefix, const char *fmt, va_list ap)
 
 	/* Whatever stdout holds goes first, so the two stay in order. */
 	fflush(stdout);
+	status_line_clear();
 	errno = saved_errno;	/* for %m, and for the caller */
 	fputs(prefix, stderr);
 	vfprintf(stderr, fmt, ap);

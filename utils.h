@@ -25,6 +25,14 @@ void error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2)))
 void warning(const char *fmt, ...);
 
+/*
+ * A progress line drawn in place on a terminal (progress.c) is wiped
+ * before any other message on stderr, so that the message starts at the
+ * left margin rather than after the line.
+ */
+void status_line_shown(void);
+void status_line_clear(void);
+
 /* Parse a whole decimal u64; 0 or -EINVAL. */
 int parse_u64(const char *str, uint64_t *value);
 

@@ -15,6 +15,8 @@
 #   BENCH_OURS, BENCH_REF   the two binaries (./btrfs, /usr/bin/btrfs)
 #   BENCH_TMP=/tmp      where the work directory (images, streams) goes
 #   BENCH_KEEP=1        keep the work directory (not the mounts) at exit
+#   BENCH_PROGRESS=1    ours sends and receives with --progress (status
+#                       lines on stderr), to measure what --progress costs
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -173,9 +175,11 @@ timed_pipe() {
 		set -o pipefail
 		tf=$1 bin=$2 dest=$3
 		shift 3
-		/usr/bin/time -f "%e %U %S %M" -o "$tf.send" "$bin" send -q "$@" |
+		/usr/bin/time -f "%e %U %S %M" -o "$tf.send" "$bin" send -q \
+			$PROGRESS_OPT "$@" |
 			/usr/bin/time -f "%e %U %S %M" -o "$tf.recv" \
-			"$bin" receive -q "$dest"' pipe "$tf" "$bin" "$dest" "$@" ||
+			"$bin" receive -q $PROGRESS_OPT "$dest"' \
+		pipe "$tf" "$bin" "$dest" "$@" ||
 		rc=$?
 	t0=$(now)
 	sync
@@ -214,6 +218,14 @@ delete_subvols() {
 wait_cleaner() {
 	"$ref" -q filesystem sync "$1"
 	"$ref" subvolume sync "$1" >/dev/null
+}
+
+# The --progress option of BENCH_PROGRESS=1, for ours only.
+export PROGRESS_OPT=
+progress_opt() {
+	[ "$1" = ours ] && [ -n "${BENCH_PROGRESS:-}" ] &&
+		[ "$BENCH_PROGRESS" != 0 ] && echo --progress
+	return 0
 }
 
 bin_of() {
@@ -292,7 +304,8 @@ bench_dataset() {
 			bin=$(bin_of "$tool")
 			rm -f "$streams/$ds.$tool.sent"
 			ready "$ds"
-			timed "$ds" send "$tool" "$run" "$bin" send -q \
+			PROGRESS_OPT=$(progress_opt "$tool")
+			timed "$ds" send "$tool" "$run" "$bin" send -q $PROGRESS_OPT \
 				-f "$streams/$ds.$tool.sent" "${args[@]}"
 		done
 		for tool in $order; do
@@ -301,7 +314,8 @@ bench_dataset() {
 			delete_subvols "$d"
 			mkdir -p "$d"
 			ready "$ds"
-			timed "$ds" receive "$tool" "$run" "$bin" receive -q \
+			PROGRESS_OPT=$(progress_opt "$tool")
+			timed "$ds" receive "$tool" "$run" "$bin" receive -q $PROGRESS_OPT \
 				-f "$streams/$ds.ref" "$d"
 		done
 		for tool in $order; do
@@ -310,6 +324,7 @@ bench_dataset() {
 			delete_subvols "$d"
 			mkdir -p "$d"
 			ready "$ds"
+			PROGRESS_OPT=$(progress_opt "$tool")
 			timed_pipe "$ds" "$tool" "$run" "$bin" "$d" "${args[@]}"
 		done
 		for tool in $order; do
@@ -438,6 +453,7 @@ if [ -n "${BENCH_RESULTS:-}" ] && [ "$BENCH_RESULTS" != 0 ]; then
 	# A reduced scale is named as such: it never replaces a full run.
 	out=$bench/results/$(date +%Y-%m-%d)-$(hostname -s)
 	[ "$scale" = 1 ] || out+=-scale$scale
+	[ -z "$(progress_opt ours)" ] || out+=-progress
 	out+=.md
 	"$python" "$bench/report.py" "${report_args[@]}" --output "$out"
 	log "results written to $out"

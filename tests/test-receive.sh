@@ -532,6 +532,21 @@ corpus_chain multi-e
 set_dest multi-chain-e
 corpus_chain multi-chain-e
 
+# ------------------------------------------------------------ shortcuts
+# Where the applier makes a new inode at the name of its first rename and
+# holds directory times back, every case that must fall back (taken
+# names, use before the rename, directory renames and removals): the tree
+# must match the reference's, times included.
+set_dest lazy-create
+"$PYTHON" "$TOP/tests/mkstream.py" "$TOP/tests/specs/recv-lazy-create.spec" \
+	>"$WORK/lazy-create.stream"
+receive_both "crafted: inodes made at their new name, held directory times" \
+	"$WORK/lazy-create.stream"
+check "crafted: the never-renamed file and directory exist" \
+	test -f "$ODEST/lazy/o268-7-0" -a -d "$ODEST/lazy/o269-7-0"
+check "crafted: the file renamed over another has the new data" \
+	[ "$(cat "$ODEST/lazy/d/plain")" = replaced ]
+
 # ------------------------------------------------------------ external
 X=$SHARED_STREAMS
 new_dests || { fail "cannot make the destinations"; finish; }

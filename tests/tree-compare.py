@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
 """tree-compare.py [--no-atime] [--no-times] [--no-data] [--no-flags]
-                   [--no-extents] [--ignore PATH:FIELD]... [--max N] A B
+                   [--no-extents] [--no-dir-size] [--ignore PATH:FIELD]...
+                   [--max N] A B
 
 Compare two directory trees as `btrfs receive` leaves them and print every
 difference, one per line as `path: field: A=... B=...` (at most --max, 50
@@ -24,7 +25,8 @@ partition (hardlinks).  ctime, inode numbers and st_dev are ignored.
 
 --no-atime skips atime; --no-data skips content, sparse layout and extents
 (for streams sent with --no-data); --no-flags skips inode flags;
---no-extents skips the FIEMAP comparison; --no-times skips atime and
+--no-extents skips the FIEMAP comparison; --no-dir-size skips the size
+of directories (each filesystem counts it its own way); --no-times skips atime and
 mtime (a receive that failed half way leaves wall-clock times); --ignore
 PATH:FIELD skips one field of one path (e.g. `.:mtime`), for a stream
 that leaves it to the wall clock.
@@ -229,6 +231,8 @@ def describe(root, rel, st, opts):
         "mtime": st.st_mtime_ns,
         "size": st.st_size,
     }
+    if opts.no_dir_size and stat.S_ISDIR(mode):
+        del d["size"]
     if opts.no_times:
         del d["mtime"]
     elif not opts.no_atime:
@@ -300,6 +304,7 @@ def main():
     ap.add_argument("--no-flags", action="store_true")
     ap.add_argument("--no-extents", action="store_true")
     ap.add_argument("--no-times", action="store_true")
+    ap.add_argument("--no-dir-size", action="store_true")
     ap.add_argument("--ignore", action="append", default=[],
                     metavar="PATH:FIELD")
     ap.add_argument("--max", type=int, default=50)

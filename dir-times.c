@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * A small open-addressing hash table from a directory path to the last
+ * times the stream set on it.  Paths are compared whole: the receive
+ * applier flushes the table before any directory is renamed or removed,
+ * so a held path always still names the directory it was set on.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dir-times.h"
+
+static size_t hash_path(const char *path)
+{
+	uint64_t h = 14695981039346656037ULL;	/* FNV-1a, 64 bits */
+
+	while (*path)
+		h = (h ^ (unsigned char)*path++) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 32));
+}
+
+static struct dir_times_entry *find(struct dir_times_entry *slots,
+				    size_t nr_slots, const char *path)
+{
+	size_t i = hash_path(path) & (nr_slots - 1);
+
+	while (slots[i].path && strcmp(slots[i].path, path))
+		i = (i + 1) & (nr_slots - 1);
+	return &slots[i];
+}
+
+/* Keep the table at most half full, so that probes stay short. */
+static int grow(struct dir_times *dt)
+{
+	size_t nr = dt->nr_slots ? dt->nr_slots * 2 : 64;
+	struct dir_times_entry *slots;
+
+	slots = calloc(nr, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < dt->nr_slots; i++)
+		if (dt->slots[i].path)
+			*find(slots, nr, dt->slots[i].path) = dt->slots[i];
+	free(dt->slots);
+	dt->slots = slots;
+	dt->nr_slots = nr;
+	return 0;
+}
+
+int dir_times_set(struct dir_times *dt, const char *path,
+		  const struct timespec ts[2])
+{
+	struct dir_times_entry *e;
+	int ret;
+
+	if (dt->nr_slots) {
+		e = find(dt->slots, dt->nr_slots, path);
+		if (e->path) {
+			e->ts[0] = ts[0];
+			e->ts[1] = ts[1];
+			return 0;
+		}
+	}
+	if (dt->nr_used >= DIR_TIMES_MAX)
+		return -ENOSPC;
+	if ((dt->nr_used + 1) * 2 > dt->nr_slots) {
+		ret = grow(dt);
+		if (ret < 0)
+			return ret;
+	}
+	e = find(dt->slots, dt->nr_slots, path);
+	e->path = strdup(path);
+	if (!e->path)
+		return -ENOMEM;
+	e->ts[0] = ts[0];
+	e->ts[1] = ts[1];
+	dt->nr_used++;
+	return 0;
+}
+
+int dir_times_flush(struct dir_times *dt,
+		    int (*apply)(const char *path, const struct timespec ts[2],
+				 void *arg),
+		    void *arg)
+{
+	int ret = 0, err;
+
+	if (!dt->nr_used)
+		return 0;
+	for (size_t i = 0; i < dt->nr_slots; i++) {
+		struct dir_times_entry *e = &dt->slots[i];
+
+		if (!e->path)
+			continue;
+		err = apply(e->path, e->ts, arg);
+		if (err < 0 && !ret)
+			ret = err;
+		free(e->path);
+		e->path = NULL;
+	}
+	dt->nr_used = 0;
+	return ret;
+}
+
+void dir_times_release(struct dir_times *dt)
+{
+	for (size_t i = 0; i < dt->nr_slots; i++)
+		free(dt->slots[i].path);
+	free(dt->slots);
+	dt->slots = NULL;
+	dt->nr_slots = 0;
+	dt->nr_used = 0;
+}

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The status line of send --progress and receive --progress.
+ *
+ * The caller asks progress_due() after each command or chunk: a read of
+ * the coarse monotonic clock, no system call, so that asking costs
+ * nothing measurable; only a due line is formatted and written.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "progress.h"
+#include "utils.h"
+
+#define NSEC_PER_SEC	1000000000ULL
+/* A terminal is redrawn at most 4 times a second. */
+#define TTY_INTERVAL_NS	(NSEC_PER_SEC / 4)
+/* Logs get one line every 10 seconds. */
+#define LOG_INTERVAL_NS	(10 * NSEC_PER_SEC)
+/* The rate follows changes over about this many seconds. */
+#define RATE_TAU_S	3.0
+#define LINE_MAX_LEN	4096
+
+/*
+ * For the tests only: the interval of the plain (non-terminal) lines in
+ * milliseconds, so that a test sees several lines without waiting 10 s.
+ */
+#define INTERVAL_ENV	"BTRFS_PROGRESS_INTERVAL_MS"
+
+static uint64_t log_interval(void)
+{
+	const char *env = getenv(INTERVAL_ENV);
+	uint64_t ms;
+
+	if (env && !parse_u64(env, &ms) && ms > 0)
+		return ms * 1000000ULL;
+	return LOG_INTERVAL_NS;
+}
+
+void progress_init(struct progress *p, const char *verb, uint64_t total)
+{
+	memset(p, 0, sizeof(*p));
+	p->verb = verb;
+	p->total = total;
+	p->tty = isatty(STDERR_FILENO);
+	p->interval_ns = p->tty ? TTY_INTERVAL_NS : log_interval();
+	p->start_ns = progress_now();
+	p->last_ns = p->start_ns;
+	p->next_ns = p->start_ns + p->interval_ns;
+}
+
+void progress_pretty_size(char *buf, size_t size, double bytes)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	int i = -1;
+
+	if (bytes < 1024) {
+		snprintf(buf, size, "%.0fB", bytes);
+		return;
+	}
+	while (bytes >= 1024 && i < 4) {
+		bytes /= 1024;
+		i++;
+	}
+	snprintf(buf, size, "%.2f%s", bytes, units[i]);
+}
+
+/* H:MM:SS */
+static void pretty_time(char *buf, size_t size, uint64_t secs)
+{
+	snprintf(buf, size, "%" PRIu64 ":%02u:%02u", secs / 3600,
+		 (unsigned int)(secs / 60 % 60), (unsigned int)(secs % 60));
+}
+
+static void update_rate(struct progress *p, uint64_t now, uint64_t bytes)
+{
+	double dt = (double)(now - p->last_ns) / NSEC_PER_SEC;
+	double inst;
+
+	if (dt <= 0)
+		return;
+	inst = (bytes - p->last_bytes) / dt;
+	if (p->last_ns == p->start_ns || dt >= RATE_TAU_S)
+		p->rate = inst;
+	else
+		p->rate += (inst - p->rate) * (dt / RATE_TAU_S);
+	p->last_ns = now;
+	p->last_bytes = bytes;
+}
+
+/* Columns of the terminal; lines that wrapped could not be redrawn. */
+static size_t tty_width(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+		return ws.ws_col;
+	return 80;
+}
+
+/* Everything but the path: size, percent, rate, time, ETA, commands. */
+static int format_counts(const struct progress *p, char *buf, size_t size,
+			 uint64_t now, uint64_t bytes, uint64_t cmds)
+{
+	char done[32], total[32], rate[32], elapsed[32], eta[32];
+	uint64_t left;
+	int n;
+
+	progress_pretty_size(done, sizeof(done), bytes);
+	progress_pretty_size(rate, sizeof(rate), p->rate);
+	pretty_time(elapsed, sizeof(elapsed), (now - p->start_ns) / NSEC_PER_SEC);
+	if (!p->total)
+		return snprintf(buf, size, "%s %s, %s/s, %s, %" PRIu64 " commands",
+				p->verb, done, rate, elapsed, cmds);
+	progress_pretty_size(total, sizeof(total), p->total);
+	left = bytes < p->total ? p->total - bytes : 0;
+	if (p->rate > 0)
+		pretty_time(eta, sizeof(eta), (uint64_t)(left / p->rate));
+	else
+		snprintf(eta, sizeof(eta), "-");
+	n = snprintf(buf, size, "%s %s of %s (%u%%), %s/s, %s, ETA %s, %" PRIu64 " commands",
+		     p->verb, done, total,
+		     (unsigned int)(bytes >= p->total ? 100 : bytes * 100 / p->total),
+		     rate, elapsed, eta, cmds);
+	return n;
+}
+
+/*
+ * A path comes from the stream, which may be hostile: its control bytes
+ * would be terminal escape sequences.
+ */
+static size_t printable_path(char *buf, size_t size, const char *path,
+			     size_t len)
+{
+	size_t i;
+
+	if (len >= size)
+		len = size - 1;
+	for (i = 0; i < len; i++) {
+		unsigned char ch = path[i];
+
+		buf[i] = ch < 0x20 || ch == 0x7f ? '?' : ch;
+	}
+	buf[len] = '\0';
+	return len;
+}
+
+void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
+		   const char *raw_path, size_t raw_len)
+{
+	char line[LINE_MAX_LEN];
+	char path[LINE_MAX_LEN];
+	uint64_t now = progress_now();
+	size_t path_len = 0;
+	size_t room;
+	int n;
+
+	if (raw_path)
+		path_len = printable_path(path, sizeof(path), raw_path,
+					  raw_len);
+	update_rate(p, now, bytes);
+	p->next_ns = now + p->interval_ns;
+	n = format_counts(p, line, sizeof(line), now, bytes, cmds);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	if (!p->tty) {
+		if (path_len)
+			fprintf(stderr, "%s, %.*s\n", line, (int)path_len, path);
+		else
+			fprintf(stderr, "%s\n", line);
+		return;
+	}
+	/* On a terminal the line must not wrap: keep the path's end. */
+	room = tty_width() - 1;
+	if (path_len && (size_t)n + 10 < room) {
+		room -= n + 2;
+		if (path_len > room) {
+			fprintf(stderr, "\r%s, ...%.*s\033[K", line,
+				(int)(room - 3), path + path_len - room + 3);
+		} else {
+			fprintf(stderr, "\r%s, %.*s\033[K", line, (int)path_len,
+				path);
+		}
+	} else {
+		fprintf(stderr, "\r%.*s\033[K", (int)room, line);
+	}
+	fflush(stderr);
+	status_line_shown();
+}
+
+void progress_finish(struct progress *p, uint64_t bytes, uint64_t cmds)
+{
+	uint64_t now = progress_now();
+	double secs = (double)(now - p->start_ns) / NSEC_PER_SEC;
+	char size[32], rate[32];
+
+	progress_pretty_size(size, sizeof(size), bytes);
+	progress_pretty_size(rate, sizeof(rate), secs > 0 ? bytes / secs : 0);
+	status_line_clear();
+	fprintf(stderr, "%s %" PRIu64 " bytes (%s) in %.1f s, %s/s, %" PRIu64 " commands\n",
+		p->verb, bytes, size, secs, rate, cmds);
+}
+
+int progress_parse_size(const char *str, uint64_t *value)
+{
+	unsigned long long v;
+	unsigned int shift = 0;
+	char *end;
+
+	if (!str || *str < '0' || *str > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(str, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	case 't': case 'T':
+		shift = 40;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end && end[1])
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*value = (uint64_t)v << shift;
+	return 0;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * A status line on stderr for long transfers (send --progress, receive
+ * --progress): bytes, smoothed rate, elapsed time, commands, the current
+ * path, and percent and ETA when the total is known.  On a terminal it is
+ * redrawn in place at most 4 times a second; otherwise one plain line is
+ * printed every 10 seconds.  progress_finish() prints the summary.
+ */
+#ifndef PROGRESS_H
+#define PROGRESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct progress {
+	const char *verb;	/* "Received", "Sent" */
+	uint64_t total;		/* 0: unknown */
+	bool tty;
+	/* Nanoseconds on CLOCK_MONOTONIC_COARSE, for the cheap check. */
+	uint64_t start_ns;
+	uint64_t next_ns;
+	uint64_t interval_ns;
+	/* The rate, smoothed over the draws. */
+	uint64_t last_ns;
+	uint64_t last_bytes;
+	double rate;
+	bool drawn;
+};
+
+/* Nanoseconds of the coarse monotonic clock (a vDSO call, no syscall). */
+static inline uint64_t progress_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+void progress_init(struct progress *p, const char *verb, uint64_t total);
+
+/* True when a status line is due: cheap enough to ask after every command. */
+static inline bool progress_due(const struct progress *p)
+{
+	return progress_now() >= p->next_ns;
+}
+
+/*
+ * Draw the status line.  path (path_len bytes, not NUL-terminated, may be
+ * NULL) is the path the last command worked on.
+ */
+void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
+		   const char *path, size_t path_len);
+
+/* The summary line: bytes, time, mean rate, commands. */
+void progress_finish(struct progress *p, uint64_t bytes, uint64_t cmds);
+
+/* 1.23GiB: two decimals and a binary unit, like btrfs-progs' sizes. */
+void progress_pretty_size(char *buf, size_t size, double bytes);
+
+/*
+ * "123", "123k", "1.5M", "2G", "1T": a byte count with an optional binary
+ * suffix (k/K/M/G/T, powers of 1024).  0 or -EINVAL.
+ */
+int progress_parse_size(const char *str, uint64_t *value);
+
+#endif
