@@ -133,25 +133,43 @@ interrupt() {
 		rc=$?
 		;;
 	kill | int)
-		local resume=()
+		# The sender writes into one FIFO, a relay forwards a random part
+		# of the stream to the receiver's FIFO, then either kills the
+		# sender (the receiver sees the end of its input) or sends the
+		# receiver SIGINT while its input is still open.  Deciding by
+		# bytes, not by time, makes every try stop, however loaded the
+		# machine is.
+		local resume=() in=$WORK/pipe.in cont=0
 		if [ -e "$(record_of "$name")" ]; then
 			resume=(--resume "$("$OURS" receive --resume-token \
 				"$DST/$name")")
+			off=$(offset_of "$name")
+			cont=$FRAME
+		else
+			off=0
 		fi
+		n=$((cont + (size - off) * (RANDOM % 90 + 5) / 100))
+		rm -f "$in"
+		mkfifo "$in"
 		# The pid of btrfs send itself, not of a subshell.
-		"$OURS" send -q ${resume[@]+"${resume[@]}"} "$@" >"$fifo" \
+		"$OURS" send -q ${resume[@]+"${resume[@]}"} "$@" >"$in" \
 			2>"$WORK/send.err" &
 		spid=$!
 		"$OURS" receive -q -f "$fifo" "$DST" 2>"$WORK/err" &
 		rpid=$!
-		sleep "0.$((RANDOM % 8 + 1))"
+		exec 3>"$fifo"
+		head -c "$n" "$in" >&3
 		if [ "$method" = kill ]; then
 			kill -9 "$spid" 2>/dev/null
+			exec 3>&-
 		else
+			sleep 0.3
 			kill -INT "$rpid" 2>/dev/null
 		fi
 		wait "$rpid"
 		rc=$?
+		exec 3>&-
+		kill -9 "$spid" 2>/dev/null
 		{ wait "$spid"; } 2>/dev/null
 		;;
 	esac
