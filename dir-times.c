@@ -2,10 +2,12 @@
 /*
  * A small open-addressing hash table from a directory path to the last
  * times the stream set on it.  Paths are compared whole: the receive
- * applier flushes the table before any directory is renamed or removed,
- * so a held path always still names the directory it was set on.
+ * applier moves the entries of a directory it renames or removes, so a
+ * held path always still names the directory it was set on.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,69 @@ int dir_times_set(struct dir_times *dt, const char *path,
 	e->ts[1] = ts[1];
 	dt->nr_used++;
 	return 0;
+}
+
+static bool is_under(const char *path, const char *dir, size_t len)
+{
+	return !strncmp(path, dir, len) && (!path[len] || path[len] == '/');
+}
+
+/* The new path of an entry: moved under `to`, or kept. */
+static char *moved_path(const char *path, const char *from, size_t len,
+			const char *to)
+{
+	char *out;
+
+	if (!is_under(path, from, len))
+		return strdup(path);
+	if (asprintf(&out, "%s%s", to, path + len) < 0)
+		return NULL;
+	return out;
+}
+
+int dir_times_move(struct dir_times *dt, const char *from, const char *to)
+{
+	struct dir_times_entry *slots, *e;
+	size_t len = strlen(from), used = 0, nr_slots = dt->nr_slots, i;
+	char *path;
+
+	if (!dt->nr_used)
+		return 0;
+	slots = calloc(dt->nr_slots, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (i = 0; i < dt->nr_slots; i++) {
+		const struct dir_times_entry *old = &dt->slots[i];
+
+		if (!old->path || (!to && is_under(old->path, from, len)))
+			continue;
+		/* The old holder of `to` goes: it was replaced. */
+		if (to && is_under(old->path, to, strlen(to)))
+			continue;
+		path = to ? moved_path(old->path, from, len, to) :
+			    strdup(old->path);
+		if (!path)
+			goto fail;
+		e = find(slots, dt->nr_slots, path);
+		if (e->path) {
+			free(e->path);
+			used--;
+		}
+		e->path = path;
+		e->ts[0] = old->ts[0];
+		e->ts[1] = old->ts[1];
+		used++;
+	}
+	dir_times_release(dt);
+	dt->slots = slots;
+	dt->nr_slots = nr_slots;
+	dt->nr_used = used;
+	return 0;
+fail:
+	for (i = 0; i < dt->nr_slots; i++)
+		free(slots[i].path);
+	free(slots);
+	return -ENOMEM;
 }
 
 int dir_times_flush(struct dir_times *dt,

@@ -41,6 +41,14 @@ int dir_times_flush(struct dir_times *dt,
 				 void *arg),
 		    void *arg);
 
+/*
+ * A directory was renamed from `from` to `to`: its entry and those beneath
+ * it now name it by its new path.  With to NULL (removed), they are
+ * dropped.  An entry that held `to` already is replaced.  Returns 0 or
+ * -ENOMEM (the table is unchanged then).
+ */
+int dir_times_move(struct dir_times *dt, const char *from, const char *to);
+
 /* Forget every entry without applying it, and free the table. */
 void dir_times_release(struct dir_times *dt);
 

@@ -745,18 +745,6 @@ static int apply_rename(const char *from, const char *to, void *user)
 	is_dir = !is_cached_file(ctx, from) &&
 		 (fstatat(from_dfd, from_name, &st, AT_SYMLINK_NOFOLLOW) ||
 		  S_ISDIR(st.st_mode));
-	/*
-	 * Held directory times name directories by path: set them now.  That
-	 * takes lookups of its own, which may reuse the fds just looked up.
-	 */
-	if (is_dir && ctx->dir_times.nr_used) {
-		ret = flush_dir_times(ctx);
-		if (ret >= 0)
-			ret = lookup_pair(ctx, from, to, &from_dfd, &from_name,
-					  &to_dfd, &to_name);
-		if (ret < 0)
-			return ret;
-	}
 	if (renameat(from_dfd, from_name, to_dfd, to_name) < 0) {
 		ret = -errno;
 		error("rename %s -> %s failed: %m", from, to);
@@ -766,6 +754,12 @@ static int apply_rename(const char *from, const char *to, void *user)
 	if (is_dir) {
 		confined_forget_under(&ctx->paths, from);
 		confined_forget_under(&ctx->paths, to);
+		/* Held directory times follow their directories. */
+		ret = dir_times_move(&ctx->dir_times, from, to);
+		if (ret < 0) {
+			error("rename %s -> %s: %s", from, to, strerror(-ret));
+			return ret;
+		}
 	}
 	return 0;
 }
@@ -808,16 +802,16 @@ static int apply_rmdir(const char *path, void *user)
 	const char *name;
 	int dfd, ret;
 
-	/* Before the lookup: setting held times takes lookups of its own. */
-	ret = flush_dir_times(ctx);
-	if (ret < 0)
-		return ret;
 	ret = lookup_entry(ctx, "rmdir", path, &dfd, &name);
 	if (ret < 0)
 		return ret;
 	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
-		ret = fail_errno("rmdir", path);
+		return fail_errno("rmdir", path);
 	confined_forget_under(&ctx->paths, path);
+	/* Its held times go with it. */
+	ret = dir_times_move(&ctx->dir_times, path, NULL);
+	if (ret < 0)
+		error("rmdir %s: %s", path, strerror(-ret));
 	return ret;
 }
 
@@ -1189,8 +1183,8 @@ static int flush_dir_times(struct receive_ctx *ctx)
 
 /*
  * Only the last times of a directory count: a later entry made in it would
- * change them.  Every directory is flushed before one is renamed or
- * removed, and at the end of the subvolume.
+ * change them.  They are set at the end of the subvolume; a directory
+ * renamed or removed before takes its held times along.
  */
 static int hold_dir_times(struct receive_ctx *ctx, const char *path,
 			  const struct timespec ts[2])

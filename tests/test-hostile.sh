@@ -284,6 +284,12 @@ for trial in $(seq 1 20); do
 	rpid=$!
 	"$OURS" send -q -f "$WORK/pipe" "$SRC/snap" 2>/dev/null &
 	spid=$!
+	# Kill it once the stream has begun (the subvolume is made): killed
+	# before it even opened the FIFO, the receive would wait for a writer.
+	for i in $(seq 200); do
+		[ -e "$DST/kill/snap" ] || ! kill -0 "$spid" 2>/dev/null && break
+		sleep 0.05
+	done
 	sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
 	kill -9 "$spid" 2>/dev/null
 	wait "$spid" 2>/dev/null
