@@ -281,6 +281,19 @@ def main():
                  "MB/s +sync", "files/s", "files/s +sync"], frows))
         w("")
 
+    erows = []
+    for ds in sorted({k[0] for k in rows} - {"floor"}):
+        real, est = readnum(ds + ".stream-bytes"), readnum(ds + ".estimate-bytes")
+        if real and est is not None:
+            erows.append([ds, str(real), str(est),
+                          "%+.4f%%" % ((est - real) * 100.0 / real)])
+    if erows:
+        w("## Size estimate (`send --estimate -q`, same arguments)")
+        w("")
+        w(table(["dataset", "stream bytes", "estimate bytes", "error"],
+                erows))
+        w("")
+
     w("<details><summary>Every run</summary>")
     w("")
     w(table(["dataset", "operation", "tool", "run", "wall s", "user s",

@@ -335,6 +335,9 @@ bench_dataset() {
 		done
 	done
 	stat -c %s "$streams/$ds.ref" >"$work/$ds.stream-bytes"
+	# send --estimate of the same arguments, against the real size.
+	"$ours" send --estimate -q "${args[@]}" >"$work/$ds.estimate-bytes" ||
+		echo "estimate of $ds failed" >>"$work/failed"
 	# Correctness, after the timed runs: the same stream from both send
 	# implementations, every received tree equal to its source.
 	if cmp -s "$streams/$ds.ours.sent" "$streams/$ds.ref" &&
