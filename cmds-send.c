@@ -840,6 +840,17 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* Bytes read (0 at the end of the input), or a negative errno. */
+static ssize_t read_some(int fd, char *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
 /* For outputs splice refuses: O_APPEND files and some devices. */
 static int pump_copy(struct stream_pump *p)
 {
@@ -851,11 +862,9 @@ static int pump_copy(struct stream_pump *p)
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
-		n = read(p->in, buf, p->chunk);
-		if (n < 0 && errno == EINTR)
-			continue;
+		n = read_some(p->in, buf, p->chunk);
 		if (n <= 0) {
-			ret = n < 0 ? -errno : 0;
+			ret = n;
 			break;
 		}
 		ret = write_all(p->out, buf, n);
@@ -882,11 +891,9 @@ static int pump_skip_prefix(struct stream_pump *p)
 	if (!buf)
 		return -ENOMEM;
 	while (!ret) {
-		n = read(p->in, buf, p->chunk);
-		if (n < 0 && errno == EINTR)
-			continue;
+		n = read_some(p->in, buf, p->chunk);
 		if (n <= 0) {
-			ret = n < 0 ? -errno : -ESTALE;
+			ret = n < 0 ? n : -ESTALE;
 			if (!n)
 				snprintf(p->prefix->err, sizeof(p->prefix->err),
 					 "the stream ends before the token's offset");
@@ -961,11 +968,9 @@ static int pump_progress(struct stream_pump *p)
 			else
 				s->scan.skip -= n;
 		} else {
-			n = read(p->in, buf, p->chunk);
-			if (n < 0 && errno == EINTR)
-				continue;
+			n = read_some(p->in, buf, p->chunk);
 			if (n < 0)
-				ret = -errno;
+				ret = n;
 			if (n > 0) {
 				send_scan_feed(&s->scan, (unsigned char *)buf, n);
 				ret = write_all(p->out, buf, n);
