@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../tests/recv-lib.sh"
 
 require "root with btrfs and loop devices" have_loop_btrfs
-make_fs src 4G && make_fs dst 4G || exit 1
+make_fs src 4G && make_fs dst 8G || exit 1
 SRC=$WORK/src DST=$WORK/dst
 "$REF" -q subvolume create "$SRC/data"
 for i in 1 2 3 4; do
@@ -36,10 +36,16 @@ pipe_resume() {
 sync; echo 3 >/proc/sys/vm/drop_caches
 T_FULL=$(secs pipe_full)
 printf 'full:      %12d bytes  %6.2f s\n' "$SIZE" "$T_FULL"
-"$REF" -q subvolume delete "$DST/snap"
+# Wait for the cleaner: the space of a deleted subvolume comes back late.
+drop_snap() {
+	"$REF" -q subvolume delete "$DST/snap" >/dev/null
+	"$REF" subvolume sync "$DST" >/dev/null 2>&1
+}
+drop_snap
 for pct in 50 90; do
 	head -c $((SIZE * pct / 100)) "$WORK/full.stream" |
-		"$OURS" receive -q "$DST" 2>/dev/null
+		"$OURS" receive -q "$DST" 2>"$WORK/cut.err"
+	grep -v "^ERROR: stream offset .*truncated command" "$WORK/cut.err" >&2
 	sync -f "$DST"
 	TOKEN=$("$OURS" receive --resume-token "$DST/snap")
 	BYTES=$("$OURS" send -q --resume "$TOKEN" "$SRC/snap" | wc -c)
@@ -51,5 +57,5 @@ for pct in 50 90; do
 		echo "trees differ" >&2
 	printf 'resume at %d%%: %12d bytes  %6.2f s  (saved %d bytes, %.2f s)\n' \
 		"$pct" "$BYTES" "$T" $((SIZE - BYTES)) "$(echo "$T_FULL - $T" | bc)"
-	"$REF" -q subvolume delete "$DST/snap"
+	drop_snap
 done
