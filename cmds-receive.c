@@ -705,8 +705,9 @@ static int apply_stream(const struct receive_opts *o, int fd,
 		error("empty stream is not considered valid");
 		end.stream_broken = true;
 	}
-	save_resume_state(o, s, ctx, &end);
+	/* The summary first: the resume hint must not land on the status line. */
 	progress_end(prog, s);
+	save_resume_state(o, s, ctx, &end);
 	send_stream_close(s);
 	/*
 	 * The last subvolume is complete if the stream was whole to its end

@@ -60,7 +60,7 @@ static void drop_slot(struct confined_dir *d)
 	d->fd = -1;
 }
 
-void confined_forget(struct confined_root *cr)
+static void confined_forget(struct confined_root *cr)
 {
 	if (!cr->cache)
 		return;

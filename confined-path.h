@@ -43,8 +43,6 @@ struct confined_root {
  * did not make (clone sources); the tree being received has none.
  */
 void confined_init(struct confined_root *cr, int root_fd, bool check_dev);
-/* Forget every cached directory. */
-void confined_forget(struct confined_root *cr);
 /*
  * Forget the cached directories at path and beneath it: call before a
  * directory is renamed (for both names) or removed.

@@ -216,13 +216,14 @@ static int start_subvol(struct receive_ctx *ctx, bool snapshot,
 	if (ret < 0)
 		return ret;
 	/* btrfs-progs 6.2 prints the first on stderr, the second on stdout. */
-	if (verbosity >= 1)
+	if (verbosity >= 1) {
 		status_line_clear();
-	if (verbosity >= 1 && !snapshot)
-		fprintf(stderr, "At subvol %s\n", path);
-	if (verbosity >= 1 && snapshot) {
-		printf("At snapshot %s\n", path);
-		fflush(stdout);
+		if (snapshot) {
+			printf("At snapshot %s\n", path);
+			fflush(stdout);
+		} else {
+			fprintf(stderr, "At subvol %s\n", path);
+		}
 	}
 	print_verbose_subvol(snapshot ? "snapshot" : "subvol", path, uuid,
 			     ctransid);

@@ -101,22 +101,6 @@ static void fill_info(struct subvol_info *info,
 	info->read_only = u->flags & 1ULL; /* BTRFS_ROOT_SUBVOL_RDONLY */
 }
 
-int subvol_info_from_path(const char *path, struct subvol_info *info)
-{
-	struct btrfs_util_subvolume_info u;
-	enum btrfs_util_error err;
-
-	memset(info, 0, sizeof(*info));
-	err = btrfs_util_subvolume_info(path, 0, &u);
-	if (err) {
-		error("cannot get subvolume information of %s: %s", path,
-		      btrfs_util_strerror(err));
-		return errno ? -errno : -EINVAL;
-	}
-	fill_info(info, &u);
-	return 0;
-}
-
 static int add_from_util(struct subvol_index *idx, char *path,
 			 const struct btrfs_util_subvolume_info *u)
 {

@@ -63,7 +63,4 @@ subvol_index_find_by_root_id(const struct subvol_index *idx, uint64_t id);
 struct subvol_info *subvol_index_find_by_path(const struct subvol_index *idx,
 					      const char *path);
 
-/* Fill info (path left NULL) for the subvolume at path. */
-int subvol_info_from_path(const char *path, struct subvol_info *info);
-
 #endif
