@@ -96,8 +96,11 @@ done
 make -s -C "$TOP" uninstall DESTDIR="$WORK/pkg" prefix=/usr >/dev/null 2>&1
 check "make uninstall removes them" [ -z "$(find "$WORK/pkg" -type f)" ]
 
-# Memory does not grow with the stream: 256 MiB of writes, dumped in bounded
-# RSS (the read buffer plus the largest command).
+# Memory does not grow with the stream: 256 MiB of writes are dumped in
+# bounded RSS (the read buffer plus the largest command).  The baseline is a
+# one-write stream dumped by the same binary in the same run, so that a
+# sanitizer build's larger, machine-dependent footprint does not count; the
+# absolute bound holds only for the normal build.
 "$PYTHON" -c '
 import sys
 sys.path.insert(0, "'"$TOP"'/tests")
@@ -105,19 +108,28 @@ import mkstream
 head = mkstream.build(["header 1", "subvol path=s:big uuid=uuid:00112233445566778899aabbccddeeff ctransid=u64:1"])
 write = mkstream.command(["write", "path=s:f", "file_offset=u64:0", "data=fill:65000:1"], 1)
 end = mkstream.command(["end"], 1)
-with open(sys.argv[1], "wb") as f:
-    f.write(head)
-    for _ in range(4096):
-        f.write(write)
-    f.write(end)
-' "$WORK/big.stream"
+for name, writes in ((sys.argv[1], 4096), (sys.argv[2], 1)):
+    with open(name, "wb") as f:
+        f.write(head)
+        for _ in range(writes):
+            f.write(write)
+        f.write(end)
+' "$WORK/big.stream" "$WORK/small.stream"
+peak_rss() {
+	/usr/bin/time -f '%M' -o "$WORK/rss" "$OURS" receive --dump -f "$1" >"$WORK/big.out"
+	tail -1 "$WORK/rss"
+}
 if [ -x /usr/bin/time ]; then
-	/usr/bin/time -f '%M' -o "$WORK/rss" "$OURS" receive --dump -f "$WORK/big.stream" >"$WORK/big.out"
+	base=$(peak_rss "$WORK/small.stream")
+	rss=$(peak_rss "$WORK/big.stream")
 	check "256 MiB stream dumps all writes" [ "$(grep -c '^write ' "$WORK/big.out")" -eq 4096 ]
-	rss=$(tail -1 "$WORK/rss")
-	check "dump of 256 MiB stays under 16 MiB RSS (${rss} KiB)" [ "$rss" -lt 16384 ]
+	check "dump of 256 MiB grows RSS by under 4 MiB over a one-write stream (${base} -> ${rss} KiB)" \
+		[ $((rss - base)) -lt 4096 ]
+	if [ "$OURS" = "$TOP/btrfs" ]; then
+		check "dump of 256 MiB stays under 16 MiB RSS (${rss} KiB)" [ "$rss" -lt 16384 ]
+	fi
 elif [ -n "${CI:-}" ]; then
 	fail "/usr/bin/time is required in CI"
 fi
-rm -f "$WORK/big.stream" "$WORK/big.out"
+rm -f "$WORK/big.stream" "$WORK/small.stream" "$WORK/big.out"
 finish
