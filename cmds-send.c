@@ -30,6 +30,7 @@
 #include "progress.h"
 #include "resume.h"
 #include "send-estimate.h"
+#include "send-pump.h"
 #include "send-stream.h"
 #include "send-utils.h"
 #include "utils.h"
@@ -80,19 +81,6 @@ struct send_ctx {
 	uint64_t moved;
 };
 
-/* The reader thread's state: it owns in, and closes it when done. */
-struct stream_pump {
-	int in;
-	int out;
-	size_t chunk;
-	int err;
-	/* --resume: check and drop this prefix, then write the frame. */
-	struct resume_prefix *prefix;
-	const unsigned char *frame;
-	struct send_ctx *s;		/* for --progress and --estimate */
-	uint64_t flags;
-	char msg[256];			/* what the estimate could not read */
-};
 
 static const char send_usage[] =
 	"usage: btrfs send [-ve] [-p <parent>] [-c <clone-src>] [-f <outfile>] <subvol> [<subvol>...]\n"
@@ -793,267 +781,222 @@ static int find_good_parent(struct send_ctx *s, uint64_t root_id,
 	return 0;
 }
 
-static int wait_writable(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
-
-	while (poll(&p, 1, -1) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
-}
-
-/* After EAGAIN: data to read yet?  Then the output is full; wait for it. */
-static int wait_ready(struct stream_pump *p)
-{
-	struct pollfd pfd = { .fd = p->in, .events = POLLIN };
-	int pending = 0;
-
-	if (ioctl(p->in, FIONREAD, &pending) == 0 && pending > 0)
-		return wait_writable(p->out);
-	while (poll(&pfd, 1, -1) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-	int ret;
-
-	while (len) {
-		n = write(fd, buf, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				return -errno;
-			ret = wait_writable(fd);
-			if (ret < 0)
-				return ret;
-			continue;
-		}
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* Bytes read (0 at the end of the input), or a negative errno. */
-static ssize_t read_some(int fd, char *buf, size_t len)
-{
-	ssize_t n;
-
-	do
-		n = read(fd, buf, len);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
-}
-
-/* For outputs splice refuses: O_APPEND files and some devices. */
-static int pump_copy(struct stream_pump *p)
-{
-	ssize_t n;
-	char *buf;
-	int ret = 0;
-
-	buf = malloc(p->chunk);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		n = read_some(p->in, buf, p->chunk);
-		if (n <= 0) {
-			ret = n;
-			break;
-		}
-		ret = write_all(p->out, buf, n);
-		if (ret < 0)
-			break;
-	}
-	free(buf);
-	return ret;
-}
-
-/*
- * --resume: read the regenerated stream, check its prefix against the
- * token and drop it; only then write the frame and what follows it.
- * Nothing is written when the prefix does not match.
- */
-static int pump_skip_prefix(struct stream_pump *p)
-{
-	size_t used = 0;
-	ssize_t n;
-	char *buf;
-	int ret = 0;
-
-	buf = malloc(p->chunk);
-	if (!buf)
-		return -ENOMEM;
-	while (!ret) {
-		n = read_some(p->in, buf, p->chunk);
-		if (n <= 0) {
-			ret = n < 0 ? n : -ESTALE;
-			if (!n)
-				snprintf(p->prefix->err, sizeof(p->prefix->err),
-					 "the stream ends before the token's offset");
-			break;
-		}
-		ret = resume_prefix_feed(p->prefix, (unsigned char *)buf, n,
-					 &used);
-	}
-	if (ret == 1) {
-		ret = write_all(p->out, (const char *)p->frame,
-				RESUME_FRAME_LEN);
-		if (!ret)
-			ret = write_all(p->out, buf + used, n - used);
-	}
-	free(buf);
-	return ret;
-}
-
-/* Payloads this large are spliced past the scanner, not copied. */
-#define SPLICE_MIN	(16 * 1024)
-
-/*
- * Move up to n bytes the scanner need not see: bytes moved, 0 at the end
- * of the input, or a negative errno (-EINVAL: the output refuses splice).
- */
-static ssize_t pump_splice(struct stream_pump *p, size_t n)
-{
-	ssize_t moved;
-	int ret;
-
-	for (;;) {
-		moved = splice(p->in, NULL, p->out, NULL, n, SPLICE_F_MORE);
-		if (moved >= 0)
-			return moved;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		ret = wait_ready(p);
-		if (ret < 0)
-			return ret;
-	}
-}
-
-/*
- * --progress: the scanner reads the command headers to count commands and
- * name the path; the large payloads of WRITE commands between them are
- * spliced past it, so that the data is not copied through user space.
- */
-static int pump_progress(struct stream_pump *p)
-{
-	struct send_ctx *s = p->s;
-	bool can_splice = true;
-	ssize_t n;
-	char *buf;
-	int ret = 0;
-
-	buf = malloc(p->chunk);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (can_splice && s->scan.skip >= SPLICE_MIN) {
-			n = pump_splice(p, s->scan.skip < p->chunk ?
-					s->scan.skip : p->chunk);
-			if (n == -EINVAL) {
-				/* Before any byte moved: copying is safe. */
-				can_splice = false;
-				continue;
-			}
-			if (n < 0)
-				ret = n;
-			else
-				s->scan.skip -= n;
-		} else {
-			n = read_some(p->in, buf, p->chunk);
-			if (n < 0)
-				ret = n;
-			if (n > 0) {
-				send_scan_feed(&s->scan, (unsigned char *)buf, n);
-				ret = write_all(p->out, buf, n);
-			}
-		}
-		if (n <= 0 || ret < 0)
-			break;
-		s->moved += n;
-		if (progress_due(s->prog))
-			progress_show(s->prog, s->moved, s->scan.cmds,
-				      s->scan.path, s->scan.path_len);
-	}
-	free(buf);
-	return ret;
-}
-
 /* --estimate: the no-data stream is read and added up, not written. */
+struct estimate_reader {
+	int in;
+	uint64_t flags;
+	struct send_estimate *est;
+	int err;
+	char msg[256];			/* what the estimate could not read */
+};
+
 static void *estimate_run(void *arg)
 {
-	struct stream_pump *p = arg;
+	struct estimate_reader *r = arg;
 
-	p->err = send_estimate_stream(p->s->est, p->in,
-			p->flags & BTRFS_SEND_FLAG_OMIT_STREAM_HEADER,
-			p->flags & BTRFS_SEND_FLAG_OMIT_END_CMD,
-			p->msg, sizeof(p->msg));
-	close(p->in);
+	r->err = send_estimate_stream(r->est, r->in,
+			r->flags & BTRFS_SEND_FLAG_OMIT_STREAM_HEADER,
+			r->flags & BTRFS_SEND_FLAG_OMIT_END_CMD,
+			r->msg, sizeof(r->msg));
+	close(r->in);
 	return NULL;
 }
 
-static void *pump_run(void *arg)
+static void init_send_args(const struct send_ctx *s,
+			   struct btrfs_ioctl_send_args *args, uint64_t flags,
+			   int send_fd)
 {
-	struct stream_pump *p = arg;
-	ssize_t n;
-	int ret = 0;
+	memset(args, 0, sizeof(*args));
+	args->send_fd = send_fd;
+	args->clone_sources = s->clones;
+	args->clone_sources_count = s->nr_clones;
+	args->parent_root = s->parent_id;
+	args->flags = flags;
+	args->version = s->proto;
+}
 
-	if (p->prefix) {
-		ret = pump_skip_prefix(p);
-		if (ret < 0)
-			goto out;
+/* The ioctl's own error, or 0. */
+static int run_send_ioctl(int subvol_fd, struct btrfs_ioctl_send_args *args)
+{
+	if (ioctl(subvol_fd, BTRFS_IOC_SEND, args) < 0)
+		return -errno;
+	if (verbosity >= 2)
+		fprintf(stderr, "BTRFS_IOC_SEND returned 0\n");
+	if (verbosity >= 4)
+		fprintf(stderr, "joining genl thread\n");
+	return 0;
+}
+
+static int open_pipe(int pipefd[2])
+{
+	int ret;
+
+	if (pipe2(pipefd, O_CLOEXEC) == 0)
+		return 0;
+	ret = -errno;
+	error("pipe failed: %s", strerror(-ret));
+	return ret;
+}
+
+static int start_thread(pthread_t *thread, void *(*body)(void *), void *arg,
+			int pipefd[2])
+{
+	int ret = pthread_create(thread, NULL, body, arg);
+
+	if (!ret)
+		return 0;
+	error("thread setup failed: %s", strerror(ret));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	return -ret;
+}
+
+/*
+ * With --estimate: the kernel's no-data stream, whole and parsed; what -e
+ * leaves out is taken off by the estimate.
+ */
+static int estimate_one(struct send_ctx *s, int fd, const char *path,
+			uint64_t flags)
+{
+	struct estimate_reader r = { .flags = flags, .est = s->est };
+	struct btrfs_ioctl_send_args args;
+	pthread_t thread;
+	int pipefd[2];
+	int ioctl_err;
+	int ret;
+
+	s->est->subvol_fd = fd;
+	flags &= ~(BTRFS_SEND_FLAG_OMIT_STREAM_HEADER |
+		   BTRFS_SEND_FLAG_OMIT_END_CMD);
+	flags |= BTRFS_SEND_FLAG_NO_FILE_DATA;
+	ret = open_pipe(pipefd);
+	if (ret < 0)
+		return ret;
+	r.in = pipefd[0];
+	ret = start_thread(&thread, estimate_run, &r, pipefd);
+	if (ret < 0)
+		return ret;
+	init_send_args(s, &args, flags, pipefd[1]);
+	ioctl_err = run_send_ioctl(fd, &args);
+	close(pipefd[1]);
+	pthread_join(thread, NULL);
+	if (r.err) {
+		error("cannot estimate the stream of %s: %s", path, r.msg);
+		return r.err;
+	}
+	return ioctl_err;
+}
+
+/*
+ * One run of the ioctl into a new pipe, read by the pump; a restarted
+ * ioctl fails with EBADF (see send-pump.h).
+ */
+static int pump_attempt(struct send_ctx *s, int fd, uint64_t flags,
+			struct send_pump *pump, int *ioctl_err)
+{
+	struct btrfs_ioctl_send_args args;
+	pthread_t thread;
+	int pipefd[2];
+	int ret;
+
+	ret = open_pipe(pipefd);
+	if (ret < 0)
+		return ret;
+	init_send_args(s, &args, flags, pipefd[1]);
+	pump->in = pipefd[0];
+	pump->write_end = pipefd[1];
+	pump->send_fd = &args.send_fd;
+	ret = start_thread(&thread, send_pump_attempt, pump, pipefd);
+	if (ret < 0)
+		return ret;
+	*ioctl_err = run_send_ioctl(fd, &args);
+	/* The pump sees the end of the stream once this is closed. */
+	send_pump_release(pump);
+	pthread_join(thread, NULL);
+	return 0;
+}
+
+static void report_send_error(const struct send_pump *pump, const char *path,
+			      uint64_t flags, int ret, int ioctl_err)
+{
+	if (ret == -ESTALE && pump->frame_due) {
+		error("cannot resume: the stream of %s differs from the one the receiver applied (%s); nothing was sent",
+		      path, pump->msg);
+	} else if (ret == -ESTALE) {
+		error("the kernel restarted the send of %s after a stop, and the new stream differs from what was written (%s)",
+		      path, pump->msg);
+	} else if (ret == -EIO && pump->msg[0]) {
+		error("the stream of %s from the kernel is damaged (%s)",
+		      path, pump->msg);
+	} else if (ret) {
+		error("failed to read stream from kernel: %s", strerror(-ret));
+	} else if (ioctl_err) {
+		error("send ioctl failed with %d: %s", ioctl_err,
+		      strerror(-ioctl_err));
+		if (ioctl_err == -EINVAL &&
+		    (flags & (BTRFS_SEND_FLAG_OMIT_END_CMD |
+			      BTRFS_SEND_FLAG_OMIT_STREAM_HEADER)))
+			fprintf(stderr, "Try upgrading your kernel or don't use -e.\n");
+	}
+}
+
+/* Consecutive restarts seen only in the content, with nothing written. */
+#define MAX_CONTENT_RESTARTS	8
+
+/*
+ * The real send of one subvolume: attempts until one is not restarted,
+ * each checked against what the output holds already.
+ */
+static int pump_one(struct send_ctx *s, int fd, const char *path,
+		    uint64_t flags, const struct resume_token *resume)
+{
+	unsigned char frame[RESUME_FRAME_LEN];
+	unsigned int content_restarts = 0;
+	struct send_pump pump;
+	uint64_t before;
+	int ioctl_err = 0;
+	int ret;
+
+	if (resume)
+		resume_frame_encode(resume, frame);
+	ret = send_pump_init(&pump, s->out_fd, s->chunk,
+			     flags & BTRFS_SEND_FLAG_OMIT_STREAM_HEADER,
+			     flags & BTRFS_SEND_FLAG_OMIT_END_CMD,
+			     resume ? &resume->pos : NULL, frame);
+	if (ret < 0) {
+		error("not enough memory");
+		return ret;
+	}
+	if (s->prog) {
+		pump.prog = s->prog;
+		pump.scan = &s->scan;
+		pump.moved = &s->moved;
+		send_scan_start(&s->scan, !resume &&
+				!(flags & BTRFS_SEND_FLAG_OMIT_STREAM_HEADER));
 	}
 	for (;;) {
-		if (p->s->prog) {
-			ret = pump_progress(p);
+		before = pump.written;
+		ret = pump_attempt(s, fd, flags, &pump, &ioctl_err);
+		if (ret < 0 || pump.err || !send_pump_restarted(&pump, ioctl_err))
 			break;
-		}
-		n = splice(p->in, NULL, p->out, NULL, p->chunk, SPLICE_F_MORE);
-		if (n > 0)
-			continue;
-		if (n == 0)
+		content_restarts = pump.restart_seen && pump.written == before ?
+				   content_restarts + 1 : 0;
+		if (content_restarts > MAX_CONTENT_RESTARTS)
 			break;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
-			/* A non-blocking end: wait for the side that is not ready. */
-			ret = wait_ready(p);
-			if (ret < 0)
-				break;
-			continue;
-		}
-		/* EINVAL comes before any byte moved: copying is safe. */
-		ret = errno == EINVAL ? pump_copy(p) : -errno;
-		break;
+		if (verbosity >= 2)
+			fprintf(stderr, "the kernel restarted the send of %s after a stop: sending again, %llu bytes checked and skipped\n",
+				path, (unsigned long long)pump.written);
 	}
-out:
-	/*
-	 * Closing the read end makes the kernel's next write into the pipe
-	 * fail, which ends the ioctl when we stop early.
-	 */
-	close(p->in);
-	p->err = ret;
-	return NULL;
+	if (!ret)
+		ret = send_pump_finish(&pump, ioctl_err);
+	report_send_error(&pump, path, flags, ret, ioctl_err);
+	send_pump_free(&pump);
+	return ret ?: ioctl_err;
 }
 
 static int send_one(struct send_ctx *s, const char *path, uint64_t flags,
 		    const struct resume_token *resume)
 {
-	unsigned char frame[RESUME_FRAME_LEN];
-	struct resume_prefix prefix;
-	struct btrfs_ioctl_send_args args;
-	struct stream_pump pump;
-	pthread_t thread;
-	int pipefd[2];
-	int ioctl_err = 0;
 	int ret;
 	int fd;
 
@@ -1063,83 +1006,10 @@ static int send_one(struct send_ctx *s, const char *path, uint64_t flags,
 		error("cannot open %s: %s", path, strerror(-ret));
 		return ret;
 	}
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		ret = -errno;
-		error("pipe failed: %s", strerror(-ret));
-		goto out;
-	}
-	pump.in = pipefd[0];
-	pump.out = s->out_fd;
-	pump.chunk = s->chunk;
-	pump.err = 0;
-	pump.s = s;
-	pump.flags = flags;
-	if (s->est) {
-		s->est->subvol_fd = fd;
-		/* Whole streams, parsed; what -e leaves out is taken off. */
-		flags &= ~(BTRFS_SEND_FLAG_OMIT_STREAM_HEADER |
-			   BTRFS_SEND_FLAG_OMIT_END_CMD);
-		flags |= BTRFS_SEND_FLAG_NO_FILE_DATA;
-	} else if (s->prog) {
-		send_scan_start(&s->scan, !(flags &
-					    BTRFS_SEND_FLAG_OMIT_STREAM_HEADER));
-	}
-	pump.prefix = NULL;
-	if (resume) {
-		resume_prefix_init(&prefix, resume);
-		resume_frame_encode(resume, frame);
-		pump.prefix = &prefix;
-		pump.frame = frame;
-	}
-	ret = pthread_create(&thread, NULL, s->est ? estimate_run : pump_run,
-			     &pump);
-	if (ret) {
-		error("thread setup failed: %s", strerror(ret));
-		close(pipefd[0]);
-		close(pipefd[1]);
-		ret = -ret;
-		goto out;
-	}
-
-	memset(&args, 0, sizeof(args));
-	args.send_fd = pipefd[1];
-	args.clone_sources = s->clones;
-	args.clone_sources_count = s->nr_clones;
-	args.parent_root = s->parent_id;
-	args.flags = flags;
-	args.version = s->proto;
-	if (ioctl(fd, BTRFS_IOC_SEND, &args) < 0) {
-		ioctl_err = -errno;
-	} else {
-		if (verbosity >= 2)
-			fprintf(stderr, "BTRFS_IOC_SEND returned 0\n");
-		if (verbosity >= 4)
-			fprintf(stderr, "joining genl thread\n");
-	}
-	/* The reader sees the end of the stream once this is closed. */
-	close(pipefd[1]);
-	pthread_join(thread, NULL);
-
-	/* A failed reader also fails the ioctl: say only what came first. */
-	ret = 0;
-	if (pump.err == -ESTALE) {
-		ret = pump.err;
-		error("cannot resume: the stream of %s differs from the one the receiver applied (%s); nothing was sent",
-		      path, prefix.err);
-	} else if (pump.err && s->est) {
-		ret = pump.err;
-		error("cannot estimate the stream of %s: %s", path, pump.msg);
-	} else if (pump.err) {
-		ret = pump.err;
-		error("failed to read stream from kernel: %s", strerror(-ret));
-	} else if (ioctl_err) {
-		ret = ioctl_err;
-		error("send ioctl failed with %d: %s", ret, strerror(-ret));
-		if (ret == -EINVAL && (flags & (BTRFS_SEND_FLAG_OMIT_END_CMD |
-				BTRFS_SEND_FLAG_OMIT_STREAM_HEADER)))
-			fprintf(stderr, "Try upgrading your kernel or don't use -e.\n");
-	}
-out:
+	if (s->est)
+		ret = estimate_one(s, fd, path, flags);
+	else
+		ret = pump_one(s, fd, path, flags, resume);
 	close(fd);
 	return ret;
 }

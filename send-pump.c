@@ -1,0 +1,554 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The pump between the kernel's send ioctl and the output, and its repair
+ * of a restarted ioctl.  See send-pump.h.
+ *
+ * The pump follows the stream a unit at a time (the stream header, then
+ * each command).  A unit that the output already holds, from an earlier
+ * attempt or from the receiver's token, is checked and dropped; a unit
+ * that may still hide a restart (one that begins before verify_end) is
+ * read whole and its CRC checked before it is written; any later unit is
+ * written as it comes, its large payloads spliced without a copy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "resume.h"
+#include "send-pump.h"
+#include "send.h"
+
+/* Payloads this large are spliced past the pump, not copied. */
+#define SPLICE_MIN	(16 * 1024)
+/* Past verify_end, read this much at most, so that payloads are spliced. */
+#define FAST_READ	(8 * 1024)
+
+/* What a step of the pump met, beyond 0 and a negative errno. */
+#define PUMP_EOF	1	/* the attempt's pipe ended */
+#define PUMP_RESTART	2	/* the content shows a restarted stream */
+
+static uint32_t le32(const unsigned char *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int wait_writable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+	while (poll(&pfd, 1, -1) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+/* After EAGAIN: data to read yet?  Then the output is full; wait for it. */
+static int wait_ready(struct send_pump *p)
+{
+	struct pollfd pfd = { .fd = p->in, .events = POLLIN };
+	int pending = 0;
+
+	if (ioctl(p->in, FIONREAD, &pending) == 0 && pending > 0)
+		return wait_writable(p->out);
+	while (poll(&pfd, 1, -1) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+static int write_all(int fd, const unsigned char *buf, size_t len)
+{
+	ssize_t n;
+	int ret;
+
+	while (len) {
+		n = write(fd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			ret = wait_writable(fd);
+			if (ret < 0)
+				return ret;
+			continue;
+		}
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int send_pump_init(struct send_pump *p, int out, size_t chunk,
+		   bool headerless, bool no_end,
+		   const struct send_stream_pos *resume,
+		   const unsigned char *frame)
+{
+	memset(p, 0, sizeof(*p));
+	p->out = out;
+	p->chunk = chunk;
+	p->headerless = headerless;
+	p->no_end = no_end;
+	p->can_splice = true;
+	p->write_end = -1;
+	p->in = -1;
+	if (resume) {
+		p->done = *resume;
+		p->written = resume->offset;
+		p->frame = frame;
+		p->frame_due = true;
+	}
+	/* Twice the largest unit: one always fits after a compaction. */
+	p->buf = malloc(2 * chunk);
+	return p->buf ? 0 : -ENOMEM;
+}
+
+void send_pump_free(struct send_pump *p)
+{
+	free(p->buf);
+	p->buf = NULL;
+}
+
+void send_pump_release(struct send_pump *p)
+{
+	int fd = __atomic_exchange_n(&p->write_end, -1, __ATOMIC_SEQ_CST);
+
+	if (fd >= 0)
+		close(fd);
+}
+
+bool send_pump_restarted(const struct send_pump *p, int ioctl_err)
+{
+	return p->restart_seen || (p->disarmed && ioctl_err == -EBADF);
+}
+
+/*
+ * The kernel holds the pipe now that it has written to it: a restarted
+ * ioctl reads its arguments again and fails on the fd taken out of them.
+ * A restart before this point wrote at most what was read and what is
+ * still in the pipe; units that begin there are checked by content.
+ */
+static void disarm(struct send_pump *p, uint64_t read_total)
+{
+	int pending = 0;
+
+	__atomic_store_n(p->send_fd, -1, __ATOMIC_SEQ_CST);
+	send_pump_release(p);
+	if (ioctl(p->in, FIONREAD, &pending) < 0)
+		pending = 0;
+	p->verify_end = read_total + pending;
+	p->disarmed = true;
+}
+
+/* Write what was queued, and show it to --progress. */
+static int flush(struct send_pump *p)
+{
+	const unsigned char *from = p->buf + p->start - p->queued;
+	int ret;
+
+	if (!p->queued)
+		return 0;
+	ret = write_all(p->out, from, p->queued);
+	if (ret < 0)
+		return ret;
+	if (p->prog) {
+		send_scan_feed(p->scan, from, p->queued);
+		*p->moved += p->queued;
+		if (progress_due(p->prog))
+			progress_show(p->prog, *p->moved, p->scan->cmds,
+				      p->scan->path, p->scan->path_len);
+	}
+	p->queued = 0;
+	return 0;
+}
+
+static ssize_t read_some(int fd, unsigned char *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/* Make need bytes readable at buf + start: 0, PUMP_EOF or an errno. */
+static int fill(struct send_pump *p, size_t need, size_t most)
+{
+	size_t size = 2 * p->chunk;
+	ssize_t n;
+	int ret;
+
+	while (p->end - p->start < need) {
+		ret = flush(p);
+		if (ret < 0)
+			return ret;
+		if (size - p->start < need || p->start == p->end) {
+			memmove(p->buf, p->buf + p->start, p->end - p->start);
+			p->end -= p->start;
+			p->start = 0;
+		}
+		n = size - p->end;
+		if ((size_t)n > most && need - (p->end - p->start) <= most)
+			n = most;
+		n = read_some(p->in, p->buf + p->end, n);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return PUMP_EOF;
+		p->end += n;
+		if (!p->disarmed)
+			disarm(p, p->in_off + (p->end - p->start));
+	}
+	return 0;
+}
+
+/* Take n bytes: to write them (queue) or to drop them. */
+static int consume(struct send_pump *p, size_t n, bool keep)
+{
+	int ret;
+
+	if (keep) {
+		p->queued += n;
+		p->written += n;
+	} else {
+		ret = flush(p);
+		if (ret < 0)
+			return ret;
+	}
+	p->start += n;
+	p->in_off += n;
+	return 0;
+}
+
+static bool unit_crc_ok(const struct send_pump *p, size_t ulen)
+{
+	const unsigned char *u = p->buf + p->start;
+	static const unsigned char zero[4];
+	uint32_t crc;
+
+	crc = crc32c_update(0, u, 6);
+	crc = crc32c_update(crc, zero, 4);
+	crc = crc32c_update(crc, u + BTRFS_SEND_CMD_HEADER_LEN,
+			    ulen - BTRFS_SEND_CMD_HEADER_LEN);
+	return crc == le32(u + 6);
+}
+
+/*
+ * The next unit's header, checked for what the kernel can write at this
+ * point: 0, PUMP_EOF, or -EBADMSG.
+ */
+static int read_unit_header(struct send_pump *p, size_t *hlen, size_t *ulen)
+{
+	const unsigned char *h;
+	unsigned int cmd;
+	uint32_t len;
+	int ret;
+
+	*hlen = (!p->at.offset && !p->headerless) ?
+		BTRFS_SEND_STREAM_HEADER_LEN : BTRFS_SEND_CMD_HEADER_LEN;
+	ret = fill(p, *hlen, p->in_off < p->verify_end ? SIZE_MAX : FAST_READ);
+	if (ret)
+		return ret;
+	h = p->buf + p->start;
+	if (*hlen == BTRFS_SEND_STREAM_HEADER_LEN) {
+		*ulen = *hlen;
+		if (memcmp(h, BTRFS_SEND_STREAM_MAGIC,
+			   BTRFS_SEND_STREAM_MAGIC_LEN))
+			return -EBADMSG;
+		return 0;
+	}
+	len = le32(h);
+	cmd = h[4] | h[5] << 8;
+	*ulen = (size_t)len + BTRFS_SEND_CMD_HEADER_LEN;
+	if (len > p->chunk - BTRFS_SEND_CMD_HEADER_LEN || p->at.ended ||
+	    cmd == BTRFS_SEND_C_UNSPEC || cmd > BTRFS_SEND_C_MAX)
+		return -EBADMSG;
+	/* A subvolume's stream opens with its only SUBVOL or SNAPSHOT. */
+	if ((cmd == BTRFS_SEND_C_SUBVOL || cmd == BTRFS_SEND_C_SNAPSHOT) !=
+	    !p->at.cmds)
+		return -EBADMSG;
+	return 0;
+}
+
+/* Where the stream stands after the unit whose header is at start. */
+static void unit_end(const struct send_pump *p, size_t hlen, size_t ulen,
+		     struct send_stream_pos *next)
+{
+	const unsigned char *h = p->buf + p->start;
+
+	*next = p->at;
+	next->chain = crc32c_update(next->chain, h, hlen);
+	next->offset += ulen;
+	if (hlen == BTRFS_SEND_STREAM_HEADER_LEN) {
+		next->version = le32(h + BTRFS_SEND_STREAM_MAGIC_LEN);
+		return;
+	}
+	next->cmds++;
+	next->last_crc = le32(h + 6);
+	next->ended = (h[4] | h[5] << 8) == BTRFS_SEND_C_END;
+}
+
+static int mismatch(struct send_pump *p, const char *what, uint64_t offset)
+{
+	snprintf(p->msg, sizeof(p->msg), "%s at stream offset %llu", what,
+		 (unsigned long long)offset);
+	return -ESTALE;
+}
+
+static int damaged(struct send_pump *p, const char *what)
+{
+	snprintf(p->msg, sizeof(p->msg), "%s at stream offset %llu", what,
+		 (unsigned long long)p->at.offset);
+	return -EIO;
+}
+
+/*
+ * At the boundary where the output's last whole command ends: this
+ * attempt must have sent the same commands up to here.  With --resume the
+ * frame goes out here, before the first byte of the rest.
+ */
+static int check_done(struct send_pump *p)
+{
+	int ret;
+
+	if (p->at.cmds != p->done.cmds)
+		return mismatch(p, "another number of commands", p->at.offset);
+	if (p->at.chain != p->done.chain ||
+	    p->at.last_crc != p->done.last_crc)
+		return mismatch(p, "other content", p->at.offset);
+	if (!p->frame_due || p->written != p->done.offset)
+		return 0;
+	ret = flush(p);
+	if (ret < 0)
+		return ret;
+	ret = write_all(p->out, p->frame, RESUME_FRAME_LEN);
+	if (ret < 0)
+		return ret;
+	p->frame_due = false;
+	return 0;
+}
+
+/* A whole unit, read and checked: to drop (replayed) or to write. */
+static int take_checked(struct send_pump *p, size_t hlen, size_t ulen,
+			size_t drop)
+{
+	struct send_stream_pos next;
+	int ret;
+
+	ret = fill(p, ulen, SIZE_MAX);
+	if (ret)
+		return ret;
+	if (hlen == BTRFS_SEND_CMD_HEADER_LEN && !unit_crc_ok(p, ulen))
+		return p->at.offset <= p->verify_end ? PUMP_RESTART :
+			damaged(p, "a command that fails its checksum");
+	unit_end(p, hlen, ulen, &next);
+	if (drop == ulen)
+		ret = consume(p, ulen, false);
+	else if (drop && memcmp(p->buf + p->start, p->cut_hdr, hlen))
+		ret = mismatch(p, "another command", p->at.offset);
+	else
+		ret = consume(p, drop, false) ?: consume(p, ulen - drop, true);
+	if (ret)
+		return ret;
+	p->at = next;
+	if (drop != ulen)
+		p->done = next;
+	return 0;
+}
+
+/* A unit past verify_end: written as it comes, large payloads spliced. */
+static ssize_t splice_some(struct send_pump *p, size_t n)
+{
+	ssize_t moved;
+	int ret;
+
+	for (;;) {
+		moved = splice(p->in, NULL, p->out, NULL, n, SPLICE_F_MORE);
+		if (moved >= 0)
+			return moved;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		ret = wait_ready(p);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* How much of a payload may be spliced now; --progress reads the path. */
+static size_t splice_room(const struct send_pump *p, size_t left)
+{
+	size_t room = left < p->chunk ? left : p->chunk;
+
+	if (!p->can_splice || left < SPLICE_MIN)
+		return 0;
+	if (!p->prog)
+		return room;
+	if (p->scan->path_left || p->scan->skip < SPLICE_MIN)
+		return 0;
+	return room < p->scan->skip ? room : p->scan->skip;
+}
+
+static int splice_payload(struct send_pump *p, size_t n, size_t *left)
+{
+	ssize_t moved;
+
+	moved = splice_some(p, n);
+	if (moved == -EINVAL && !p->written) {
+		/* The output refuses splice: copy, before any byte moved. */
+		p->can_splice = false;
+		return 0;
+	}
+	if (moved < 0)
+		return moved;
+	if (moved == 0)
+		return PUMP_EOF;
+	p->written += moved;
+	p->in_off += moved;
+	*left -= moved;
+	if (p->prog) {
+		p->scan->skip -= moved;
+		*p->moved += moved;
+	}
+	return 0;
+}
+
+static int take_fast(struct send_pump *p, size_t hlen, size_t ulen)
+{
+	struct send_stream_pos next;
+	size_t left = ulen, n;
+	int ret;
+
+	unit_end(p, hlen, ulen, &next);
+	memcpy(p->cut_hdr, p->buf + p->start, hlen);
+	while (left) {
+		n = p->end - p->start;
+		if (n) {
+			n = n < left ? n : left;
+			ret = consume(p, n, true);
+			left -= n;
+			continue;
+		}
+		ret = flush(p);
+		if (ret < 0)
+			return ret;
+		n = splice_room(p, left);
+		if (n)
+			ret = splice_payload(p, n, &left);
+		else
+			ret = fill(p, 1, left < FAST_READ ? left : FAST_READ);
+		if (ret)
+			return ret;
+	}
+	p->at = next;
+	p->done = next;
+	return 0;
+}
+
+/* Which part of the unit at p->at the output holds already. */
+static int take_unit(struct send_pump *p, size_t hlen, size_t ulen)
+{
+	uint64_t start = p->at.offset;
+
+	if (start + ulen <= p->done.offset)
+		return take_checked(p, hlen, ulen, ulen);
+	if (start < p->done.offset)
+		return mismatch(p, "no command boundary", p->done.offset);
+	if (start < p->written)
+		return take_checked(p, hlen, ulen, p->written - start);
+	if (start <= p->verify_end)
+		return take_checked(p, hlen, ulen, 0);
+	return take_fast(p, hlen, ulen);
+}
+
+/* Read and throw away the rest of a restarted attempt's pipe. */
+static int drain(struct send_pump *p)
+{
+	int ret = flush(p);
+
+	p->restart_seen = true;
+	while (!ret) {
+		p->start = p->end = 0;
+		ret = fill(p, 1, SIZE_MAX);
+	}
+	return ret < 0 ? ret : 0;
+}
+
+static int pump_units(struct send_pump *p)
+{
+	bool checked = false;
+	size_t hlen, ulen;
+	int ret;
+
+	for (;;) {
+		if (!checked && p->at.offset == p->done.offset) {
+			ret = check_done(p);
+			if (ret < 0)
+				return ret;
+			checked = true;
+		}
+		ret = read_unit_header(p, &hlen, &ulen);
+		if (ret == -EBADMSG)
+			ret = p->at.offset <= p->verify_end ? PUMP_RESTART :
+				damaged(p, "an impossible command header");
+		if (!ret)
+			ret = take_unit(p, hlen, ulen);
+		if (ret == PUMP_RESTART)
+			return drain(p);
+		if (ret == PUMP_EOF)
+			break;
+		if (ret < 0)
+			return ret;
+	}
+	ret = flush(p);
+	if (ret < 0)
+		return ret;
+	p->ended = p->start == p->end && p->at.offset == p->written &&
+		   p->written == p->done.offset && !p->frame_due &&
+		   (p->at.ended || (p->no_end && p->at.cmds));
+	return 0;
+}
+
+void *send_pump_attempt(void *arg)
+{
+	struct send_pump *p = arg;
+
+	memset(&p->at, 0, sizeof(p->at));
+	p->at.headerless = p->headerless;
+	p->start = p->end = p->queued = 0;
+	p->in_off = 0;
+	p->verify_end = 0;
+	p->disarmed = false;
+	p->restart_seen = false;
+	p->ended = false;
+	p->err = pump_units(p);
+	/*
+	 * Closing the read end makes the kernel's next write into the pipe
+	 * fail, which ends the ioctl when we stop early.
+	 */
+	close(p->in);
+	p->in = -1;
+	return NULL;
+}
+
+int send_pump_finish(struct send_pump *p, int ioctl_err)
+{
+	if (p->err)
+		return p->err;
+	if (ioctl_err)
+		return 0;
+	if (p->at.offset < p->done.offset || p->frame_due)
+		return mismatch(p, "the stream ends before the offset already written",
+				p->at.offset);
+	if (!p->ended)
+		return damaged(p, "the stream ends inside a command");
+	return 0;
+}
