@@ -1,0 +1,167 @@
+#!/bin/bash
+# A stopped sender writes a correct stream.  When send is stopped (SIGSTOP
+# then SIGCONT, as Ctrl-Z and fg, a debugger or a suspend's freezer do)
+# while the kernel waits on a full pipe, the kernel restarts the send ioctl
+# from the beginning (btrfs-progs issue #719).  Each case here sends into a
+# slow reader and stops and continues the sender at least 10 times at
+# random moments; the stream must be byte-identical to one sent without
+# stops: to stdout and with -f, with --progress, an incremental, -e with
+# several subvolumes, --proto 2 --compressed-data, and --resume.
+. "$(dirname "$0")/recv-lib.sh"
+
+require "root with btrfs and loop devices" have_loop_btrfs
+require "Debian's btrfs-progs ($REF)" have_reference
+
+RANDOM=${STOP_SEED:-719}
+MIN_STOPS=10
+RATE=${STOP_RATE_MB:-12}
+
+make_fs src 2G compress=zstd && make_fs dst 2G ||
+	{ fail "cannot make the filesystems"; finish; }
+SRC=$WORK/src DST=$WORK/dst
+
+# About 40 MB of stream: random files of all sizes, compressible text (for
+# --compressed-data), small files, then a changed copy for -p.
+"$REF" -q subvolume create "$SRC/data"
+make_data() {
+	"$PYTHON" - "$SRC/data" "$1" <<'PY'
+import os, random, sys
+root, seed = sys.argv[1], int(sys.argv[2])
+rng = random.Random(seed)
+for i in range(60):
+    with open(os.path.join(root, "r%02d" % i), "wb") as f:
+        f.write(rng.randbytes(rng.randrange(1000, 900000)))
+for i in range(20):
+    with open(os.path.join(root, "t%02d" % i), "w") as f:
+        f.write(("line %d of text %d\n" % (i, seed)) * rng.randrange(1000, 40000))
+os.makedirs(os.path.join(root, "small"), exist_ok=True)
+for i in range(300):
+    with open(os.path.join(root, "small", "s%03d" % i), "wb") as f:
+        f.write(rng.randbytes(rng.randrange(0, 3000)))
+PY
+}
+make_data 1
+sync
+"$REF" -q subvolume snapshot -r "$SRC/data" "$SRC/s1"
+make_data 2
+"$REF" -q subvolume snapshot -r "$SRC/data" "$SRC/s2"
+sync
+
+cat >"$WORK/slow.py" <<'PY'
+import os, sys, time
+rate = float(sys.argv[1]) * 1e6
+out = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+start, n = time.monotonic(), 0
+while True:
+    b = os.read(0, 65536)
+    if not b:
+        break
+    os.write(out, b)
+    n += len(b)
+    ahead = n / rate - (time.monotonic() - start)
+    if ahead > 0:
+        time.sleep(ahead)
+PY
+
+# stop_and_continue PID: SIGSTOP and SIGCONT at random moments until the
+# process ends; prints how many stops it made.
+stop_and_continue() {
+	local pid=$1 n=0
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep "0.$((RANDOM % 2))$((RANDOM % 10))"
+		kill -STOP "$pid" 2>/dev/null || break
+		sleep "0.0$((RANDOM % 10))"
+		kill -CONT "$pid" 2>/dev/null
+		n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# stopped NAME [-f] SEND-ARGS...: send into a slow reader (through stdout,
+# or -f onto the reader's fifo) while stopping the sender; the stream in
+# $WORK/NAME.stopped, the sender's stderr in $WORK/NAME.err.
+stopped() {
+	local name=$1 fifo=$WORK/$1.fifo out=$WORK/$1.stopped pid reader stops
+	shift
+	mkfifo "$fifo"
+	"$PYTHON" "$WORK/slow.py" "$RATE" "$out" <"$fifo" &
+	reader=$!
+	if [ "$1" = -f ]; then
+		shift
+		"$OURS" send -v "$@" -f "$fifo" 2>"$WORK/$name.err" &
+	else
+		"$OURS" send -v "$@" >"$fifo" 2>"$WORK/$name.err" &
+	fi
+	pid=$!
+	stops=$(stop_and_continue "$pid")
+	wait "$pid"
+	echo "$?" >"$WORK/$name.rc"
+	wait "$reader"
+	rm -f "$fifo"
+	echo "$stops" >"$WORK/$name.stops"
+}
+
+RESTARTS=0
+# check_case NAME CLEAN: exit 0, the same bytes, enough stops.
+check_case() {
+	local name=$1 clean=$2 stops restarts
+	stops=$(cat "$WORK/$name.stops")
+	restarts=$(grep -c 'the kernel restarted the send' "$WORK/$name.err")
+	RESTARTS=$((RESTARTS + restarts))
+	check "$name: exit 0 ($(cat "$WORK/$name.rc"))" \
+		[ "$(cat "$WORK/$name.rc")" -eq 0 ]
+	check "$name: no ERROR line" \
+		eval '! grep -q "^ERROR" "$WORK/$name.err"'
+	check "$name: $stops stops (at least $MIN_STOPS), $restarts restarts repaired" \
+		[ "$stops" -ge "$MIN_STOPS" ]
+	check "$name: stream identical to one sent without stops" \
+		cmp "$clean" "$WORK/$name.stopped"
+}
+
+# Clean streams: ours without stops, checked against btrfs-progs' once.
+"$OURS" send -q -f "$WORK/full.clean" "$SRC/s1"
+"$REF" send -q -f "$WORK/full.ref" "$SRC/s1"
+check "clean full stream: ours equals btrfs-progs'" \
+	cmp "$WORK/full.clean" "$WORK/full.ref"
+"$OURS" send -q -p "$SRC/s1" -f "$WORK/incr.clean" "$SRC/s2"
+"$OURS" send -q -e -f "$WORK/multi.clean" "$SRC/s1" "$SRC/s2"
+"$REF" send -q -e -f "$WORK/multi.ref" "$SRC/s1" "$SRC/s2"
+check "clean -e stream: ours equals btrfs-progs'" \
+	cmp "$WORK/multi.clean" "$WORK/multi.ref"
+"$OURS" send -q --proto 2 --compressed-data -f "$WORK/comp.clean" "$SRC/s2"
+
+stopped stdout "$SRC/s1"
+check_case stdout "$WORK/full.clean"
+stopped file -f "$SRC/s1"
+check_case file "$WORK/full.clean"
+stopped progress --progress "$SRC/s1"
+check_case progress "$WORK/full.clean"
+check "progress: a summary line" grep -q '^Sent [0-9]* bytes' "$WORK/progress.err"
+stopped incr -p "$SRC/s1" "$SRC/s2"
+check_case incr "$WORK/incr.clean"
+stopped multi -e "$SRC/s1" "$SRC/s2"
+check_case multi "$WORK/multi.clean"
+stopped comp -f --proto 2 --compressed-data "$SRC/s2"
+check_case comp "$WORK/comp.clean"
+
+# --resume: a receive cut at a third leaves a token; the continuation sent
+# with stops equals the one sent without.
+head -c $(($(stat -c %s "$WORK/full.clean") / 3)) "$WORK/full.clean" |
+	"$OURS" receive -q "$DST" 2>/dev/null
+TOK=$("$OURS" receive --resume-token "$DST/s1")
+check "resume: a token" [ -n "$TOK" ]
+"$OURS" send -q --resume "$TOK" -f "$WORK/resume.clean" "$SRC/s1"
+stopped resume --resume "$TOK" "$SRC/s1"
+check_case resume "$WORK/resume.clean"
+"$OURS" receive -q -f "$WORK/resume.stopped" "$DST" 2>"$WORK/resume.recv.err"
+check "resume: the stopped continuation completes the receive" \
+	grep -q '^flags=readonly' <(subvol_props "$DST/s1")
+check "resume: the received subvolume has its received uuid" \
+	grep -qv '^received_uuid=-' <(subvol_props "$DST/s1" | grep received_uuid)
+# --no-flags, --no-extents: the source is mounted with compress, which marks
+# its files with the compression flag and stores their extents compressed.
+compare_trees "resume: tree after the stopped continuation" "$SRC/s1" \
+	"$DST/s1" --no-atime --no-flags --no-extents
+
+check "at least one restart repaired in all ($RESTARTS)" [ "$RESTARTS" -ge 1 ]
+finish

@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The send pump's repair of a restarted ioctl, fed through real pipes as
+ * the kernel would fill them: cut attempts, restarts seen only in the
+ * content, a replay that differs, a resumed stream, a header-less one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "resume.h"
+#include "send-pump.h"
+#include "stream-builder.h"
+
+#define CHUNK	(64 * 1024)
+
+/* SUBVOL, then WRITEs of assorted sizes (some spliced), then END. */
+static void build_stream(struct sb *b, bool header, bool end, int seed)
+{
+	static unsigned char data[60000];
+	const uint8_t uuid[16] = { 1, 2, 3 };
+	size_t sizes[] = { 10, 40000, 300, 59000, 5, 20000, 4096, 17000 };
+	size_t i;
+
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (i * 7 + seed) & 0xff;
+	if (header)
+		sb_header(b, 1);
+	sb_cmd(b, BTRFS_SEND_C_SUBVOL);
+	sb_str(b, BTRFS_SEND_A_PATH, "vol");
+	sb_attr(b, BTRFS_SEND_A_UUID, uuid, 16);
+	sb_u64(b, BTRFS_SEND_A_CTRANSID, 7);
+	sb_end_cmd(b);
+	for (i = 0; i < 3 * sizeof(sizes) / sizeof(sizes[0]); i++) {
+		sb_cmd(b, BTRFS_SEND_C_WRITE);
+		sb_str(b, BTRFS_SEND_A_PATH, "f");
+		sb_u64(b, BTRFS_SEND_A_FILE_OFFSET, i * 65536);
+		sb_attr(b, BTRFS_SEND_A_DATA, data, sizes[i % 8]);
+		sb_end_cmd(b);
+	}
+	if (end)
+		sb_simple(b, BTRFS_SEND_C_END);
+}
+
+struct feeder {
+	int fd;
+	const unsigned char *data;
+	size_t len;
+	__s64 *send_fd;
+};
+
+/* The rest of an attempt, once the pump has taken the fd out. */
+static void *feed_rest(void *arg)
+{
+	struct feeder *f = arg;
+
+	while (__atomic_load_n(f->send_fd, __ATOMIC_SEQ_CST) != -1)
+		usleep(100);
+	assert_int_equal(write(f->fd, f->data, f->len), (ssize_t)f->len);
+	close(f->fd);
+	return NULL;
+}
+
+/*
+ * One attempt whose pipe holds data[0..len): the first `early` bytes are
+ * in the pipe before the pump starts (all of them are checked by content),
+ * the rest come after it took the fd out of the ioctl's arguments.
+ */
+static void attempt(struct send_pump *p, const unsigned char *data,
+		    size_t len, size_t early)
+{
+	struct feeder f;
+	pthread_t t;
+	__s64 send_fd;
+	int pfd[2];
+
+	assert_int_equal(pipe(pfd), 0);
+	assert_true(fcntl(pfd[1], F_SETPIPE_SZ, 1 << 20) >= (1 << 19));
+	if (early > len)
+		early = len;
+	assert_int_equal(write(pfd[1], data, early), (ssize_t)early);
+	send_fd = pfd[1];
+	f = (struct feeder){ dup(pfd[1]), data + early, len - early,
+			     &send_fd };
+	assert_int_equal(pthread_create(&t, NULL, feed_rest, &f), 0);
+	p->in = pfd[0];
+	p->write_end = pfd[1];
+	p->send_fd = &send_fd;
+	send_pump_attempt(p);
+	pthread_join(t, NULL);
+	assert_int_equal(send_fd, -1);
+}
+
+static int out_file(void)
+{
+	int fd = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void assert_output(int fd, const unsigned char *want, size_t len)
+{
+	unsigned char *got = malloc(len + 1);
+	off_t size = lseek(fd, 0, SEEK_END);
+
+	assert_int_equal(size, (off_t)len);
+	assert_int_equal(pread(fd, got, len + 1, 0), (ssize_t)len);
+	assert_memory_equal(got, want, len);
+	free(got);
+	close(fd);
+}
+
+static void test_whole_stream_passes_unchanged(void **state)
+{
+	struct send_pump p;
+	struct sb b = { 0 };
+	int out = out_file();
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
+					 NULL), 0);
+	attempt(&p, b.buf, b.len, 100);
+	assert_false(send_pump_restarted(&p, 0));
+	assert_int_equal(send_pump_finish(&p, 0), 0);
+	send_pump_free(&p);
+	assert_output(out, b.buf, b.len);
+	sb_free(&b);
+}
+
+/*
+ * The kernel's restart failed with EBADF: the first attempt's pipe ends
+ * at cut, anywhere (in a header, in a spliced payload, at a boundary),
+ * and the next attempt's repeated part is dropped.
+ */
+static void test_cut_attempt_then_whole_one(void **state)
+{
+	struct sb b = { 0 };
+	size_t cut;
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	for (cut = 1; cut < b.len; cut += 997) {
+		struct send_pump p;
+		int out = out_file();
+
+		assert_int_equal(send_pump_init(&p, out, CHUNK, false, false,
+						NULL, NULL), 0);
+		attempt(&p, b.buf, cut, 60);
+		assert_true(send_pump_restarted(&p, -EBADF));
+		assert_false(p.restart_seen);
+		attempt(&p, b.buf, b.len, 60);
+		assert_false(send_pump_restarted(&p, 0));
+		assert_int_equal(send_pump_finish(&p, 0), 0);
+		send_pump_free(&p);
+		assert_output(out, b.buf, b.len);
+	}
+	sb_free(&b);
+}
+
+/*
+ * A restart before the pump took the fd out: the same pipe holds the cut
+ * stream and the whole one after it.  Nothing of the restart is written;
+ * the next attempt completes the stream.
+ */
+static void test_restart_seen_in_content(void **state)
+{
+	struct sb b = { 0 }, both = { 0 };
+	size_t cut;
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	for (cut = 3; cut < b.len; cut += 1499) {
+		struct send_pump p;
+		int out = out_file();
+
+		both.len = 0;
+		sb_put(&both, b.buf, cut);
+		sb_put(&both, b.buf, b.len);
+		assert_int_equal(send_pump_init(&p, out, CHUNK, false, false,
+						NULL, NULL), 0);
+		attempt(&p, both.buf, both.len, both.len);
+		assert_true(p.restart_seen);
+		assert_true(send_pump_restarted(&p, 0));
+		assert_true(p.written <= cut);
+		attempt(&p, b.buf, b.len, 60);
+		assert_int_equal(send_pump_finish(&p, 0), 0);
+		send_pump_free(&p);
+		assert_output(out, b.buf, b.len);
+	}
+	sb_free(&both);
+	sb_free(&b);
+}
+
+static void test_replay_that_differs_is_refused(void **state)
+{
+	struct sb b = { 0 }, other = { 0 };
+	struct send_pump p;
+	int out = out_file();
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	build_stream(&other, true, true, 1);
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
+					 NULL), 0);
+	attempt(&p, b.buf, b.len / 2, 60);
+	attempt(&p, other.buf, other.len, 60);
+	assert_int_equal(send_pump_finish(&p, 0), -ESTALE);
+	assert_non_null(strstr(p.msg, "at stream offset"));
+	send_pump_free(&p);
+	close(out);
+	sb_free(&b);
+	sb_free(&other);
+}
+
+/* --resume: the token's prefix is checked and dropped, the frame first. */
+static void test_resume_with_a_restart(void **state)
+{
+	const unsigned char frame[RESUME_FRAME_LEN] = "btrfs-resume";
+	struct send_stream_pos token;
+	struct sb b = { 0 }, want = { 0 };
+	struct send_pump p;
+	int out = out_file();
+	int scratch = out_file();
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	/* The position after a few whole commands, as a receiver keeps it. */
+	assert_int_equal(send_pump_init(&p, scratch, CHUNK, false, false,
+					 NULL, NULL), 0);
+	attempt(&p, b.buf, b.len / 3, b.len);
+	token = p.done;
+	send_pump_free(&p);
+	close(scratch);
+	assert_true(token.offset > 0 && token.offset < b.len / 3);
+
+	sb_put(&want, frame, sizeof(frame));
+	sb_put(&want, b.buf + token.offset, b.len - token.offset);
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, &token,
+					 frame), 0);
+	attempt(&p, b.buf, b.len * 2 / 3, 60);
+	attempt(&p, b.buf, b.len, 60);
+	assert_int_equal(send_pump_finish(&p, 0), 0);
+	send_pump_free(&p);
+	assert_output(out, want.buf, want.len);
+	sb_free(&b);
+	sb_free(&want);
+}
+
+/* send -e: no stream header, no END; a SUBVOL again is a restart. */
+static void test_headerless_restart(void **state)
+{
+	struct sb b = { 0 }, both = { 0 };
+	struct send_pump p;
+	int out = out_file();
+
+	(void)state;
+	build_stream(&b, false, false, 0);
+	sb_put(&both, b.buf, 4242);
+	sb_put(&both, b.buf, b.len);
+	assert_int_equal(send_pump_init(&p, out, CHUNK, true, true, NULL,
+					 NULL), 0);
+	attempt(&p, both.buf, both.len, both.len);
+	assert_true(p.restart_seen);
+	attempt(&p, b.buf, b.len, 60);
+	assert_int_equal(send_pump_finish(&p, 0), 0);
+	send_pump_free(&p);
+	assert_output(out, b.buf, b.len);
+	sb_free(&b);
+	sb_free(&both);
+}
+
+/* The kernel's stream stops inside a command and the ioctl says 0. */
+static void test_stream_ending_inside_a_command_is_an_error(void **state)
+{
+	struct sb b = { 0 };
+	struct send_pump p;
+	int out = out_file();
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
+					 NULL), 0);
+	attempt(&p, b.buf, b.len - 3, 60);
+	assert_int_equal(send_pump_finish(&p, 0), -EIO);
+	send_pump_free(&p);
+	close(out);
+	sb_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_whole_stream_passes_unchanged),
+		cmocka_unit_test(test_cut_attempt_then_whole_one),
+		cmocka_unit_test(test_restart_seen_in_content),
+		cmocka_unit_test(test_replay_that_differs_is_refused),
+		cmocka_unit_test(test_resume_with_a_restart),
+		cmocka_unit_test(test_headerless_restart),
+		cmocka_unit_test(test_stream_ending_inside_a_command_is_an_error),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
