@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Resumable transfers: the record, the token, the continuation frame and
- * the sender's prefix check.  See resume.h.
+ * Resumable transfers: the record, the token and the continuation frame.
+ * The sender checks a regenerated prefix in send-pump.c.  See resume.h.
  *
  * The token is base64url of a blob: "BR", version, flags, protocol, uuid,
  * ctransid, parent uuid and ctransid, offset, command count, chain, last
@@ -502,88 +502,4 @@ int resume_record_find(int dest_fd, const uint8_t *uuid, uint64_t ctransid,
 	}
 	closedir(dir);
 	return ret;
-}
-
-void resume_prefix_init(struct resume_prefix *v, const struct resume_token *t)
-{
-	memset(v, 0, sizeof(*v));
-	v->tok = *t;
-	v->hdr_len = t->pos.headerless ? BTRFS_SEND_CMD_HEADER_LEN :
-					 BTRFS_SEND_STREAM_HEADER_LEN;
-}
-
-static int prefix_mismatch(struct resume_prefix *v, const char *what)
-{
-	snprintf(v->err, sizeof(v->err), "%s at stream offset %llu", what,
-		 (unsigned long long)v->offset);
-	return -ESTALE;
-}
-
-/* A complete header was collected: account it. */
-static int prefix_header(struct resume_prefix *v)
-{
-	uint32_t version;
-
-	v->pos.chain = crc32c_update(v->pos.chain, v->hdr, v->hdr_len);
-	if (v->hdr_len == BTRFS_SEND_STREAM_HEADER_LEN) {
-		version = get_le32(v->hdr + BTRFS_SEND_STREAM_MAGIC_LEN);
-		if (memcmp(v->hdr, BTRFS_SEND_STREAM_MAGIC,
-			   BTRFS_SEND_STREAM_MAGIC_LEN))
-			return prefix_mismatch(v, "no stream header");
-		if (version != v->tok.pos.version)
-			return prefix_mismatch(v, "another protocol version");
-	} else {
-		v->skip = get_le32(v->hdr);
-		v->pos.cmds++;
-		v->pos.last_crc = get_le32(v->hdr + 6);
-	}
-	v->hdr_len = BTRFS_SEND_CMD_HEADER_LEN;
-	v->hdr_have = 0;
-	return 0;
-}
-
-/* At a command boundary at or past the token's offset: compare. */
-static int prefix_check(struct resume_prefix *v)
-{
-	const struct send_stream_pos *want = &v->tok.pos;
-
-	if (v->offset != want->offset)
-		return prefix_mismatch(v, "no command boundary at the token's offset");
-	if (v->pos.cmds != want->cmds)
-		return prefix_mismatch(v, "another number of commands");
-	if (v->pos.chain != want->chain || v->pos.last_crc != want->last_crc)
-		return prefix_mismatch(v, "other content");
-	return 1;
-}
-
-int resume_prefix_feed(struct resume_prefix *v, const unsigned char *buf,
-		       size_t len, size_t *used)
-{
-	size_t n, i = 0;
-	int ret;
-
-	while (i < len) {
-		if (v->skip) {
-			n = len - i < v->skip ? len - i : v->skip;
-			v->skip -= n;
-		} else {
-			n = v->hdr_len - v->hdr_have;
-			if (n > len - i)
-				n = len - i;
-			memcpy(v->hdr + v->hdr_have, buf + i, n);
-			v->hdr_have += n;
-		}
-		i += n;
-		v->offset += n;
-		if (!v->skip && v->hdr_have == v->hdr_len) {
-			ret = prefix_header(v);
-			if (ret < 0)
-				return ret;
-		}
-		if (v->skip || v->hdr_have || v->offset < v->tok.pos.offset)
-			continue;
-		*used = i;
-		return prefix_check(v);
-	}
-	return 0;
 }

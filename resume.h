@@ -2,9 +2,9 @@
 /*
  * Resumable transfers, shared by send and receive: the resume record that
  * an interrupted receive leaves beside its partial subvolume, the token
- * that carries its identity and position to the sender, the continuation
- * frame that precedes the rest of a regenerated stream, and the check of
- * a regenerated stream's prefix.
+ * that carries its identity and position to the sender, and the
+ * continuation frame that precedes the rest of a regenerated stream (whose
+ * prefix the sender checks in send-pump.c).
  */
 #ifndef RESUME_H
 #define RESUME_H
@@ -91,29 +91,5 @@ int resume_record_remove(int dest_fd, const char *subvol);
 /* The record in dest of the subvolume sent as uuid/ctransid; name out. */
 int resume_record_find(int dest_fd, const uint8_t *uuid, uint64_t ctransid,
 		       char *name, size_t size, struct resume_record *r);
-
-/*
- * The sender's check of a regenerated stream: fed its bytes from the
- * start, it finds the command boundary at the token's offset and
- * compares the chain there.
- */
-struct resume_prefix {
-	struct resume_token tok;
-	uint64_t offset;
-	unsigned char hdr[BTRFS_SEND_STREAM_HEADER_LEN];
-	size_t hdr_have;	/* bytes of the header being collected */
-	size_t hdr_len;		/* its size: stream or command header */
-	uint64_t skip;		/* payload bytes left of the current command */
-	struct send_stream_pos pos;
-	char err[256];
-};
-
-void resume_prefix_init(struct resume_prefix *v, const struct resume_token *t);
-/*
- * 0: the prefix goes on past buf; 1: it ends after *used bytes of buf and
- * matches; -ESTALE (message in v->err) when it does not match.
- */
-int resume_prefix_feed(struct resume_prefix *v, const unsigned char *buf,
-		       size_t len, size_t *used);
 
 #endif

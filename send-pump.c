@@ -402,8 +402,8 @@ static int splice_payload(struct send_pump *p, size_t n, size_t *left)
 	ssize_t moved;
 
 	moved = splice_some(p, n);
-	if (moved == -EINVAL && !p->written) {
-		/* The output refuses splice: copy, before any byte moved. */
+	if (moved == -EINVAL) {
+		/* The output refuses splice (O_APPEND): nothing moved, copy. */
 		p->can_splice = false;
 		return 0;
 	}
