@@ -26,8 +26,12 @@
 
 /* Payloads this large are spliced past the pump, not copied. */
 #define SPLICE_MIN	(16 * 1024)
-/* Past verify_end, read this much at most, so that payloads are spliced. */
-#define FAST_READ	(8 * 1024)
+/*
+ * Past verify_end, after a large payload, read this much at most, so that
+ * the next large payload is spliced rather than read; after small ones,
+ * read as much as the buffer takes.
+ */
+#define FAST_READ	(4 * 1024)
 
 /* What a step of the pump met, beyond 0 and a negative errno. */
 #define PUMP_EOF	1	/* the attempt's pipe ended */
@@ -253,7 +257,8 @@ static int read_unit_header(struct send_pump *p, size_t *hlen, size_t *ulen)
 
 	*hlen = (!p->at.offset && !p->headerless) ?
 		BTRFS_SEND_STREAM_HEADER_LEN : BTRFS_SEND_CMD_HEADER_LEN;
-	ret = fill(p, *hlen, p->in_off < p->verify_end ? SIZE_MAX : FAST_READ);
+	ret = fill(p, *hlen, p->in_off >= p->verify_end && p->large_payload ?
+		   FAST_READ : SIZE_MAX);
 	if (ret)
 		return ret;
 	h = p->buf + p->start;
@@ -429,6 +434,7 @@ static int take_fast(struct send_pump *p, size_t hlen, size_t ulen)
 
 	unit_end(p, hlen, ulen, &next);
 	memcpy(p->cut_hdr, p->buf + p->start, hlen);
+	p->large_payload = ulen - hlen >= SPLICE_MIN;
 	while (left) {
 		n = p->end - p->start;
 		if (n) {

@@ -44,6 +44,7 @@ struct send_pump {
 	unsigned char cut_hdr[BTRFS_SEND_STREAM_HEADER_LEN];
 	bool frame_due;
 	bool can_splice;
+	bool large_payload;		/* the last unit's was spliced */
 	bool ended;			/* the stream is complete */
 
 	/* One attempt: see send_pump_attempt(). */

@@ -77,6 +77,45 @@ stop_and_continue() {
 	echo "$n"
 }
 
+# A cgroup freezer, as a suspend uses: v1's freezer.state or v2's
+# cgroup.freeze, in a cgroup of our own, removed at exit.
+FREEZER=
+for d in /sys/fs/cgroup/freezer /sys/fs/cgroup/unified /sys/fs/cgroup; do
+	if [ -e "$d/freezer.state" ] || [ -e "$d/cgroup.procs" ] &&
+		mkdir "$d/btrfs-test-$$" 2>/dev/null; then
+		if [ -e "$d/btrfs-test-$$/freezer.state" ] ||
+			[ -e "$d/btrfs-test-$$/cgroup.freeze" ]; then
+			FREEZER=$d/btrfs-test-$$
+			break
+		fi
+		rmdir "$d/btrfs-test-$$"
+	fi
+done
+trap 'rc=$?; [ -z "$FREEZER" ] || rmdir "$FREEZER" 2>/dev/null; (exit $rc); recv_exit' EXIT
+
+freeze() {
+	if [ -e "$FREEZER/freezer.state" ]; then
+		echo "$1" >"$FREEZER/freezer.state"
+	else
+		echo "$([ "$1" = FROZEN ] && echo 1 || echo 0)" \
+			>"$FREEZER/cgroup.freeze"
+	fi
+}
+
+# freeze_and_thaw PID: as stop_and_continue, with the cgroup freezer.
+freeze_and_thaw() {
+	local pid=$1 n=0
+	echo "$pid" >"$FREEZER/cgroup.procs" || { echo 0; return; }
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep "0.$((RANDOM % 2))$((RANDOM % 10))"
+		freeze FROZEN
+		sleep "0.0$((RANDOM % 10))"
+		freeze THAWED
+		n=$((n + 1))
+	done
+	echo "$n"
+}
+
 # stopped NAME [-f] SEND-ARGS...: send into a slow reader (through stdout,
 # or -f onto the reader's fifo) while stopping the sender; the stream in
 # $WORK/NAME.stopped, the sender's stderr in $WORK/NAME.err.
@@ -93,7 +132,7 @@ stopped() {
 		"$OURS" send -v "$@" >"$fifo" 2>"$WORK/$name.err" &
 	fi
 	pid=$!
-	stops=$(stop_and_continue "$pid")
+	stops=$($STOPPER "$pid")
 	wait "$pid"
 	echo "$?" >"$WORK/$name.rc"
 	wait "$reader"
@@ -101,6 +140,7 @@ stopped() {
 	echo "$stops" >"$WORK/$name.stops"
 }
 
+STOPPER=stop_and_continue
 RESTARTS=0
 # check_case NAME CLEAN: exit 0, the same bytes, enough stops.
 check_case() {
@@ -162,6 +202,17 @@ check "resume: the received subvolume has its received uuid" \
 # its files with the compression flag and stores their extents compressed.
 compare_trees "resume: tree after the stopped continuation" "$SRC/s1" \
 	"$DST/s1" --no-atime --no-flags --no-extents
+
+# The freezer of a suspend or of a cgroup restarts the ioctl as a stop does.
+if [ -n "$FREEZER" ]; then
+	STOPPER=freeze_and_thaw
+	stopped frozen "$SRC/s1"
+	check_case frozen "$WORK/full.clean"
+elif [ -n "${CI:-}" ]; then
+	fail "no cgroup freezer (v1 freezer.state or v2 cgroup.freeze) to test with"
+else
+	echo "NOTE: $TEST_NAME: no cgroup freezer here: the frozen case was not run" >&2
+fi
 
 check "at least one restart repaired in all ($RESTARTS)" [ "$RESTARTS" -ge 1 ]
 finish
