@@ -266,9 +266,9 @@ static int ensure_index(struct receive_ctx *ctx)
 }
 
 enum lookup_failure {
-	LOOKUP_NOT_FOUND,
-	LOOKUP_STALE,		/* the uuid is here, with another transid */
-	LOOKUP_NOT_USABLE,	/* found, but writable or the top level */
+	LOOKUP_NOT_FOUND,	/* no subvolume carries the uuid */
+	LOOKUP_NOT_USABLE,	/* only writable ones, or the top level */
+	LOOKUP_UNREACHABLE,	/* read-only ones, none beneath the anchor */
 };
 
 /*
@@ -282,35 +282,73 @@ static bool usable_source(const struct subvol_info *si)
 }
 
 /*
- * A subvolume of the sender, known here by its uuid and ctransid: the one
- * received from it (received uuid and stransid match), else the sender's
- * own when both sides share the filesystem.  *why tells, when none is
- * found, whether one exists in another state or is not usable.
+ * A subvolume's path (from the top level) relative to the anchor, or NULL
+ * when it is not beneath the anchor: outside the mounted subvolume, or
+ * outside the -C chroot.
+ */
+static const char *anchor_relative(const struct receive_ctx *ctx,
+				   const char *path)
+{
+	size_t alen = strlen(ctx->anchor_path);
+
+	if (!alen)
+		return path;
+	if (strncmp(path, ctx->anchor_path, alen) ||
+	    (path[alen] != '/' && path[alen] != '\0'))
+		return NULL;
+	path += alen;
+	while (*path == '/')
+		path++;
+	return path;
+}
+
+/* Whether si can be used, and if not, the worst reason so far in *why. */
+static bool acceptable_source(const struct receive_ctx *ctx,
+			      const struct subvol_info *si,
+			      enum lookup_failure *why)
+{
+	if (!usable_source(si)) {
+		if (*why == LOOKUP_NOT_FOUND)
+			*why = LOOKUP_NOT_USABLE;
+		return false;
+	}
+	if (!anchor_relative(ctx, si->path)) {
+		*why = LOOKUP_UNREACHABLE;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A subvolume of the sender, known here by the uuid the stream gives (the
+ * sender's received uuid if it has one, else its own): as btrfs-progs
+ * does, the subvolumes received from it first (lowest root id first), then
+ * the one whose own uuid it is (the sender shares this filesystem, or the
+ * stream comes back to where its subvolume was made).  The stream's
+ * ctransid decides nothing: it is the sender's own, which differs from
+ * ours whenever the sender received the subvolume itself.  Of these, the
+ * first that is read-only and reachable from the anchor.
  */
 static struct subvol_info *find_sender_subvol(struct receive_ctx *ctx,
 					      const uint8_t *uuid,
-					      uint64_t ctransid,
 					      enum lookup_failure *why)
 {
-	struct subvol_info *si, *own;
+	struct subvol_info *si;
 
 	*why = LOOKUP_NOT_FOUND;
-	si = subvol_index_find_by_received_uuid(&ctx->index, uuid, ctransid);
-	if (si && usable_source(si))
+	for (si = subvol_index_first_received(&ctx->index, uuid); si;
+	     si = subvol_index_next_received(si)) {
+		if (acceptable_source(ctx, si, why))
+			return si;
+	}
+	si = subvol_index_find_by_uuid(&ctx->index, uuid);
+	if (si && acceptable_source(ctx, si, why))
 		return si;
-	own = subvol_index_find_by_uuid(&ctx->index, uuid);
-	if (own && own->ctransid == ctransid && usable_source(own))
-		return own;
-	if (si || (own && own->ctransid == ctransid))
-		*why = LOOKUP_NOT_USABLE;
-	else if (own || subvol_index_find_by_received_uuid(&ctx->index, uuid, 0))
-		*why = LOOKUP_STALE;
 	return NULL;
 }
 
 static struct subvol_info *lookup_sender_subvol(struct receive_ctx *ctx,
 						const uint8_t *uuid,
-						uint64_t ctransid,
 						enum lookup_failure *why)
 {
 	struct subvol_info *si;
@@ -320,7 +358,7 @@ static struct subvol_info *lookup_sender_subvol(struct receive_ctx *ctx,
 	ret = ensure_index(ctx);
 	if (ret < 0)
 		return NULL;
-	si = find_sender_subvol(ctx, uuid, ctransid, why);
+	si = find_sender_subvol(ctx, uuid, why);
 	if (si || ret == 1)
 		return si;
 	/* Subvolumes received since the index was built are not in it. */
@@ -328,38 +366,38 @@ static struct subvol_info *lookup_sender_subvol(struct receive_ctx *ctx,
 	ctx->index_ready = false;
 	if (ensure_index(ctx) < 0)
 		return NULL;
-	return find_sender_subvol(ctx, uuid, ctransid, why);
+	return find_sender_subvol(ctx, uuid, why);
 }
 
-static const char *lookup_failure_reason(enum lookup_failure why)
+/* The end of the error line of a failed lookup: why, in buf. */
+static const char *lookup_failure_reason(const struct receive_ctx *ctx,
+					 enum lookup_failure why, char *buf,
+					 size_t size)
 {
 	switch (why) {
-	case LOOKUP_STALE:
-		return ": it was modified after it was received";
 	case LOOKUP_NOT_USABLE:
-		return ": the subvolume with that uuid is writable or the top level, refused";
+		snprintf(buf, size, ": every subvolume with that uuid is writable or the top level, refused");
+		break;
+	case LOOKUP_UNREACHABLE:
+		snprintf(buf, size, ": no read-only subvolume with that uuid is reachable from the mount point (it holds /%s)",
+			 ctx->anchor_path);
+		break;
 	default:
-		return "";
+		buf[0] = '\0';
 	}
+	return buf;
 }
 
 /* Open a subvolume, given by its path from the top level, via the anchor. */
 static int open_subvol(struct receive_ctx *ctx, const struct subvol_info *si)
 {
-	size_t alen = strlen(ctx->anchor_path);
-	const char *rel = si->path;
+	const char *rel = anchor_relative(ctx, si->path);
 	int fd;
 
-	if (alen) {
-		if (strncmp(si->path, ctx->anchor_path, alen) ||
-		    (si->path[alen] != '/' && si->path[alen] != '\0')) {
-			error("subvolume %s is not reachable from the mount point (it holds %s)",
-			      si->path, ctx->anchor_path);
-			return -ENOENT;
-		}
-		rel = si->path + alen;
-		while (*rel == '/')
-			rel++;
+	if (!rel) {
+		error("subvolume /%s is not reachable from the mount point (it holds /%s)",
+		      si->path, ctx->anchor_path);
+		return -ENOENT;
 	}
 	fd = openat(ctx->anchor_fd, *rel ? rel : ".",
 		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -372,8 +410,8 @@ static int open_subvol(struct receive_ctx *ctx, const struct subvol_info *si)
 
 /*
  * After a failed lookup: the subvolumes that carry the uuid, as their own
- * or as received uuid, but not in the state the stream needs, so that the
- * user sees why (modified after it was received, made writable, ...).
+ * or as received uuid, but cannot serve, so that the user sees why (made
+ * writable, outside the mount point or the -C chroot, ...).
  */
 static void explain_candidates(struct receive_ctx *ctx, const uint8_t *uuid)
 {
@@ -406,20 +444,20 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 	enum btrfs_util_error err;
 	enum lookup_failure why;
 	struct subvol_info *parent;
-	char parent_str[37];
+	char parent_str[37], reason[PATH_MAX + 128];
 	int parent_fd;
 	int ret;
 
 	ret = start_subvol(ctx, true, path, uuid, ctransid);
 	if (ret < 0)
 		return ret;
-	parent = lookup_sender_subvol(ctx, parent_uuid, parent_ctransid,
-				      &why);
+	parent = lookup_sender_subvol(ctx, parent_uuid, &why);
 	if (!parent) {
 		uuid_unparse(parent_uuid, parent_str);
 		error("cannot find parent subvolume %s (transid %llu) of snapshot %s%s",
 		      parent_str, (unsigned long long)parent_ctransid, path,
-		      lookup_failure_reason(why));
+		      lookup_failure_reason(ctx, why, reason,
+					    sizeof(reason)));
 		explain_candidates(ctx, parent_uuid);
 		return -ENOENT;
 	}
@@ -935,18 +973,19 @@ static int open_clone_source(struct receive_ctx *ctx,
 			     uint64_t clone_ctransid, const char *clone_path)
 {
 	struct subvol_info *si;
-	char uuid_str[37];
+	char uuid_str[37], reason[PATH_MAX + 128];
 	enum lookup_failure why;
 	int subvol_fd;
 
 	if (!memcmp(clone_uuid, ctx->cur.uuid, 16))
 		return open_source_file(ctx, -1, clone_path);
-	si = lookup_sender_subvol(ctx, clone_uuid, clone_ctransid, &why);
+	si = lookup_sender_subvol(ctx, clone_uuid, &why);
 	if (!si) {
 		uuid_unparse(clone_uuid, uuid_str);
 		error("clone: did not find source subvol %s (transid %llu) for %s%s",
 		      uuid_str, (unsigned long long)clone_ctransid,
-		      clone_path, lookup_failure_reason(why));
+		      clone_path, lookup_failure_reason(ctx, why, reason,
+							sizeof(reason)));
 		explain_candidates(ctx, clone_uuid);
 		return -ENOENT;
 	}

@@ -28,7 +28,10 @@ static int cmp_uuid(const struct rb_node *a, const struct rb_node *b)
 		      rb_entry(b, struct subvol_info, by_uuid)->uuid, 16);
 }
 
-/* Received uuids repeat (read-only snapshots keep them): order fully. */
+/*
+ * Received uuids repeat (read-only snapshots keep them, a stream may be
+ * received twice): order by root id within one received uuid.
+ */
 static int cmp_received(const struct rb_node *a, const struct rb_node *b)
 {
 	const struct subvol_info *x =
@@ -37,9 +40,6 @@ static int cmp_received(const struct rb_node *a, const struct rb_node *b)
 		rb_entry(b, struct subvol_info, by_received_uuid);
 	int ret = memcmp(x->received_uuid, y->received_uuid, 16);
 
-	if (ret)
-		return ret;
-	ret = cmp_u64(x->stransid, y->stransid);
 	return ret ? ret : cmp_u64(x->root_id, y->root_id);
 }
 
@@ -211,30 +211,10 @@ struct subvol_info *subvol_index_find_by_uuid(const struct subvol_index *idx,
 	return NULL;
 }
 
-/* Lowest root id with this received uuid in the subtree at n. */
-static struct subvol_info *leftmost_received(const struct rb_node *n,
-					     const uint8_t *uuid,
-					     struct subvol_info *best)
-{
-	struct subvol_info *info;
-
-	if (!n)
-		return best;
-	info = rb_entry(n, struct subvol_info, by_received_uuid);
-	if (!memcmp(uuid, info->received_uuid, 16) &&
-	    (!best || info->root_id < best->root_id))
-		best = info;
-	best = leftmost_received(n->left, uuid, best);
-	return leftmost_received(n->right, uuid, best);
-}
-
-/*
- * Of several subvolumes with this received uuid, the one received first
- * (the lowest root id), as btrfs-progs picks it.
- */
+/* The leftmost node, the lowest root id, of the run of equal uuids. */
 struct subvol_info *
-subvol_index_find_by_received_uuid(const struct subvol_index *idx,
-				   const uint8_t *uuid, uint64_t stransid)
+subvol_index_first_received(const struct subvol_index *idx,
+			    const uint8_t *uuid)
 {
 	struct rb_node *n = idx->by_received_uuid.node;
 	struct subvol_info *info, *best = NULL;
@@ -243,18 +223,23 @@ subvol_index_find_by_received_uuid(const struct subvol_index *idx,
 	while (n) {
 		info = rb_entry(n, struct subvol_info, by_received_uuid);
 		c = memcmp(uuid, info->received_uuid, 16);
-		if (!c && stransid)
-			c = cmp_u64(stransid, info->stransid);
-		if (!c && (!best || info->root_id < best->root_id))
+		if (!c)
 			best = info;
-		/* Equal keys may sit on both sides when stransid is open. */
-		if (!c && !stransid) {
-			best = leftmost_received(n, uuid, best);
-			break;
-		}
 		n = c <= 0 ? n->left : n->right;
 	}
 	return best;
+}
+
+struct subvol_info *subvol_index_next_received(const struct subvol_info *info)
+{
+	const struct rb_node *n = rb_next(&info->by_received_uuid);
+	struct subvol_info *next;
+
+	if (!n)
+		return NULL;
+	next = rb_entry(n, struct subvol_info, by_received_uuid);
+	return memcmp(next->received_uuid, info->received_uuid, 16) ? NULL :
+								       next;
 }
 
 struct subvol_info *

@@ -54,10 +54,15 @@ void subvol_index_add(struct subvol_index *idx, struct subvol_info *info);
 
 struct subvol_info *subvol_index_find_by_uuid(const struct subvol_index *idx,
 					      const uint8_t *uuid);
-/* Received uuid, and stransid unless it is 0. */
+/*
+ * The subvolumes that carry this received uuid, lowest root id first (the
+ * order in which they were received, as btrfs-progs lists them): the
+ * first, then each next one; NULL after the last.
+ */
 struct subvol_info *
-subvol_index_find_by_received_uuid(const struct subvol_index *idx,
-				   const uint8_t *uuid, uint64_t stransid);
+subvol_index_first_received(const struct subvol_index *idx,
+			    const uint8_t *uuid);
+struct subvol_info *subvol_index_next_received(const struct subvol_info *info);
 struct subvol_info *
 subvol_index_find_by_root_id(const struct subvol_index *idx, uint64_t id);
 struct subvol_info *subvol_index_find_by_path(const struct subvol_index *idx,

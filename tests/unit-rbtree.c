@@ -97,6 +97,7 @@ static struct subvol_info *make_subvol(uint64_t id, int uuid_byte,
 static void test_subvol_index_finds_by_every_key(void **state)
 {
 	struct subvol_index idx = { 0 };
+	struct subvol_info *si;
 	uint8_t uuid[16];
 	int i;
 
@@ -117,14 +118,16 @@ static void test_subvol_index_finds_by_every_key(void **state)
 	assert_int_equal(subvol_index_find_by_path(&idx, "snaps/s9")->root_id,
 			 264);
 	memset(uuid, 10, 16);
-	/* Received uuid 10 belongs to s9, s59, s109, s159. */
-	assert_int_equal(subvol_index_find_by_received_uuid(&idx, uuid,
-							    109)->root_id,
-			 364);
-	/* Without stransid: the first received, as btrfs-progs picks. */
-	assert_int_equal(subvol_index_find_by_received_uuid(&idx, uuid,
-							    0)->root_id, 264);
-	assert_null(subvol_index_find_by_received_uuid(&idx, uuid, 110));
+	/* Received uuid 10 belongs to s9, s59, s109, s159, in that order. */
+	si = subvol_index_first_received(&idx, uuid);
+	for (i = 0; i < 4; i++) {
+		assert_non_null(si);
+		assert_int_equal(si->root_id, 264 + 50 * i);
+		si = subvol_index_next_received(si);
+	}
+	assert_null(si);
+	memset(uuid, 51, 16);
+	assert_null(subvol_index_first_received(&idx, uuid));
 	memset(uuid, 0xee, 16);
 	assert_null(subvol_index_find_by_uuid(&idx, uuid));
 	assert_null(subvol_index_find_by_path(&idx, "snaps/none"));
