@@ -78,6 +78,8 @@ struct send_ctx {
 	struct progress *prog;
 	struct send_scan scan;
 	uint64_t moved;
+	bool sigpipe_ignored;		/* when send started */
+	int exit_status;		/* on failure, if not 1 */
 };
 
 /* The reader thread's state: it owns in, and closes it when done. */
@@ -1044,6 +1046,22 @@ out:
 	return NULL;
 }
 
+/*
+ * As btrfs-progs: a reader that goes away ends send by SIGPIPE, unless
+ * SIGPIPE was ignored when it started; a copy of the stream that fails
+ * exits with its errno as the status.
+ */
+static int stream_copy_failed(struct send_ctx *s, int err)
+{
+	if (err == -EPIPE && !s->sigpipe_ignored) {
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
+	error("failed to read stream from kernel: %s", strerror(-err));
+	s->exit_status = -err;
+	return err;
+}
+
 static int send_one(struct send_ctx *s, const char *path, uint64_t flags,
 		    const struct resume_token *resume)
 {
@@ -1130,8 +1148,7 @@ static int send_one(struct send_ctx *s, const char *path, uint64_t flags,
 		ret = pump.err;
 		error("cannot estimate the stream of %s: %s", path, pump.msg);
 	} else if (pump.err) {
-		ret = pump.err;
-		error("failed to read stream from kernel: %s", strerror(-ret));
+		ret = stream_copy_failed(s, pump.err);
 	} else if (ioctl_err) {
 		ret = ioctl_err;
 		error("send ioctl failed with %d: %s", ret, strerror(-ret));
@@ -1366,8 +1383,8 @@ static int send_run(int argc, char **argv)
 	if (ret < 0)
 		goto out;
 
-	/* A reader that goes away is an error to report, not a signal. */
-	signal(SIGPIPE, SIG_IGN);
+	/* A reader that goes away is reported by send_one. */
+	s.sigpipe_ignored = signal(SIGPIPE, SIG_IGN) == SIG_IGN;
 	if (o.estimate) {
 		ret = estimate_all(&s, &o, subvols, &est);
 		if (ret < 0)
@@ -1392,5 +1409,7 @@ out:
 	}
 	send_ctx_free(&s);
 	send_opts_free(&o);
-	return ret < 0 ? 1 : 0;
+	if (ret < 0)
+		return s.exit_status ? s.exit_status : 1;
+	return 0;
 }
