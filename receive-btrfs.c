@@ -563,10 +563,11 @@ static bool lost_without_root(struct receive_ctx *ctx,
 			      enum receive_loss_kind kind, const char *path,
 			      const char *xname, int err)
 {
-	struct receive_loss *loss = &ctx->losses[kind];
+	struct receive_loss *loss;
 
 	if (!ctx->unprivileged || err != EPERM || kind >= RECEIVE_LOSS_KINDS)
 		return false;
+	loss = &ctx->losses[kind];
 	if (loss->count++)
 		return true;
 	/* Only an example: cut if it must be. */
