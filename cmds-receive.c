@@ -505,8 +505,14 @@ static int open_destination(const struct receive_opts *o,
 		error("realpath(%s) failed: %m", o->dest);
 		return ret;
 	}
-	if (statfs(real_dest, &sfs) < 0 || sfs.f_type != BTRFS_SUPER_MAGIC) {
-		error("%s doesn't belong to btrfs mount point", o->dest);
+	ret = statfs(real_dest, &sfs);
+	if (ret < 0 || sfs.f_type != BTRFS_SUPER_MAGIC) {
+		error("%s doesn't belong to btrfs mount point", real_dest);
+		/* Ours, after btrfs-progs' line: not an ERROR. */
+		if (!ret)
+			fprintf(stderr,
+				"HINT: to receive onto a filesystem that is not btrfs, use 'btrfs receive --to-dir %s'\n",
+				o->dest);
 		return -EINVAL;
 	}
 	ret = o->root_mount ? mount_point_from_option(o->root_mount, &mp) :

@@ -79,6 +79,8 @@ struct send_ctx {
 	struct progress *prog;
 	struct send_scan scan;
 	uint64_t moved;
+	bool sigpipe_ignored;		/* when send started */
+	int exit_status;		/* on failure, if not 1 */
 };
 
 
@@ -916,8 +918,24 @@ static int pump_attempt(struct send_ctx *s, int fd, uint64_t flags,
 	return 0;
 }
 
-static void report_send_error(const struct send_pump *pump, const char *path,
-			      uint64_t flags, int ret, int ioctl_err)
+/*
+ * As btrfs-progs: a reader that goes away ends send by SIGPIPE, unless
+ * SIGPIPE was ignored when it started; a copy of the stream that fails
+ * exits with its errno as the status.
+ */
+static void stream_copy_failed(struct send_ctx *s, int err)
+{
+	if (err == -EPIPE && !s->sigpipe_ignored) {
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
+	error("failed to read stream from kernel: %s", strerror(-err));
+	s->exit_status = -err;
+}
+
+static void report_send_error(struct send_ctx *s, const struct send_pump *pump,
+			      const char *path, uint64_t flags, int ret,
+			      int ioctl_err)
 {
 	if (ret == -ESTALE && pump->frame_due) {
 		error("cannot resume: the stream of %s differs from the one the receiver applied (%s); nothing was sent",
@@ -929,7 +947,7 @@ static void report_send_error(const struct send_pump *pump, const char *path,
 		error("the stream of %s from the kernel is damaged (%s)",
 		      path, pump->msg);
 	} else if (ret) {
-		error("failed to read stream from kernel: %s", strerror(-ret));
+		stream_copy_failed(s, ret);
 	} else if (ioctl_err) {
 		error("send ioctl failed with %d: %s", ioctl_err,
 		      strerror(-ioctl_err));
@@ -989,7 +1007,7 @@ static int pump_one(struct send_ctx *s, int fd, const char *path,
 	}
 	if (!ret)
 		ret = send_pump_finish(&pump, ioctl_err);
-	report_send_error(&pump, path, flags, ret, ioctl_err);
+	report_send_error(s, &pump, path, flags, ret, ioctl_err);
 	send_pump_free(&pump);
 	return ret ?: ioctl_err;
 }
@@ -1236,8 +1254,8 @@ static int send_run(int argc, char **argv)
 	if (ret < 0)
 		goto out;
 
-	/* A reader that goes away is an error to report, not a signal. */
-	signal(SIGPIPE, SIG_IGN);
+	/* A reader that goes away is reported by send_one. */
+	s.sigpipe_ignored = signal(SIGPIPE, SIG_IGN) == SIG_IGN;
 	if (o.estimate) {
 		ret = estimate_all(&s, &o, subvols, &est);
 		if (ret < 0)
@@ -1262,5 +1280,7 @@ out:
 	}
 	send_ctx_free(&s);
 	send_opts_free(&o);
-	return ret < 0 ? 1 : 0;
+	if (ret < 0)
+		return s.exit_status ? s.exit_status : 1;
+	return 0;
 }

@@ -469,7 +469,7 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 	ret = errno;
 	close(parent_fd);
 	if (err) {
-		error("cannot snapshot %s to %s: %s", parent->path, path,
+		error("creating snapshot %s -> %s failed: %s", parent->path, path,
 		      ret ? strerror(ret) : btrfs_util_strerror(err));
 		return ret ? -ret : -EIO;
 	}
@@ -578,12 +578,77 @@ static int lookup_entry(struct receive_ctx *ctx, const char *cmd,
 	return lookup(ctx, path, dir_fd, name);
 }
 
+/* The stream names the subvolume's top directory with the empty path. */
+static const char *shown_path(const char *path)
+{
+	return *path ? path : ".";
+}
+
 static int fail_errno(const char *what, const char *path)
 {
 	int ret = -errno;
 
-	error("%s %s failed: %m", what, path);
+	error("%s %s failed: %m", what, shown_path(path));
 	return ret;
+}
+
+/*
+ * Without root (--to-dir), what the kernel refuses an unprivileged user is
+ * lost, as with tar: counted for one warning per kind at the end, not an
+ * error.  True when err is such a refusal.
+ */
+static bool lost_without_root(struct receive_ctx *ctx,
+			      enum receive_loss_kind kind, const char *path,
+			      const char *xname, int err)
+{
+	struct receive_loss *loss;
+
+	if (!ctx->unprivileged || err != EPERM || kind >= RECEIVE_LOSS_KINDS)
+		return false;
+	loss = &ctx->losses[kind];
+	if (loss->count++)
+		return true;
+	/* Only an example: cut if it must be. */
+	if (snprintf(loss->first, sizeof(loss->first), "%s%s%s%s%s",
+		     ctx->cur.name, *path ? "/" : "", path, xname ? " " : "",
+		     xname ? xname : "") >= (int)sizeof(loss->first))
+		loss->first[sizeof(loss->first) - 1] = '\0';
+	return true;
+}
+
+/*
+ * A send makes new inodes under temporary names: the first device node
+ * lost is shown under the name it gets right after.
+ */
+static void rename_lost_device(struct receive_ctx *ctx, const char *from,
+			       const char *to)
+{
+	struct receive_loss *loss = &ctx->losses[RECEIVE_LOSS_DEVICE];
+	size_t len = strlen(ctx->cur.name);
+
+	if (loss->count != 1 || strncmp(loss->first, ctx->cur.name, len) ||
+	    loss->first[len] != '/' || strcmp(loss->first + len + 1, from))
+		return;
+	if (snprintf(loss->first, sizeof(loss->first), "%s/%s", ctx->cur.name,
+		     to) >= (int)sizeof(loss->first))
+		loss->first[sizeof(loss->first) - 1] = '\0';
+}
+
+void receive_report_losses(const struct receive_ctx *ctx)
+{
+	static const char *const what[RECEIVE_LOSS_KINDS] = {
+		[RECEIVE_LOSS_OWNER] = "owners not kept, the receiving user owns those files",
+		[RECEIVE_LOSS_DEVICE] = "device nodes not made, empty files stand in their place",
+		[RECEIVE_LOSS_TRUSTED_XATTR] = "trusted.* xattrs not set",
+		[RECEIVE_LOSS_SECURITY_XATTR] = "security.* xattrs not set",
+	};
+	int i;
+
+	for (i = 0; i < RECEIVE_LOSS_KINDS; i++)
+		if (ctx->losses[i].count)
+			warning("not root: %llu %s (first: %s)",
+				(unsigned long long)ctx->losses[i].count,
+				what[i], ctx->losses[i].first);
 }
 
 /*
@@ -597,7 +662,7 @@ static int fail_unsupported(struct receive_ctx *ctx, const char *what,
 		return fail_errno(what, path);
 	if (!*warned)
 		warning("%s not applied, the destination does not support it: %s (first on %s)",
-			what, strerror(errno), path);
+			what, strerror(errno), shown_path(path));
 	*warned = true;
 	return 0;
 }
@@ -643,18 +708,23 @@ static int apply_mkdir(const char *path, void *user)
 	return create_later(user, PENDING_DIR, path);
 }
 
-static int make_node(void *user, const char *what, const char *path,
-		     mode_t mode, dev_t rdev)
+static int make_node(struct receive_ctx *ctx, const char *what,
+		     const char *path, mode_t mode, dev_t rdev)
 {
 	const char *name;
 	int dfd, ret;
 
-	ret = lookup_entry(user, what, path, &dfd, &name);
+	ret = lookup_entry(ctx, what, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
-	if (mknodat(dfd, name, mode, rdev) < 0)
-		return fail_errno(what, path);
-	return 0;
+	if (!mknodat(dfd, name, mode, rdev))
+		return 0;
+	/* Later commands (rename, chown, utimes) need an inode there. */
+	if ((S_ISCHR(mode) || S_ISBLK(mode)) &&
+	    lost_without_root(ctx, RECEIVE_LOSS_DEVICE, path, NULL, errno) &&
+	    !mknodat(dfd, name, S_IFREG | 0600, 0))
+		return 0;
+	return fail_errno(what, path);
 }
 
 static int apply_mknod(const char *path, uint64_t mode, uint64_t rdev,
@@ -790,6 +860,7 @@ static int apply_rename(const char *from, const char *to, void *user)
 		return ret;
 	}
 	rename_cached_file(ctx, from, to);
+	rename_lost_device(ctx, from, to);
 	if (is_dir) {
 		confined_forget_under(&ctx->paths, from);
 		confined_forget_under(&ctx->paths, to);
@@ -1044,6 +1115,16 @@ static int enter_dir_of(struct receive_ctx *ctx, const char *path,
 	return 0;
 }
 
+/* The namespaces an unprivileged user cannot write. */
+static enum receive_loss_kind xattr_loss_kind(const char *xname)
+{
+	if (!strncmp(xname, "trusted.", 8))
+		return RECEIVE_LOSS_TRUSTED_XATTR;
+	if (!strncmp(xname, "security.", 9))
+		return RECEIVE_LOSS_SECURITY_XATTR;
+	return RECEIVE_LOSS_KINDS;
+}
+
 static int apply_set_xattr(const char *path, const char *xname,
 			   const void *data, size_t len, void *user)
 {
@@ -1061,7 +1142,10 @@ static int apply_set_xattr(const char *path, const char *xname,
 	}
 	if (ret < 0) {
 		ret = -errno;
-		error("set_xattr %s %s failed: %m", path, xname);
+		if (lost_without_root(ctx, xattr_loss_kind(xname), path, xname,
+				      errno))
+			return 0;
+		error("set_xattr %s %s failed: %m", shown_path(path), xname);
 		return ret;
 	}
 	if (!strcmp(xname, CAPABILITY_XATTR) &&
@@ -1084,7 +1168,7 @@ static int apply_remove_xattr(const char *path, const char *xname,
 		return ret;
 	if (lremovexattr(name, xname) < 0) {
 		ret = -errno;
-		error("remove_xattr %s %s failed: %m", path, xname);
+		error("remove_xattr %s %s failed: %m", shown_path(path), xname);
 	}
 	return ret;
 }
@@ -1190,15 +1274,19 @@ static int apply_chown(const char *path, uint64_t uid, uint64_t gid,
 		if (!fstat(ctx->write_fd, &st) && st.st_uid == uid &&
 		    st.st_gid == gid)
 			return 0;
-		if (fchown(ctx->write_fd, uid, gid) < 0)
-			return fail_errno("chown", path);
-		return restore_capability(ctx, path);
+		ret = fchown(ctx->write_fd, uid, gid);
+	} else {
+		ret = lookup(ctx, path, &dfd, &name);
+		if (ret < 0)
+			return ret;
+		ret = fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
 	}
-	ret = lookup(ctx, path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	if (fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+	if (ret < 0) {
+		if (lost_without_root(ctx, RECEIVE_LOSS_OWNER, path, NULL,
+				      errno))
+			return 0;
 		return fail_errno("chown", path);
+	}
 	return restore_capability(ctx, path);
 }
 

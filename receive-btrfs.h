@@ -50,6 +50,20 @@ struct pending_create {
 	char path[PATH_MAX];
 };
 
+/* Kinds of what a receive without root cannot keep. */
+enum receive_loss_kind {
+	RECEIVE_LOSS_OWNER,
+	RECEIVE_LOSS_DEVICE,
+	RECEIVE_LOSS_TRUSTED_XATTR,
+	RECEIVE_LOSS_SECURITY_XATTR,
+	RECEIVE_LOSS_KINDS,
+};
+
+struct receive_loss {
+	uint64_t count;
+	char first[PATH_MAX];	/* subvolume/path of the first one */
+};
+
 struct receive_ctx {
 	/* Where subvolumes are created. */
 	int dest_fd;
@@ -93,6 +107,17 @@ struct receive_ctx {
 	bool warn_unsupported;
 	bool fileattr_warned;
 	bool verity_warned;
+	/*
+	 * --to-dir without root: what the kernel refuses an unprivileged
+	 * user (owners, device nodes, trusted.* and security.* xattrs) is
+	 * counted instead of failing, and told once per kind at the end.
+	 */
+	bool unprivileged;
+	struct receive_loss losses[RECEIVE_LOSS_KINDS];
+	/* --to-dir not on btrfs: the btrfs.* xattr names dropped so far. */
+	bool not_btrfs;
+	char **dropped_props;
+	size_t nr_dropped_props;
 	/* What the CLONE and SNAPSHOT copies of --to-dir did. */
 	struct copy_stats copies;
 	void *decompress_buf;
@@ -140,5 +165,7 @@ int receive_open_source_file(struct receive_ctx *ctx, int subvol_fd,
 			     const char *path);
 /* The kept-open file for writes to path. */
 int receive_open_for_write(struct receive_ctx *ctx, const char *path);
+/* One WARNING per kind of loss counted without root (--to-dir). */
+void receive_report_losses(const struct receive_ctx *ctx);
 
 #endif

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
@@ -211,13 +213,19 @@ static void drop_stale_sidecar(struct receive_ctx *ctx, const char *name)
 		unlinkat(ctx->dest_fd, file, 0);
 }
 
-static int make_subvol_dir(struct receive_ctx *ctx, const char *name)
+/* parent: the directory a snapshot copies, NULL for a subvolume. */
+static int make_subvol_dir(struct receive_ctx *ctx, const char *name,
+			   const char *parent)
 {
 	int ret;
 
 	if (mkdirat(ctx->dest_fd, name, 0755) < 0) {
 		ret = -errno;
-		error("creating subvolume %s failed: %m", name);
+		if (parent)
+			error("creating snapshot %s -> %s failed: %m", parent,
+			      name);
+		else
+			error("creating subvolume %s failed: %m", name);
 		return ret;
 	}
 	drop_stale_sidecar(ctx, name);
@@ -233,7 +241,7 @@ static int dir_subvol(const char *path, const uint8_t *uuid,
 	ret = receive_start_subvol(ctx, false, path, uuid, ctransid);
 	if (ret < 0)
 		return ret;
-	ret = make_subvol_dir(ctx, path);
+	ret = make_subvol_dir(ctx, path, NULL);
 	if (ret < 0)
 		return ret;
 	return receive_begin_subvol(ctx, path, uuid, ctransid);
@@ -266,7 +274,7 @@ static int copy_parent(struct receive_ctx *ctx, const char *parent,
 	}
 	ret = copy_tree(src, dst, is_record_xattr, &ctx->copies);
 	if (ret < 0)
-		error("cannot snapshot %s to %s: %s", parent, path,
+		error("creating snapshot %s -> %s failed: %s", parent, path,
 		      strerror(-ret));
 	close(dst);
 	close(src);
@@ -295,7 +303,7 @@ static int dir_snapshot(const char *path, const uint8_t *uuid,
 	}
 	if (ret < 0)
 		return ret;
-	ret = make_subvol_dir(ctx, path);
+	ret = make_subvol_dir(ctx, path, parent);
 	if (ret < 0)
 		return ret;
 	ret = copy_parent(ctx, parent, path);
@@ -356,6 +364,36 @@ static int dir_clone(const char *path, uint64_t offset, uint64_t len,
 	return ret;
 }
 
+/*
+ * btrfs.* names are btrfs properties (compression): a filesystem that is
+ * not btrfs has no place for them.  True when name is one, after one
+ * warning per name.
+ */
+static bool drop_btrfs_property(struct receive_ctx *ctx, const char *name)
+{
+	char **names, *copy;
+	size_t i;
+
+	if (!ctx->not_btrfs || strncmp(name, "btrfs.", 6))
+		return false;
+	for (i = 0; i < ctx->nr_dropped_props; i++)
+		if (!strcmp(ctx->dropped_props[i], name))
+			return true;
+	warning("xattr %s dropped: it is a btrfs property and the destination is not btrfs",
+		name);
+	names = realloc(ctx->dropped_props, (i + 1) * sizeof(*names));
+	copy = strdup(name);
+	if (names)
+		ctx->dropped_props = names;
+	if (!names || !copy) {
+		/* Without memory the warning may come again: no harm. */
+		free(copy);
+		return true;
+	}
+	names[ctx->nr_dropped_props++] = copy;
+	return true;
+}
+
 /* The record is ours: a stream that sets it would fake a complete receive. */
 static int dir_set_xattr(const char *path, const char *name,
 			 const void *data, size_t len, void *user)
@@ -365,7 +403,16 @@ static int dir_set_xattr(const char *path, const char *name,
 		      name);
 		return -EPERM;
 	}
+	if (drop_btrfs_property(user, name))
+		return 0;
 	return receive_btrfs_ops.set_xattr(path, name, data, len, user);
+}
+
+static int dir_remove_xattr(const char *path, const char *name, void *user)
+{
+	if (drop_btrfs_property(user, name))
+		return 0;
+	return receive_btrfs_ops.remove_xattr(path, name, user);
 }
 
 static struct send_stream_ops dir_ops;
@@ -378,12 +425,14 @@ const struct send_stream_ops *receive_dir_ops(void)
 		dir_ops.snapshot = dir_snapshot;
 		dir_ops.clone = dir_clone;
 		dir_ops.set_xattr = dir_set_xattr;
+		dir_ops.remove_xattr = dir_remove_xattr;
 	}
 	return &dir_ops;
 }
 
 int receive_dir_open(struct receive_ctx *ctx, const char *dir, bool do_chroot)
 {
+	struct statfs sfs;
 	int dest_fd, anchor_fd, ret;
 
 	dest_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -411,6 +460,9 @@ int receive_dir_open(struct receive_ctx *ctx, const char *dir, bool do_chroot)
 	receive_ctx_init(ctx, dest_fd, anchor_fd, "", true);
 	ctx->complete_subvol = complete_dir;
 	ctx->warn_unsupported = true;
+	ctx->unprivileged = geteuid() != 0;
+	ctx->not_btrfs = fstatfs(dest_fd, &sfs) < 0 ||
+			 sfs.f_type != BTRFS_SUPER_MAGIC;
 	return 0;
 out_close:
 	close(dest_fd);
@@ -419,7 +471,15 @@ out_close:
 
 void receive_dir_release(struct receive_ctx *ctx)
 {
+	size_t i;
+
 	receive_ctx_release(ctx);
+	receive_report_losses(ctx);
+	for (i = 0; i < ctx->nr_dropped_props; i++)
+		free(ctx->dropped_props[i]);
+	free(ctx->dropped_props);
+	ctx->dropped_props = NULL;
+	ctx->nr_dropped_props = 0;
 	if (verbosity >= 2)
 		fprintf(stderr, "to-dir: %llu ranges reflinked, %llu copied\n",
 			(unsigned long long)ctx->copies.reflinked,
