@@ -94,6 +94,21 @@ int receive_settle(struct receive_ctx *ctx)
 	return ret;
 }
 
+/*
+ * One WARNING per subvolume, never an ERROR: the tree is whole, only its
+ * extents are not shared where the stream shared them.
+ */
+static void warn_copied_clones(const struct receive_ctx *ctx)
+{
+	const struct copy_stats *c = &ctx->cur.clones;
+
+	if (!c->copied)
+		return;
+	warning("%s: %llu clone operation%s refused by the kernel (%s), data copied instead",
+		ctx->cur.name, (unsigned long long)c->copied,
+		c->copied == 1 ? "" : "s", strerror(c->refused));
+}
+
 int receive_close_subvol(struct receive_ctx *ctx, bool complete)
 {
 	int ret = 0;
@@ -109,6 +124,7 @@ int receive_close_subvol(struct receive_ctx *ctx, bool complete)
 	confined_release(&ctx->paths);
 	if (!ctx->cur.active)
 		return 0;
+	warn_copied_clones(ctx);
 	if (complete && !ctx->cur.failed) {
 		ret = ctx->complete_subvol ? ctx->complete_subvol(ctx) :
 					     mark_received(ctx);
@@ -962,8 +978,7 @@ static int apply_clone(const char *path, uint64_t offset, uint64_t len,
 		       void *user)
 {
 	struct receive_ctx *ctx = user;
-	struct file_clone_range range;
-	int src_fd, dst_fd, ret = 0;
+	int src_fd, dst_fd, ret;
 
 	if (len == 0) {
 		error("clone %s: zero length in stream", path);
@@ -976,14 +991,16 @@ static int apply_clone(const char *path, uint64_t offset, uint64_t len,
 				   clone_path);
 	if (src_fd < 0)
 		return src_fd;
-	range.src_fd = src_fd;
-	range.src_offset = clone_offset;
-	range.src_length = len;
-	range.dest_offset = offset;
-	if (ioctl(dst_fd, FICLONERANGE, &range) < 0) {
-		ret = -errno;
-		error("clone %s from %s failed: %m", path, clone_path);
-	}
+	/*
+	 * A clone the kernel refuses for this pair of files (their checksum
+	 * flags differ on a destination mounted nodatasum or nodatacow,
+	 * another filesystem, ...) is copied: the same data, unshared.
+	 */
+	ret = copy_range(src_fd, clone_offset, dst_fd, offset, len,
+			 &ctx->cur.clones);
+	if (ret < 0)
+		error("clone %s from %s failed: %s", path, clone_path,
+		      strerror(-ret));
 	close(src_fd);
 	return ret;
 }

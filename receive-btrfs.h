@@ -31,6 +31,8 @@ struct received_subvol {
 	uint64_t parent_ctransid;
 	/* Resumed: its resume record goes once it is complete. */
 	bool has_record;
+	/* CLONEs the kernel refused, copied instead: warned at the end. */
+	struct copy_stats clones;
 };
 
 /*
