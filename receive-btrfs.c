@@ -130,6 +130,9 @@ int receive_close_subvol(struct receive_ctx *ctx, bool complete)
 					     mark_received(ctx);
 		if (!ret && ctx->cur.has_record)
 			ret = resume_record_remove(ctx->dest_fd, ctx->cur.name);
+	} else if (ctx->cur.record_reserved) {
+		/* No stop turned the reservation into a state to resume. */
+		resume_record_remove(ctx->dest_fd, ctx->cur.name);
 	}
 	close(ctx->cur.fd);
 	ctx->cur.fd = -1;
@@ -246,6 +249,16 @@ static int start_subvol(struct receive_ctx *ctx, bool snapshot,
 	return 0;
 }
 
+/*
+ * The resume record's file is made before the data can fill the disk; a
+ * receive that cannot make it goes on (a stop then tries again).
+ */
+static void reserve_record(struct receive_ctx *ctx)
+{
+	if (ctx->reserve_record)
+		ctx->reserve_record(ctx);
+}
+
 static int apply_subvol(const char *path, const uint8_t *uuid,
 			uint64_t ctransid, void *user)
 {
@@ -264,7 +277,11 @@ static int apply_subvol(const char *path, const uint8_t *uuid,
 		      errno ? strerror(errno) : btrfs_util_strerror(err));
 		return ret;
 	}
-	return begin_subvol(ctx, path, uuid, ctransid);
+	ret = begin_subvol(ctx, path, uuid, ctransid);
+	if (ret < 0)
+		return ret;
+	reserve_record(ctx);
+	return 0;
 }
 
 /* 1 when the index was built just now, 0 when it was there already. */
@@ -456,6 +473,7 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 		return ret;
 	memcpy(ctx->cur.parent_uuid, parent_uuid, 16);
 	ctx->cur.parent_ctransid = parent_ctransid;
+	reserve_record(ctx);
 	return 0;
 }
 
