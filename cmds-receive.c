@@ -763,6 +763,7 @@ static int receive_run(int argc, char **argv)
 		raise_fd_limit();
 		ret = open_destination(&o, &ctx);
 		if (ret >= 0) {
+			ctx.reserve_record = resume_reserve;
 			ret = apply_stream(&o, fd, &ctx, &receive_btrfs_ops, progp);
 			receive_ctx_release(&ctx);
 			close(ctx.dest_fd);

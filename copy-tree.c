@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Tree and range copies for receive --to-dir.  A range is first offered
- * to FICLONERANGE (xfs, btrfs: the copy shares extents as a btrfs
- * snapshot would); a filesystem without reflinks gets copy_file_range
- * over the data ranges only (SEEK_DATA / SEEK_HOLE), so holes stay holes.
+ * Tree and range copies for receive --to-dir, and the copy of a CLONE
+ * that the kernel refuses on a btrfs destination.  A range is first
+ * offered to FICLONERANGE (xfs, btrfs: the copy shares extents as a btrfs
+ * snapshot would); where it is refused, copy_file_range runs over the
+ * data ranges only (SEEK_DATA / SEEK_HOLE), so holes stay holes.
  * The source tree is walked with *at() calls from directory fds and never
  * follows a symlink; hardlinked inodes are copied once and linked.
  */
@@ -176,6 +177,26 @@ static int copy_sparse(int src_fd, off_t src_off, int dst_fd, off_t dst_off,
 	return 0;
 }
 
+/*
+ * After EINVAL, which also means a malformed request: a source range past
+ * the source's end, or overlapping its destination in the same file, is
+ * refused by every filesystem and is no clone to carry out by copying.
+ */
+static bool range_copyable(int src_fd, uint64_t src_off, int dst_fd,
+			   uint64_t dst_off, uint64_t len)
+{
+	struct stat src, dst;
+
+	if (fstat(src_fd, &src) < 0 || fstat(dst_fd, &dst) < 0)
+		return false;
+	if (src_off + len > (uint64_t)src.st_size)
+		return false;
+	if (src.st_dev == dst.st_dev && src.st_ino == dst.st_ino &&
+	    src_off < dst_off + len && dst_off < src_off + len)
+		return false;
+	return true;
+}
+
 int copy_range(int src_fd, uint64_t src_off, int dst_fd, uint64_t dst_off,
 	       uint64_t len, struct copy_stats *stats)
 {
@@ -193,8 +214,11 @@ int copy_range(int src_fd, uint64_t src_off, int dst_fd, uint64_t dst_off,
 		stats->reflinked++;
 		return 0;
 	}
-	if (!clone_refused(errno))
-		return -errno;
+	ret = -errno;
+	if (!clone_refused(-ret) ||
+	    !range_copyable(src_fd, src_off, dst_fd, dst_off, len))
+		return ret;
+	stats->refused = -ret;
 	ret = copy_sparse(src_fd, src_off, dst_fd, dst_off, len);
 	if (!ret)
 		stats->copied++;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Copies for receive --to-dir, where a snapshot or a clone cannot share
- * extents the btrfs way: reflinks where the filesystem has them, else
- * copy_file_range, holes kept.
+ * extents the btrfs way, and for a CLONE the kernel refuses on btrfs:
+ * reflinks where the filesystem has them, else copy_file_range, holes
+ * kept.
  */
 #ifndef COPY_TREE_H
 #define COPY_TREE_H
@@ -13,12 +14,17 @@
 struct copy_stats {
 	uint64_t reflinked;	/* ranges shared with FICLONERANGE */
 	uint64_t copied;	/* ranges copied */
+	int refused;		/* errno of the last FICLONERANGE refused */
 	bool flags_warned;	/* inode flags refused: warned once */
 };
 
 /*
  * Make dst's [dst_off, dst_off + len) what src's [src_off, src_off + len)
- * is, holes included, growing dst if needed.  0 or a negative errno.
+ * is, holes included, growing dst if needed: a reflink, or a copy where
+ * the kernel refuses one for this pair of files (another filesystem,
+ * different checksum flags...).  A range no filesystem could clone (past
+ * the source's end, overlapping itself) keeps the kernel's error.  0 or a
+ * negative errno.
  */
 int copy_range(int src_fd, uint64_t src_off, int dst_fd, uint64_t dst_off,
 	       uint64_t len, struct copy_stats *stats);

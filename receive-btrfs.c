@@ -94,6 +94,21 @@ int receive_settle(struct receive_ctx *ctx)
 	return ret;
 }
 
+/*
+ * One WARNING per subvolume, never an ERROR: the tree is whole, only its
+ * extents are not shared where the stream shared them.
+ */
+static void warn_copied_clones(const struct receive_ctx *ctx)
+{
+	const struct copy_stats *c = &ctx->cur.clones;
+
+	if (!c->copied)
+		return;
+	warning("%s: %llu clone operation%s refused by the kernel (%s), data copied instead",
+		ctx->cur.name, (unsigned long long)c->copied,
+		c->copied == 1 ? "" : "s", strerror(c->refused));
+}
+
 int receive_close_subvol(struct receive_ctx *ctx, bool complete)
 {
 	int ret = 0;
@@ -109,11 +124,15 @@ int receive_close_subvol(struct receive_ctx *ctx, bool complete)
 	confined_release(&ctx->paths);
 	if (!ctx->cur.active)
 		return 0;
+	warn_copied_clones(ctx);
 	if (complete && !ctx->cur.failed) {
 		ret = ctx->complete_subvol ? ctx->complete_subvol(ctx) :
 					     mark_received(ctx);
 		if (!ret && ctx->cur.has_record)
 			ret = resume_record_remove(ctx->dest_fd, ctx->cur.name);
+	} else if (ctx->cur.record_reserved) {
+		/* No stop turned the reservation into a state to resume. */
+		resume_record_remove(ctx->dest_fd, ctx->cur.name);
 	}
 	close(ctx->cur.fd);
 	ctx->cur.fd = -1;
@@ -230,6 +249,16 @@ static int start_subvol(struct receive_ctx *ctx, bool snapshot,
 	return 0;
 }
 
+/*
+ * The resume record's file is made before the data can fill the disk; a
+ * receive that cannot make it goes on (a stop then tries again).
+ */
+static void reserve_record(struct receive_ctx *ctx)
+{
+	if (ctx->reserve_record)
+		ctx->reserve_record(ctx);
+}
+
 static int apply_subvol(const char *path, const uint8_t *uuid,
 			uint64_t ctransid, void *user)
 {
@@ -248,7 +277,11 @@ static int apply_subvol(const char *path, const uint8_t *uuid,
 		      errno ? strerror(errno) : btrfs_util_strerror(err));
 		return ret;
 	}
-	return begin_subvol(ctx, path, uuid, ctransid);
+	ret = begin_subvol(ctx, path, uuid, ctransid);
+	if (ret < 0)
+		return ret;
+	reserve_record(ctx);
+	return 0;
 }
 
 /* 1 when the index was built just now, 0 when it was there already. */
@@ -478,6 +511,7 @@ static int apply_snapshot(const char *path, const uint8_t *uuid,
 		return ret;
 	memcpy(ctx->cur.parent_uuid, parent_uuid, 16);
 	ctx->cur.parent_ctransid = parent_ctransid;
+	reserve_record(ctx);
 	return 0;
 }
 
@@ -1072,8 +1106,7 @@ static int apply_clone(const char *path, uint64_t offset, uint64_t len,
 		       void *user)
 {
 	struct receive_ctx *ctx = user;
-	struct file_clone_range range;
-	int src_fd, dst_fd, ret = 0;
+	int src_fd, dst_fd, ret;
 
 	if (len == 0) {
 		error("clone %s: zero length in stream", path);
@@ -1086,14 +1119,16 @@ static int apply_clone(const char *path, uint64_t offset, uint64_t len,
 				   clone_path);
 	if (src_fd < 0)
 		return src_fd;
-	range.src_fd = src_fd;
-	range.src_offset = clone_offset;
-	range.src_length = len;
-	range.dest_offset = offset;
-	if (ioctl(dst_fd, FICLONERANGE, &range) < 0) {
-		ret = -errno;
-		error("clone %s from %s failed: %m", path, clone_path);
-	}
+	/*
+	 * A clone the kernel refuses for this pair of files (their checksum
+	 * flags differ on a destination mounted nodatasum or nodatacow,
+	 * another filesystem, ...) is copied: the same data, unshared.
+	 */
+	ret = copy_range(src_fd, clone_offset, dst_fd, offset, len,
+			 &ctx->cur.clones);
+	if (ret < 0)
+		error("clone %s from %s failed: %s", path, clone_path,
+		      strerror(-ret));
 	close(src_fd);
 	return ret;
 }

@@ -29,8 +29,12 @@ struct received_subvol {
 	uint64_t ctransid;	/* the sender's ctransid: our stransid */
 	uint8_t parent_uuid[16];	/* of a snapshot; zero for a subvol */
 	uint64_t parent_ctransid;
-	/* Resumed: its resume record goes once it is complete. */
+	/* Resumed or reserved: its resume record goes once it is complete. */
 	bool has_record;
+	/* The record holds only the reservation made when it started. */
+	bool record_reserved;
+	/* CLONEs the kernel refused, copied instead: warned at the end. */
+	struct copy_stats clones;
 };
 
 /*
@@ -104,6 +108,11 @@ struct receive_ctx {
 	 * once instead of failing.
 	 */
 	int (*complete_subvol)(struct receive_ctx *ctx);
+	/*
+	 * A btrfs receive that keeps resume state: writes the resume record
+	 * of a subvolume when it starts (receive-resume.c).
+	 */
+	int (*reserve_record)(struct receive_ctx *ctx);
 	bool warn_unsupported;
 	bool fileattr_warned;
 	bool verity_warned;

@@ -83,6 +83,7 @@ int resume_save(struct receive_ctx *ctx, const struct send_stream_pos *pos,
 		      strerror(-ret));
 		goto fail;
 	}
+	ctx->cur.record_reserved = false;
 	if (verbosity >= 1)
 		fprintf(stderr,
 			"Receive of %s stopped at stream offset %llu; resume it with the token of 'btrfs receive --resume-token %s/%s'\n",
@@ -96,10 +97,33 @@ fail:
 	return ret;
 }
 
+int resume_reserve(struct receive_ctx *ctx)
+{
+	static const struct send_stream_pos none;
+	struct btrfs_util_subvolume_info info;
+	struct resume_record r;
+	int ret;
+
+	fill_record(ctx, &none, &r);
+	r.state = RESUME_RECEIVING;
+	/* Which subvolume --abort may delete. */
+	if (!btrfs_util_subvolume_info_fd(ctx->cur.fd, 0, &info))
+		memcpy(r.local_uuid, info.uuid, 16);
+	ret = resume_record_write(ctx->dest_fd, ctx->cur.name, &r);
+	if (ret < 0)
+		return ret;
+	ctx->cur.has_record = true;
+	ctx->cur.record_reserved = true;
+	return 0;
+}
+
 void resume_mark_failed(struct receive_ctx *ctx)
 {
 	struct resume_record r;
 
+	/* A reservation goes when the subvolume is closed. */
+	if (ctx->cur.record_reserved)
+		return;
 	if (resume_record_read(ctx->dest_fd, ctx->cur.name, &r) < 0)
 		return;
 	r.state = RESUME_FAILED;
@@ -127,6 +151,11 @@ static int check_partial(int dest_fd, const char *name,
 	bool ro = true;
 	int fd;
 
+	if (r->state == RESUME_RECEIVING) {
+		error("%s has no resume state: it is being received, or its receive was killed or the system went down before it could save one; if no receive runs, delete it with 'btrfs receive --abort' and receive it again",
+		      name);
+		return -ESTALE;
+	}
 	if (r->state != RESUME_STOPPED) {
 		error("%s cannot be resumed: %s; delete it with 'btrfs receive --abort' and receive it again",
 		      name, state_problem(r->state));

@@ -17,6 +17,12 @@
  */
 int resume_save(struct receive_ctx *ctx, const struct send_stream_pos *pos,
 		const char *dest);
+/*
+ * A subvolume starts: write its record, "receiving", at full size, so
+ * that a stop on a full disk can overwrite it in place (the
+ * reserve_record hook of struct receive_ctx).
+ */
+int resume_reserve(struct receive_ctx *ctx);
 /* A resumed subvolume failed in a way that cannot be resumed. */
 void resume_mark_failed(struct receive_ctx *ctx);
 

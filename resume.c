@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
@@ -27,6 +29,8 @@
 #define RECORD_SUFFIX		".btrfs-receive-resume"
 #define RECORD_HEADER		"btrfs-receive-resume 1\n"
 #define RECORD_MAX		(4 * PATH_MAX + 2048)
+/* The record file's size: the longest record (a cap_path in hex) fits. */
+#define RECORD_SIZE		16384
 
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -242,6 +246,8 @@ static const char *state_name(enum resume_state state)
 		return "stopped";
 	case RESUME_APPLYING:
 		return "applying";
+	case RESUME_RECEIVING:
+		return "receiving";
 	default:
 		return "failed";
 	}
@@ -285,44 +291,117 @@ static char *format_record(const struct resume_record *r, size_t *len)
 	return text;
 }
 
-int resume_record_write(int dest_fd, const char *subvol,
-			const struct resume_record *r)
+/*
+ * The record padded to RECORD_SIZE: every version of it fills the same
+ * blocks, so that it can be overwritten in place.
+ */
+static char *record_block(const struct resume_record *r)
 {
-	char name[NAME_MAX + 1], tmp[64];
-	char crc_line[32];
-	size_t len;
-	char *text;
-	int fd, ret = 0;
+	char crc_line[32], *block, *text;
+	size_t len, crc_len;
 
-	ret = resume_record_name(subvol, name, sizeof(name));
-	if (ret < 0)
-		return ret;
 	text = format_record(r, &len);
 	if (!text)
-		return -ENOMEM;
+		return NULL;
 	snprintf(crc_line, sizeof(crc_line), "crc %u\n",
 		 crc32c_update(0, text, len));
+	crc_len = strlen(crc_line);
+	block = len + crc_len <= RECORD_SIZE ? malloc(RECORD_SIZE) : NULL;
+	if (block) {
+		memcpy(block, text, len);
+		memcpy(block + len, crc_line, crc_len);
+		memset(block + len + crc_len, '\n', RECORD_SIZE - len - crc_len);
+	}
+	free(text);
+	return block;
+}
+
+static int write_block(int fd, const char *block)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < RECORD_SIZE) {
+		n = pwrite(fd, block + done, RECORD_SIZE - done, done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += n;
+	}
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+/*
+ * Over a record file of the full size, in place: a NOCOW file rewrites its
+ * own blocks, which needs no free data space (the stop users meet most is
+ * a full disk).  A torn write fails the CRC: the record reads as damaged,
+ * never as another valid state.  1 when there is no such file.
+ */
+static int write_in_place(int dest_fd, const char *name, const char *block)
+{
+	struct stat st;
+	int fd, ret;
+
+	fd = openat(dest_fd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 1 : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size != RECORD_SIZE)
+		ret = 1;
+	else
+		ret = write_block(fd, block);
+	close(fd);
+	return ret;
+}
+
+/*
+ * A new record file: made NOCOW while empty (a flag btrfs takes only
+ * then), written whole, synced (its blocks allocated now, while there is
+ * space), renamed over whatever had the name, the directory synced.
+ */
+static int write_new(int dest_fd, const char *name, const char *block)
+{
+	unsigned int flags = FS_NOCOW_FL;
+	char tmp[64];
+	int fd, ret;
+
 	snprintf(tmp, sizeof(tmp), ".btrfs-receive-resume.%d.tmp", getpid());
 	fd = openat(dest_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 		    O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (write(fd, text, len) != (ssize_t)len ||
-	    write(fd, crc_line, strlen(crc_line)) != (ssize_t)strlen(crc_line) ||
-	    fsync(fd) < 0)
-		ret = errno ? -errno : -EIO;
+	if (fd < 0)
+		return -errno;
+	/* Without it the record is still written, copy-on-write. */
+	ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	ret = write_block(fd, block);
 	close(fd);
-	/* The rename replaces the old record whole; the dir sync keeps it. */
 	if (!ret && renameat(dest_fd, tmp, dest_fd, name) < 0)
 		ret = -errno;
 	if (ret)
 		unlinkat(dest_fd, tmp, 0);
 	else if (fsync(dest_fd) < 0)
 		ret = -errno;
-out:
-	free(text);
+	return ret;
+}
+
+int resume_record_write(int dest_fd, const char *subvol,
+			const struct resume_record *r)
+{
+	char name[NAME_MAX + 1];
+	char *block;
+	int ret;
+
+	ret = resume_record_name(subvol, name, sizeof(name));
+	if (ret < 0)
+		return ret;
+	block = record_block(r);
+	if (!block)
+		return -ENOMEM;
+	ret = write_in_place(dest_fd, name, block);
+	if (ret == 1)
+		ret = write_new(dest_fd, name, block);
+	free(block);
 	return ret;
 }
 
@@ -360,6 +439,7 @@ static int parse_line(char *line, struct resume_record *r)
 	if (!strcmp(line, "state"))
 		r->state = !strcmp(val, "stopped") ? RESUME_STOPPED :
 			   !strcmp(val, "applying") ? RESUME_APPLYING :
+			   !strcmp(val, "receiving") ? RESUME_RECEIVING :
 			   RESUME_FAILED;
 	else if (!strcmp(line, "uuid"))
 		ret = uuid_parse(val, t->uuid) ? -EBADMSG : 0;

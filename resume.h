@@ -61,6 +61,12 @@ enum resume_state {
 	RESUME_STOPPED,		/* stopped cleanly: may be resumed */
 	RESUME_APPLYING,	/* a resumed receive was applying commands */
 	RESUME_FAILED,		/* a resumed receive failed: cannot resume */
+	/*
+	 * Written when a subvolume starts, so that its file exists at full
+	 * size before the disk can fill: a receive is applying commands,
+	 * nothing saved yet.
+	 */
+	RESUME_RECEIVING,
 };
 
 /*
@@ -81,7 +87,11 @@ struct resume_record {
 
 /* The record's file name for subvolume name; -ENAMETOOLONG if none fits. */
 int resume_record_name(const char *subvol, char *out, size_t size);
-/* Written to a temporary file, synced and renamed over the old one. */
+/*
+ * Overwritten in place when the record file has its full size (a NOCOW
+ * file of fixed size: no free space needed), else written to a temporary
+ * file, synced and renamed over the old one.  Synced either way.
+ */
 int resume_record_write(int dest_fd, const char *subvol,
 			const struct resume_record *r);
 /* 0, -ENOENT without a record, -EBADMSG when it is damaged. */

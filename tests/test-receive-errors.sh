@@ -149,6 +149,8 @@ for e in default 1 2 3 0; do
 	check "-E $e: the reference applied exactly: $want" \
 		[ "$(ls "$RDEST/e" 2>/dev/null | paste -sd' ')" = "$want" ]
 	check "-E $e: not finished" is_garbled "$ODEST/e"
+	# Not resumable: the record reserved at its start goes.
+	check "-E $e: no resume record" [ ! -e "$ODEST/.e.btrfs-receive-resume" ]
 done
 
 # ------------------------------------------------------------ escapes

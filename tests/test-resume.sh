@@ -6,7 +6,8 @@
 # 'receive --resume'), must end identical to an uninterrupted receive:
 # tree and received metadata.  A continuation carries only the remainder.
 # Then every refusal: a foreign, tampered or stale token, a changed parent,
-# a continuation for another partial subvolume, a SIGKILLed receiver.
+# a continuation for another partial subvolume, a SIGKILLed receiver
+# (first or resumed).
 . "$(dirname "$0")/recv-lib.sh"
 
 require "root with btrfs and loop devices" have_loop_btrfs
@@ -318,13 +319,17 @@ expect_error "--abort of a complete subvolume" "has no resume state" \
 	"$OURS" receive --abort "$DST/r0"
 check "... leaves it" [ -f "$DST/r0/f1" ]
 
-# A first receive killed by SIGKILL leaves no state: nothing to resume.
+# A first receive killed by SIGKILL leaves only the record reserved when
+# the subvolume started: nothing to resume, but --abort knows it.
 kill_receiver "$WORK/r1.stream"
 expect_error "a SIGKILLed first receive cannot resume" "has no resume state" \
 	"$OURS" receive --resume-token "$DST/r1"
+check "... its record is the reservation" \
+	grep -qx 'state receiving' "$(record_of r1)"
+check "... --abort deletes it" "$OURS" receive -q --abort "$DST/r1"
+check "... and its record" [ ! -e "$DST/r1" ] && [ ! -e "$(record_of r1)" ]
 
 # receive --resume of the whole stream skips the prefix by reading it.
-"$REF" -q subvolume delete "$DST/r1" >/dev/null
 half "$WORK/r1.stream" | "$OURS" receive -q "$DST" 2>/dev/null
 check "receive --resume -f of the whole stream completes it" \
 	"$OURS" receive -q --resume -f "$WORK/r1.stream" "$DST"
