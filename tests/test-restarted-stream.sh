@@ -228,6 +228,23 @@ compare_trees "full --to-dir" "$RDEST/s1" "$OMNT/plain/s1" --no-extents \
 	--no-dir-size --ignore ".:xattr user.btrfs.received_uuid" \
 	--ignore ".:xattr user.btrfs.stransid"
 
+# Cut short after its restarts, then resumed from the clean stream: the
+# resume record holds the position in the stream without the repeats.
+head -c $(($(size_of "$ST/full") - 40000000)) "$ST/full" >"$ST/full.cut"
+mkdir -p "$OMNT/resume"
+run_receive "$OURS" "$OROOT" "$WORK/cut" "$OMNT/resume" "$ST/full.cut"
+check "cut after the restarts: the receive fails" \
+	[ "$(cat "$WORK/cut.rc")" != 0 ]
+check "cut after the restarts: they were repaired first" \
+	grep -q '^WARNING: the stream restarts at offset' "$WORK/cut.err"
+run_receive "$OURS" "$OROOT" "$WORK/resume" "$OMNT/resume" \
+	"$ST/full.clean" --resume
+check "resumed from the clean stream" [ "$(cat "$WORK/resume.rc")" = 0 ]
+# (the reference's s1 shares its extents with s2 since)
+compare_trees "resumed" "$RDEST/s1" "$OMNT/resume/s1" --no-extents
+compare_props "resumed" "$RDEST/s1" "$OMNT/resume/s1"
+rm -f "$ST/full.cut"
+
 new_dests || { fail "cannot make the destinations"; finish; }
 receive_pair "send -e" "e1 s1" "$ST/e" "$ST/e.clean"
 dump_same "send -e" "$ST/e" "$ST/e.clean"
