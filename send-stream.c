@@ -52,7 +52,10 @@ struct send_stream {
 	/* The current subvolume's stream begins at input offset seg_start. */
 	uint64_t seg_start;
 	struct send_stream_pos seg;
-	/* Its first bytes, to recognise it when the kernel sends it again. */
+	/*
+	 * Its first bytes (its stream header if it has one, and its first
+	 * command), to recognise it when the kernel sends it again.
+	 */
 	unsigned char head[HEAD_MAX];
 	size_t head_len;
 	send_stream_restart_fn restart_hook;
@@ -891,6 +894,11 @@ static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 	return 0;
 }
 
+static bool opens_subvol(unsigned int cmd)
+{
+	return cmd == BTRFS_SEND_C_SUBVOL || cmd == BTRFS_SEND_C_SNAPSHOT;
+}
+
 /*
  * Account a consumed command to its subvolume's stream.  A SUBVOL or
  * SNAPSHOT that does not open a stream starts a header-less one.
@@ -899,8 +907,7 @@ static void track_position(struct send_stream *s, const unsigned char *hdr)
 {
 	struct send_stream_pos *seg = &s->seg;
 
-	if ((s->cmd == BTRFS_SEND_C_SUBVOL ||
-	     s->cmd == BTRFS_SEND_C_SNAPSHOT) && seg->cmds) {
+	if (opens_subvol(s->cmd) && seg->cmds) {
 		memset(seg, 0, sizeof(*seg));
 		s->seg_start = s->cmd_offset;
 		seg->version = s->version;
@@ -913,11 +920,6 @@ static void track_position(struct send_stream *s, const unsigned char *hdr)
 	seg->last_crc = get_le32(hdr + 6);
 	seg->cmds_seen |= 1U << s->cmd;
 	seg->ended = s->cmd == BTRFS_SEND_C_END;
-}
-
-static bool opens_subvol(unsigned int cmd)
-{
-	return cmd == BTRFS_SEND_C_SUBVOL || cmd == BTRFS_SEND_C_SNAPSHOT;
 }
 
 /*
@@ -1105,6 +1107,9 @@ static int repair_restart(struct send_stream *s)
 	size_t at;
 	int ret;
 
+	/* A stream header alone is no mark: concatenated streams share it. */
+	if (!s->seg.cmds)
+		return 0;
 	memcpy(err, s->err, sizeof(err));
 	if (!find_head(s, &at)) {
 		memcpy(s->err, err, sizeof(err));

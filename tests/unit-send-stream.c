@@ -1482,6 +1482,29 @@ static void test_bad_crc_without_restart_unchanged(void **state)
 	sb_free(&s.b);
 }
 
+/*
+ * A stream header alone does not mark a restart: every stream of a
+ * concatenated input starts with the same one.
+ */
+static void test_broken_first_command_is_not_a_restart(void **state)
+{
+	struct built a, s;
+	struct trace t;
+	struct sb in;
+
+	(void)state;
+	build_subvol(&a, 1, true, UUID_A, true, 3000);
+	build_subvol(&s, 1, true, UUID_B, true, 3000);
+	a.b.buf[BTRFS_SEND_STREAM_HEADER_LEN] ^= 1;
+	restarted(&in, &a.b, &s.b, NULL, 0);
+	trace_parse(&in, &t);
+	assert_refused(&t,
+		       "stream offset 17, command 1 (subvol): checksum mismatch");
+	sb_free(&in);
+	sb_free(&a.b);
+	sb_free(&s.b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1534,6 +1557,7 @@ int main(void)
 		cmocka_unit_test_setup(test_restart_differing_in_a_crc_is_refused, setup),
 		cmocka_unit_test_setup(test_restart_cut_short_is_refused, setup),
 		cmocka_unit_test_setup(test_bad_crc_without_restart_unchanged, setup),
+		cmocka_unit_test_setup(test_broken_first_command_is_not_a_restart, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
