@@ -321,6 +321,14 @@ static void progress_end(struct progress *p, struct send_stream *s)
 				send_stream_cmd_count(s));
 }
 
+/* The parser skipped a stream sent again after a stopped sender. */
+static void warn_restart(const struct send_stream_restart *r, void *user)
+{
+	(void)user;
+	warning("the stream restarts at offset %llu (the sender was stopped and the kernel sent the subvolume again, btrfs-progs issue #719): %llu bytes repeated, checked and skipped",
+		(unsigned long long)r->offset, (unsigned long long)r->skipped);
+}
+
 /*
  * Unlike btrfs-progs 6.2, which stops after the first, every stream of a
  * concatenated input is dumped; -e stops at the first END command.
@@ -344,6 +352,7 @@ static int dump_stream(const struct receive_opts *o, int fd,
 		return ret;
 	}
 	ctx.stream = s;
+	send_stream_set_restart_hook(s, warn_restart, NULL);
 	for (;;) {
 		ret = send_stream_next(s, ops, &ctx);
 		if (ret == SEND_STREAM_EOF || (ret == SEND_STREAM_END &&
@@ -667,6 +676,7 @@ static int apply_stream(const struct receive_opts *o, int fd,
 	}
 	catch_stop_signals();
 	send_stream_set_interrupt(s, &stop_signal);
+	send_stream_set_restart_hook(s, warn_restart, NULL);
 	/* Resume state is kept for btrfs destinations only. */
 	ret = o->to_dir ? 0 : resume_take_up(s, ctx, o->resume);
 	if (ret < 0) {

@@ -23,6 +23,8 @@
 
 #define READ_BUF_SIZE	(1024 * 1024)
 #define ERR_MSG_SIZE	512
+/* Enough for a stream header and any SUBVOL or SNAPSHOT the kernel sends. */
+#define HEAD_MAX	512
 
 struct send_attr_value {
 	const unsigned char *data;
@@ -50,6 +52,14 @@ struct send_stream {
 	/* The current subvolume's stream begins at input offset seg_start. */
 	uint64_t seg_start;
 	struct send_stream_pos seg;
+	/*
+	 * Its first bytes (its stream header if it has one, and its first
+	 * command), to recognise it when the kernel sends it again.
+	 */
+	unsigned char head[HEAD_MAX];
+	size_t head_len;
+	send_stream_restart_fn restart_hook;
+	void *restart_user;
 
 	/* The command being decoded. */
 	unsigned int cmd;
@@ -364,6 +374,18 @@ static int bad_magic(struct send_stream *s, uint64_t offset)
 		(unsigned long long)offset);
 }
 
+/* Keep the start of a subvolume's stream: its header, its first command. */
+static void keep_head(struct send_stream *s, const unsigned char *p,
+		      size_t len)
+{
+	size_t room = sizeof(s->head) - s->head_len;
+
+	if (len > room)
+		len = room;
+	memcpy(s->head + s->head_len, p, len);
+	s->head_len += len;
+}
+
 static int read_stream_header(struct send_stream *s)
 {
 	const unsigned char *p;
@@ -396,6 +418,8 @@ static int read_stream_header(struct send_stream *s)
 			BTRFS_SEND_STREAM_VERSION);
 	memset(&s->seg, 0, sizeof(s->seg));
 	s->seg_start = offset;
+	s->head_len = 0;
+	keep_head(s, p, BTRFS_SEND_STREAM_HEADER_LEN);
 	s->seg.offset = BTRFS_SEND_STREAM_HEADER_LEN;
 	s->seg.chain = crc32c_update(0, p, BTRFS_SEND_STREAM_HEADER_LEN);
 	s->seg.version = version;
@@ -803,14 +827,18 @@ static int check_required(struct send_stream *s)
 			"required attribute missing");
 }
 
-/* Read one command into the buffer and check its framing and checksum. */
-static int read_cmd(struct send_stream *s, const unsigned char **payload,
-		    uint32_t *len_ret)
+/*
+ * Read one command into the buffer and check its framing and checksum.
+ * *suspect tells whether the failure is one that a restarted stream
+ * causes (see repair_restart()).
+ */
+static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 {
 	const unsigned char *hdr;
 	uint64_t len;
 	int ret;
 
+	*suspect = false;
 	s->cmd = BTRFS_SEND_C_UNSPEC;
 	/* Nothing of the last command stays visible once the buffer moves. */
 	s->attrs_present = 0;
@@ -830,6 +858,7 @@ static int read_cmd(struct send_stream *s, const unsigned char **payload,
 	}
 	s->cmd_count++;
 	hdr = s->buf + s->pos;
+	*suspect = true;
 	if (!memcmp(hdr, BTRFS_SEND_STREAM_MAGIC, BTRFS_SEND_CMD_HEADER_LEN))
 		return cmd_fail(s, -EINVAL, -1,
 			"a stream header where a command was expected (missing END command?)");
@@ -843,8 +872,10 @@ static int read_cmd(struct send_stream *s, const unsigned char **payload,
 			(unsigned long long)len, s->version,
 			(unsigned long long)max_cmd_len(s));
 	ret = fill(s, BTRFS_SEND_CMD_HEADER_LEN + len);
-	if (ret < 0)
+	if (ret < 0) {
+		*suspect = false;
 		return ret;
+	}
 	if (ret > 0)
 		return cmd_fail(s, -EIO, -1,
 			"truncated command: stream ends after %zu of %llu bytes",
@@ -858,9 +889,14 @@ static int read_cmd(struct send_stream *s, const unsigned char **payload,
 	ret = check_cmd_type(s, get_le16(hdr + 4));
 	if (ret < 0)
 		return ret;
-	*payload = hdr + BTRFS_SEND_CMD_HEADER_LEN;
+	*suspect = false;
 	*len_ret = len;
 	return 0;
+}
+
+static bool opens_subvol(unsigned int cmd)
+{
+	return cmd == BTRFS_SEND_C_SUBVOL || cmd == BTRFS_SEND_C_SNAPSHOT;
 }
 
 /*
@@ -871,12 +907,12 @@ static void track_position(struct send_stream *s, const unsigned char *hdr)
 {
 	struct send_stream_pos *seg = &s->seg;
 
-	if ((s->cmd == BTRFS_SEND_C_SUBVOL ||
-	     s->cmd == BTRFS_SEND_C_SNAPSHOT) && seg->cmds) {
+	if (opens_subvol(s->cmd) && seg->cmds) {
 		memset(seg, 0, sizeof(*seg));
 		s->seg_start = s->cmd_offset;
 		seg->version = s->version;
 		seg->headerless = true;
+		s->head_len = 0;
 	}
 	seg->chain = crc32c_update(seg->chain, hdr, BTRFS_SEND_CMD_HEADER_LEN);
 	seg->cmds++;
@@ -884,6 +920,249 @@ static void track_position(struct send_stream *s, const unsigned char *hdr)
 	seg->last_crc = get_le32(hdr + 6);
 	seg->cmds_seen |= 1U << s->cmd;
 	seg->ended = s->cmd == BTRFS_SEND_C_END;
+}
+
+/*
+ * The well-formed command just framed is the first command of the current
+ * header-less stream again: the kernel restarted it at a command boundary.
+ * (A stream with a header restarts with its header, which frame_cmd()
+ * refuses as a command.)
+ */
+static bool head_repeated(const struct send_stream *s, uint32_t len)
+{
+	if (!opens_subvol(s->cmd) || !s->seg.cmds || !s->seg.headerless ||
+	    !s->head_len || s->head_len > BTRFS_SEND_CMD_HEADER_LEN + len)
+		return false;
+	return !memcmp(s->buf + s->pos, s->head, s->head_len);
+}
+
+/*
+ * Find the start of the current subvolume's stream again, at or after the
+ * read position and at most one command's length past it, reading ahead
+ * as needed.  *at: its distance from the read position.
+ */
+static bool find_head(struct send_stream *s, size_t *at)
+{
+	size_t want = BTRFS_SEND_CMD_HEADER_LEN + max_cmd_len(s) + s->head_len;
+	const unsigned char *hit;
+	size_t from = 0, have;
+
+	if (!s->head_len)
+		return false;
+	for (;;) {
+		have = s->end - s->pos < want ? s->end - s->pos : want;
+		if (have >= from + s->head_len) {
+			hit = memmem(s->buf + s->pos + from, have - from,
+				     s->head, s->head_len);
+			if (hit) {
+				*at = hit - (s->buf + s->pos);
+				return true;
+			}
+			from = have - s->head_len + 1;
+		}
+		if (have == want || s->input_eof || fill(s, have + 1) < 0)
+			return false;
+	}
+}
+
+/* A repair under way: what was applied, and where the repeat stands. */
+struct replay {
+	struct send_stream_pos want;	/* the position at clean_at */
+	uint64_t seg_start;		/* input offset of the original */
+	uint64_t clean_at;		/* input offset of the broken command */
+	uint64_t cmd_count;		/* commands before it */
+	uint64_t restart_at;		/* input offset of the repeat */
+	uint64_t broken_at;		/* where the stream broke before it */
+};
+
+__attribute__((format(printf, 4, 5)))
+static int restart_fail(struct send_stream *s, const struct replay *r,
+			int ret, const char *fmt, ...)
+{
+	char detail[ERR_MSG_SIZE];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return stream_fail(s, ret,
+		"stream offset %llu: the stream restarts at offset %llu (a stopped sender, btrfs-progs issue #719), and %s",
+		(unsigned long long)r->clean_at,
+		(unsigned long long)r->restart_at, detail);
+}
+
+/* Set the parser at the start of the repeat, past its stream header. */
+static void start_replay(struct send_stream *s, const struct replay *r)
+{
+	struct send_stream_pos *seg = &s->seg;
+
+	memset(seg, 0, sizeof(*seg));
+	seg->version = r->want.version;
+	seg->headerless = r->want.headerless;
+	s->seg_start = input_offset(s);
+	/* Its commands get the numbers they have in the stream applied. */
+	s->cmd_count = r->cmd_count - r->want.cmds;
+	if (seg->headerless)
+		return;
+	/* find_head() saw the stream header here: it is in the buffer. */
+	seg->chain = crc32c_update(0, s->buf + s->pos,
+				   BTRFS_SEND_STREAM_HEADER_LEN);
+	seg->offset = BTRFS_SEND_STREAM_HEADER_LEN;
+	s->pos += BTRFS_SEND_STREAM_HEADER_LEN;
+}
+
+/*
+ * A command of the repeat that cannot be read: the repeat restarts again
+ * (1, *at set) or the repair fails.
+ */
+static int replay_broken(struct send_stream *s, const struct replay *r,
+			 int ret, size_t *at)
+{
+	char detail[ERR_MSG_SIZE];
+
+	if (find_head(s, at) && input_offset(s) + *at > r->restart_at)
+		return 1;
+	if (ret == -EIO && s->input_eof)
+		return restart_fail(s, r, ret,
+			"the input ends at offset %llu, before the repeated part reaches what was applied at offset %llu",
+			(unsigned long long)(s->base + s->end),
+			(unsigned long long)r->clean_at);
+	memcpy(detail, s->err, sizeof(detail));
+	return restart_fail(s, r, ret, "the repeated part is broken: %s",
+			    detail);
+}
+
+/* Read one command of the repeat, applying nothing. */
+static int replay_cmd(struct send_stream *s, const struct replay *r,
+		      size_t *at)
+{
+	uint32_t len = 0;
+	bool suspect;
+	int ret;
+
+	ret = frame_cmd(s, &len, &suspect);
+	if (ret < 0 && !suspect && !(ret == -EIO && s->input_eof))
+		return ret;
+	if (ret < 0 || head_repeated(s, len))
+		return replay_broken(s, r, ret ? ret : -EINVAL, at);
+	if (opens_subvol(s->cmd) && s->seg.cmds)
+		return restart_fail(s, r, -EINVAL,
+			"the repeated part differs from what was applied before offset %llu",
+			(unsigned long long)r->clean_at);
+	s->pos += BTRFS_SEND_CMD_HEADER_LEN + len;
+	track_position(s, s->buf + s->pos - BTRFS_SEND_CMD_HEADER_LEN - len);
+	return 0;
+}
+
+/*
+ * Read the repeat up to where the stream broke and check that it is what
+ * was applied.  Returns 0 when it is, 1 when the repeat restarts again at
+ * *at, or a negative errno.
+ */
+static int replay(struct send_stream *s, const struct replay *r, size_t *at)
+{
+	const struct send_stream_pos *want = &r->want;
+	int ret;
+
+	start_replay(s, r);
+	while (s->seg.offset < want->offset) {
+		ret = replay_cmd(s, r, at);
+		if (ret)
+			return ret;
+	}
+	if (s->seg.offset != want->offset)
+		return restart_fail(s, r, -EINVAL,
+			"the repeated part differs from what was applied before offset %llu (it has no command boundary there)",
+			(unsigned long long)r->clean_at);
+	if (s->seg.cmds != want->cmds || s->seg.chain != want->chain ||
+	    s->seg.last_crc != want->last_crc)
+		return restart_fail(s, r, -EINVAL,
+			"the repeated part differs from what was applied before offset %llu",
+			(unsigned long long)r->clean_at);
+	return 0;
+}
+
+static void report_restart(const struct send_stream *s, uint64_t offset,
+			   uint64_t skipped)
+{
+	struct send_stream_restart ev = { offset, skipped };
+
+	if (s->restart_hook)
+		s->restart_hook(&ev, s->restart_user);
+}
+
+/*
+ * A sender stopped while the kernel sends makes the kernel send the
+ * subvolume's stream again from its start, after the bytes it had written
+ * (btrfs-progs issue #719): the command at the read position is broken,
+ * and the stream's first bytes follow within one command's length.  Read
+ * the repeat up to here without dispatching it, check that it is what was
+ * applied and go on from there, in the repeat.  Returns 1 when repaired, 0
+ * when there is no restart (the error message stays), or a negative errno.
+ */
+static int repair_restart(struct send_stream *s)
+{
+	char err[ERR_MSG_SIZE];
+	struct replay r;
+	size_t at;
+	int ret;
+
+	/* A stream header alone is no mark: concatenated streams share it. */
+	if (!s->seg.cmds)
+		return 0;
+	memcpy(err, s->err, sizeof(err));
+	if (!find_head(s, &at)) {
+		memcpy(s->err, err, sizeof(err));
+		return 0;
+	}
+	r.want = s->seg;
+	r.seg_start = s->seg_start;
+	r.clean_at = s->cmd_offset;
+	r.cmd_count = s->cmd_count - 1;
+	r.broken_at = r.clean_at;
+	for (;;) {
+		r.restart_at = input_offset(s) + at;
+		s->pos += at;
+		ret = replay(s, &r, &at);
+		if (ret <= 0)
+			break;
+		report_restart(s, r.restart_at, s->cmd_offset - r.broken_at);
+		r.broken_at = s->cmd_offset;
+	}
+	s->cmd_count = r.cmd_count;
+	if (ret < 0) {
+		/* Positions stay those of what was applied. */
+		s->seg = r.want;
+		s->seg_start = r.seg_start;
+		return ret;
+	}
+	report_restart(s, r.restart_at, input_offset(s) - r.broken_at);
+	return 1;
+}
+
+/* Read and check the next command, repairing a restart before it. */
+static int read_cmd(struct send_stream *s, const unsigned char **payload,
+		    uint32_t *len_ret)
+{
+	bool suspect;
+	int ret, fixed;
+
+	for (;;) {
+		ret = frame_cmd(s, len_ret, &suspect);
+		if (!ret && !head_repeated(s, *len_ret))
+			break;
+		if (ret && !suspect)
+			return ret;
+		fixed = repair_restart(s);
+		if (fixed < 0)
+			return fixed;
+		if (!fixed && ret)
+			return ret;
+		if (!fixed)
+			break;
+	}
+	*payload = s->buf + s->pos + BTRFS_SEND_CMD_HEADER_LEN;
+	return 0;
 }
 
 int send_stream_next(struct send_stream *s, const struct send_stream_ops *ops,
@@ -915,6 +1194,9 @@ int send_stream_next(struct send_stream *s, const struct send_stream_ops *ops,
 	/* The command is well-formed: consume it whatever the callback says. */
 	s->pos += BTRFS_SEND_CMD_HEADER_LEN + len;
 	track_position(s, payload - BTRFS_SEND_CMD_HEADER_LEN);
+	if (s->seg.cmds == 1)
+		keep_head(s, payload - BTRFS_SEND_CMD_HEADER_LEN,
+			  BTRFS_SEND_CMD_HEADER_LEN + len);
 	if (s->cmd == BTRFS_SEND_C_END)
 		s->header_due = true;
 	ret = dispatch(s, ops, user);
@@ -960,6 +1242,15 @@ void send_stream_resume_at(struct send_stream *s,
 	/* Input offsets from here on are those of the original stream. */
 	s->base = pos->offset - s->pos;
 	s->seg_start = 0;
+	/* Its start is not in this input: a restart cannot be recognised. */
+	s->head_len = 0;
+}
+
+void send_stream_set_restart_hook(struct send_stream *s,
+				  send_stream_restart_fn hook, void *user)
+{
+	s->restart_hook = hook;
+	s->restart_user = user;
 }
 
 void send_stream_set_interrupt(struct send_stream *s,

@@ -173,6 +173,27 @@ void send_stream_skip(struct send_stream *s, size_t len);
 void send_stream_resume_at(struct send_stream *s,
 			   const struct send_stream_pos *pos);
 /*
+ * A sender stopped while the kernel sends (SIGSTOP, a debugger, a freezer)
+ * makes the kernel send the subvolume's whole stream again after the bytes
+ * it had already written, which may end inside a command (btrfs-progs
+ * issue #719).  The parser recognises the repeat where the broken command
+ * is, checks it against what it has dispatched and goes on in it, or fails
+ * naming the restart when it differs.  Offsets stay input offsets; stream
+ * positions (send_stream_position()) are those of the stream without the
+ * repeat.
+ */
+struct send_stream_restart {
+	uint64_t offset;	/* input offset where the stream starts again */
+	uint64_t skipped;	/* input bytes passed over because of it */
+};
+
+typedef void (*send_stream_restart_fn)(const struct send_stream_restart *r,
+				       void *user);
+
+/* Call hook once for each restart repaired. */
+void send_stream_set_restart_hook(struct send_stream *s,
+				  send_stream_restart_fn hook, void *user);
+/*
  * With *flag set by a signal handler, a read interrupted by the signal
  * (EINTR) fails with -EINTR instead of being restarted.
  */

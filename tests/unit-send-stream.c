@@ -1134,6 +1134,377 @@ static void test_error_names_offset_and_command(void **state)
 	sb_free(&b);
 }
 
+/*
+ * Streams that restart: a stopped sender makes the kernel send the
+ * subvolume's stream again after what it had written (btrfs-progs issue
+ * #719).  A subvolume's stream is built with its command boundaries noted.
+ */
+struct built {
+	struct sb b;
+	size_t head_end;	/* end of its first command */
+};
+
+static void build_subvol(struct built *o, uint32_t version, bool header,
+			 const uint8_t *uuid, bool end, size_t data_len)
+{
+	static unsigned char data[100000];
+	struct sb *b = &o->b;
+
+	memset(b, 0, sizeof(*b));
+	b->version = version;
+	if (header)
+		sb_header(b, version);
+	sb_cmd(b, BTRFS_SEND_C_SUBVOL);
+	sb_str(b, BTRFS_SEND_A_PATH, header ? "first" : "second");
+	sb_attr(b, BTRFS_SEND_A_UUID, uuid, 16);
+	sb_u64(b, BTRFS_SEND_A_CTRANSID, 7);
+	sb_end_cmd(b);
+	o->head_end = b->len;
+	sb_cmd(b, BTRFS_SEND_C_MKFILE);
+	sb_str(b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(b, BTRFS_SEND_A_INO, 257);
+	sb_end_cmd(b);
+	memset(data, 0x5a, data_len);
+	sb_cmd(b, BTRFS_SEND_C_WRITE);
+	sb_str(b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(b, BTRFS_SEND_A_FILE_OFFSET, 0);
+	sb_attr(b, BTRFS_SEND_A_DATA, data, data_len);
+	sb_end_cmd(b);
+	sb_cmd(b, BTRFS_SEND_C_CHMOD);
+	sb_str(b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(b, BTRFS_SEND_A_MODE, 0644);
+	sb_end_cmd(b);
+	sb_cmd(b, BTRFS_SEND_C_RENAME);
+	sb_str(b, BTRFS_SEND_A_PATH, "f");
+	sb_str(b, BTRFS_SEND_A_PATH_TO, "g");
+	sb_end_cmd(b);
+	if (end)
+		sb_simple(b, BTRFS_SEND_C_END);
+}
+
+/* Everything one parse of an input dispatched, and how it ended. */
+struct trace {
+	char log[4096];
+	int restarts;
+	struct send_stream_restart ev[4];
+	struct send_stream_pos pos;
+	uint64_t cmds;
+	char err[1024];
+	int ret;
+};
+
+static void on_restart(const struct send_stream_restart *r, void *user)
+{
+	struct trace *t = user;
+
+	if (t->restarts < 4)
+		t->ev[t->restarts] = *r;
+	t->restarts++;
+}
+
+static void log_cmd(struct trace *t)
+{
+	size_t n = strlen(t->log);
+
+	snprintf(t->log + n, sizeof(t->log) - n, "%s %s %s %llu %zu\n",
+		 rec.cmd, rec.path, rec.path2, (unsigned long long)rec.v[0],
+		 rec.len);
+}
+
+static void trace_parse(const struct sb *b, struct trace *t)
+{
+	struct run r;
+
+	memset(t, 0, sizeof(*t));
+	run_open(&r, b);
+	send_stream_set_restart_hook(r.s, on_restart, t);
+	for (;;) {
+		rec.calls = 0;
+		rec.len = 0;
+		rec.v[0] = 0;
+		t->ret = send_stream_next(r.s, &rec_ops, &rec);
+		if (t->ret != SEND_STREAM_CMD && t->ret != SEND_STREAM_END)
+			break;
+		assert_int_equal(rec.calls, 1);
+		log_cmd(t);
+	}
+	snprintf(t->err, sizeof(t->err), "%s", send_stream_error(r.s));
+	send_stream_position(r.s, &t->pos);
+	t->cmds = send_stream_cmd_count(r.s);
+	run_close(&r);
+}
+
+/* The same commands, once each, and the same position at the end. */
+static void assert_same_as_clean(const struct trace *t, const struct trace *c)
+{
+	if (t->ret != c->ret)
+		fail_msg("ret %d, clean %d: %s", t->ret, c->ret, t->err);
+	assert_string_equal(t->log, c->log);
+	assert_int_equal(t->cmds, c->cmds);
+	assert_int_equal(t->pos.offset, c->pos.offset);
+	assert_int_equal(t->pos.cmds, c->pos.cmds);
+	assert_int_equal(t->pos.chain, c->pos.chain);
+	assert_int_equal(t->pos.last_crc, c->pos.last_crc);
+	assert_int_equal(t->pos.cmds_seen, c->pos.cmds_seen);
+	assert_int_equal(t->pos.ended, c->pos.ended);
+}
+
+/* in: pre, then the first cut bytes of each stream in cuts, then s whole. */
+static void restarted(struct sb *in, const struct sb *pre, const struct sb *s,
+		      const size_t *cuts, int n)
+{
+	int i;
+
+	memset(in, 0, sizeof(*in));
+	if (pre)
+		sb_put(in, pre->buf, pre->len);
+	for (i = 0; i < n; i++)
+		sb_put(in, s->buf, cuts[i]);
+	sb_put(in, s->buf, s->len);
+}
+
+static void test_restart_repaired_at_every_cut(void **state)
+{
+	struct trace clean, t;
+	struct built s;
+	struct sb in;
+	size_t k;
+
+	(void)state;
+	build_subvol(&s, 1, true, UUID_A, true, 3000);
+	trace_parse(&s.b, &clean);
+	assert_int_equal(clean.ret, SEND_STREAM_EOF);
+	/* Inside headers, inside payloads, at boundaries, before END. */
+	for (k = s.head_end; k < s.b.len; k++) {
+		restarted(&in, NULL, &s.b, &k, 1);
+		trace_parse(&in, &t);
+		assert_same_as_clean(&t, &clean);
+		assert_int_equal(t.restarts, 1);
+		assert_int_equal(t.ev[0].offset, k);
+		assert_int_equal(t.ev[0].skipped, k);
+		sb_free(&in);
+	}
+	sb_free(&s.b);
+}
+
+/* The second subvolume of "send -e": no stream header, no END before. */
+static void test_restart_of_headerless_stream_repaired(void **state)
+{
+	struct trace clean, t;
+	struct built a, s;
+	struct sb in;
+	size_t k;
+
+	(void)state;
+	build_subvol(&a, 1, true, UUID_A, false, 3000);
+	build_subvol(&s, 1, false, UUID_B, true, 3000);
+	restarted(&in, &a.b, &s.b, NULL, 0);
+	trace_parse(&in, &clean);
+	sb_free(&in);
+	assert_int_equal(clean.ret, SEND_STREAM_EOF);
+	for (k = s.head_end; k < s.b.len; k++) {
+		restarted(&in, &a.b, &s.b, &k, 1);
+		trace_parse(&in, &t);
+		assert_same_as_clean(&t, &clean);
+		assert_int_equal(t.restarts, 1);
+		assert_int_equal(t.ev[0].offset, a.b.len + k);
+		assert_int_equal(t.ev[0].skipped, k);
+		sb_free(&in);
+	}
+	sb_free(&a.b);
+	sb_free(&s.b);
+}
+
+/* A v2 stream whose command is longer than the v1 maximum. */
+static void test_restart_inside_long_v2_command_repaired(void **state)
+{
+	size_t cuts[] = { 0 };
+	struct trace clean, t;
+	struct built s;
+	struct sb in;
+
+	(void)state;
+	build_subvol(&s, 2, true, UUID_A, true, 90000);
+	trace_parse(&s.b, &clean);
+	cuts[0] = s.b.len - 45000;
+	restarted(&in, NULL, &s.b, cuts, 1);
+	trace_parse(&in, &t);
+	assert_same_as_clean(&t, &clean);
+	assert_int_equal(t.restarts, 1);
+	sb_free(&in);
+	sb_free(&s.b);
+}
+
+/* Stopped again while the kernel sends the repeat, before or past the cut. */
+static void test_second_restart_repaired(void **state)
+{
+	struct trace clean, t;
+	struct built s, a;
+	size_t cuts[2];
+	struct sb in;
+	bool headerless;
+
+	(void)state;
+	for (headerless = false; ; headerless = true) {
+		build_subvol(&a, 1, true, UUID_A, false, 3000);
+		build_subvol(&s, 1, !headerless, UUID_B, true, 3000);
+		restarted(&in, headerless ? &a.b : NULL, &s.b, NULL, 0);
+		trace_parse(&in, &clean);
+		sb_free(&in);
+		for (cuts[0] = s.head_end; cuts[0] < s.b.len; cuts[0] += 97) {
+			for (cuts[1] = s.head_end; cuts[1] < s.b.len;
+			     cuts[1] += 89) {
+				restarted(&in, headerless ? &a.b : NULL, &s.b,
+					  cuts, 2);
+				trace_parse(&in, &t);
+				assert_same_as_clean(&t, &clean);
+				assert_int_equal(t.restarts, 2);
+				assert_int_equal(t.ev[0].skipped +
+						 t.ev[1].skipped,
+						 cuts[0] + cuts[1]);
+				sb_free(&in);
+			}
+		}
+		sb_free(&a.b);
+		sb_free(&s.b);
+		if (headerless)
+			break;
+	}
+}
+
+/* What the callbacks saw before the error: the stream up to the cut. */
+static void assert_refused(const struct trace *t, const char *msg)
+{
+	assert_true(t->ret < 0);
+	assert_int_equal(t->restarts, 0);
+	if (!strstr(t->err, msg))
+		fail_msg("error \"%s\" does not contain \"%s\"", t->err, msg);
+}
+
+static void test_restart_that_differs_is_refused(void **state)
+{
+	struct built s, other;
+	struct trace t;
+	struct sb in;
+	size_t cut;
+	char want[256];
+
+	(void)state;
+	build_subvol(&s, 1, true, UUID_A, true, 3000);
+	build_subvol(&other, 1, true, UUID_A, true, 3000);
+	/* The repeat writes other data (its CRC is right). */
+	other.b.buf[other.b.len - 200] ^= 1;
+	cut = s.b.len - 30;
+	memset(&in, 0, sizeof(in));
+	sb_put(&in, s.b.buf, cut);
+	sb_put(&in, other.b.buf, other.b.len);
+	trace_parse(&in, &t);
+	snprintf(want, sizeof(want),
+		 "the stream restarts at offset %zu (a stopped sender, btrfs-progs issue #719), and the repeated part",
+		 cut);
+	assert_refused(&t, want);
+	sb_free(&in);
+	sb_free(&s.b);
+	sb_free(&other.b);
+}
+
+static void test_restart_differing_in_a_crc_is_refused(void **state)
+{
+	struct trace t, upto;
+	struct built s, other;
+	struct sb in;
+	size_t cut, i;
+
+	(void)state;
+	build_subvol(&s, 1, true, UUID_A, true, 3000);
+	build_subvol(&other, 1, true, UUID_A, true, 3000);
+	/* Another mode for chmod, and its CRC fixed, as a sender would. */
+	for (i = s.head_end; i < other.b.len; i++)
+		if (!memcmp(other.b.buf + i, "\x05\0\x08\0\xa4\x01", 6))
+			break;
+	assert_true(i < other.b.len);
+	other.b.buf[i + 4] = 0xed;
+	other.b.cmd_start = i - 4 - 1 - BTRFS_SEND_CMD_HEADER_LEN;
+	other.b.len = i + 12;
+	sb_end_cmd(&other.b);
+	other.b.len = s.b.len;
+	cut = s.b.len - 5;
+	memset(&in, 0, sizeof(in));
+	sb_put(&in, s.b.buf, cut);
+	sb_put(&in, other.b.buf, other.b.len);
+	trace_parse(&in, &t);
+	assert_refused(&t, "and the repeated part differs from what was applied before offset");
+	/* Nothing of the repeat was dispatched. */
+	sb_free(&in);
+	sb_put(&in, s.b.buf, cut);
+	trace_parse(&in, &upto);
+	assert_string_equal(t.log, upto.log);
+	sb_free(&in);
+	sb_free(&s.b);
+	sb_free(&other.b);
+}
+
+static void test_restart_cut_short_is_refused(void **state)
+{
+	size_t cuts[] = { 0, 0 };
+	struct built s;
+	struct trace t;
+	struct sb in;
+
+	(void)state;
+	build_subvol(&s, 1, true, UUID_A, true, 3000);
+	cuts[0] = s.b.len - 20;
+	cuts[1] = s.b.len - 300;
+	memset(&in, 0, sizeof(in));
+	sb_put(&in, s.b.buf, cuts[0]);
+	sb_put(&in, s.b.buf, cuts[1]);
+	trace_parse(&in, &t);
+	assert_refused(&t, "the input ends at offset");
+	sb_free(&in);
+	sb_free(&s.b);
+}
+
+/* Without a repeat of the stream's start, a bad CRC is what it was. */
+static void test_bad_crc_without_restart_unchanged(void **state)
+{
+	char want[128];
+	struct built s;
+	struct trace t;
+
+	(void)state;
+	build_subvol(&s, 1, true, UUID_A, true, 3000);
+	s.b.buf[s.head_end + 12] ^= 1;
+	trace_parse(&s.b, &t);
+	snprintf(want, sizeof(want),
+		 "stream offset %zu, command 2 (mkfile): checksum mismatch",
+		 s.head_end);
+	assert_refused(&t, want);
+	sb_free(&s.b);
+}
+
+/*
+ * A stream header alone does not mark a restart: every stream of a
+ * concatenated input starts with the same one.
+ */
+static void test_broken_first_command_is_not_a_restart(void **state)
+{
+	struct built a, s;
+	struct trace t;
+	struct sb in;
+
+	(void)state;
+	build_subvol(&a, 1, true, UUID_A, true, 3000);
+	build_subvol(&s, 1, true, UUID_B, true, 3000);
+	a.b.buf[BTRFS_SEND_STREAM_HEADER_LEN] ^= 1;
+	restarted(&in, &a.b, &s.b, NULL, 0);
+	trace_parse(&in, &t);
+	assert_refused(&t,
+		       "stream offset 17, command 1 (subvol): checksum mismatch");
+	sb_free(&in);
+	sb_free(&a.b);
+	sb_free(&s.b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1178,6 +1549,15 @@ int main(void)
 		cmocka_unit_test_setup(test_commands_after_end_without_header, setup),
 		cmocka_unit_test_setup(test_header_in_place_of_command, setup),
 		cmocka_unit_test_setup(test_error_names_offset_and_command, setup),
+		cmocka_unit_test_setup(test_restart_repaired_at_every_cut, setup),
+		cmocka_unit_test_setup(test_restart_of_headerless_stream_repaired, setup),
+		cmocka_unit_test_setup(test_restart_inside_long_v2_command_repaired, setup),
+		cmocka_unit_test_setup(test_second_restart_repaired, setup),
+		cmocka_unit_test_setup(test_restart_that_differs_is_refused, setup),
+		cmocka_unit_test_setup(test_restart_differing_in_a_crc_is_refused, setup),
+		cmocka_unit_test_setup(test_restart_cut_short_is_refused, setup),
+		cmocka_unit_test_setup(test_bad_crc_without_restart_unchanged, setup),
+		cmocka_unit_test_setup(test_broken_first_command_is_not_a_restart, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
