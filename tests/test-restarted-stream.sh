@@ -66,24 +66,6 @@ PY
 sync
 "$REF" -q subvolume snapshot -r "$SRC/small" "$SRC/e1" >/dev/null
 
-# The reader that keeps the pipe full: at most RATE MB/s, 64 KiB a read.
-cat >"$WORK/slow.py" <<'PY'
-import os, sys, time
-rate = float(sys.argv[1]) * 1e6
-total = 0
-start = time.monotonic()
-with open(sys.argv[2], "wb") as out:
-    while True:
-        b = os.read(0, 65536)
-        if not b:
-            break
-        out.write(b)
-        total += len(b)
-        ahead = total / rate - (time.monotonic() - start)
-        if ahead > 0:
-            time.sleep(ahead)
-PY
-
 # magic_count FILE: how many stream headers FILE holds.
 magic_count() {
 	"$PYTHON" -c '
@@ -106,7 +88,7 @@ record() {
 	local out=$1 wait=$2 stops=$3 spid rpid i rc
 	shift 3
 	rm -f "$WORK/pipe" && mkfifo "$WORK/pipe" || return 1
-	"$PYTHON" "$WORK/slow.py" 40 "$out" <"$WORK/pipe" &
+	"$PYTHON" "$TOP/tests/slow-reader.py" 40 "$out" <"$WORK/pipe" &
 	rpid=$!
 	"$REF" send -q "$@" >"$WORK/pipe" 2>"$out.err" &
 	spid=$!

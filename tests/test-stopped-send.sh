@@ -47,22 +47,6 @@ make_data 2
 "$REF" -q subvolume snapshot -r "$SRC/data" "$SRC/s2"
 sync
 
-cat >"$WORK/slow.py" <<'PY'
-import os, sys, time
-rate = float(sys.argv[1]) * 1e6
-out = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-start, n = time.monotonic(), 0
-while True:
-    b = os.read(0, 65536)
-    if not b:
-        break
-    os.write(out, b)
-    n += len(b)
-    ahead = n / rate - (time.monotonic() - start)
-    if ahead > 0:
-        time.sleep(ahead)
-PY
-
 # stop_and_continue PID: SIGSTOP and SIGCONT at random moments until the
 # process ends; prints how many stops it made.
 stop_and_continue() {
@@ -123,7 +107,7 @@ stopped() {
 	local name=$1 fifo=$WORK/$1.fifo out=$WORK/$1.stopped pid reader stops
 	shift
 	mkfifo "$fifo"
-	"$PYTHON" "$WORK/slow.py" "$RATE" "$out" <"$fifo" &
+	"$PYTHON" "$TOP/tests/slow-reader.py" "$RATE" "$out" <"$fifo" &
 	reader=$!
 	if [ "$1" = -f ]; then
 		shift
