@@ -123,10 +123,12 @@ asan-check: asan
 		$(SANITIZER_ENV) ./$$t || exit 1; done
 	$(SANITIZER_ENV) BTRFS_BIN=$(CURDIR)/btrfs-asan tests/run-integration.sh \
 		tests/test-dump-corpus.sh tests/test-dump-crafted.sh \
-		tests/test-dump-corrupt.sh tests/test-cli.sh tests/test-send.sh
+		tests/test-dump-corrupt.sh tests/test-cli.sh tests/test-send.sh \
+		tests/test-stopped-send.sh
 	$(SANITIZER_ENV_NO_LEAKS) BTRFS_BIN=$(CURDIR)/btrfs-asan \
 		tests/run-integration.sh tests/test-receive.sh tests/test-progress.sh \
-		tests/test-receive-errors.sh tests/test-to-dir.sh tests/test-parents.sh
+		tests/test-receive-errors.sh tests/test-to-dir.sh tests/test-parents.sh \
+		tests/test-restarted-stream.sh
 
 tests/fuzz-%: tests/fuzz-%.c $(LIB_SRCS) $(wildcard *.h)
 	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(PKG_CFLAGS) -I. \
