@@ -43,6 +43,8 @@
  */
 #define SEND_CHUNK_V1 (64 * 1024)
 #define SEND_CHUNK_V2 (16 * 1024 + 128 * 1024)
+/* The pipe from the kernel to the pump. */
+#define SEND_PIPE_SIZE (1024 * 1024)
 
 struct send_opts {
 	const char *outname;
@@ -75,10 +77,8 @@ struct send_ctx {
 	bool have_idx;
 	/* --estimate: the no-data pass adds up here instead of sending. */
 	struct send_estimate *est;
-	/* --progress: over all subvolumes. */
-	struct progress *prog;
-	struct send_scan scan;
-	uint64_t moved;
+	/* --progress: over all subvolumes, or NULL. */
+	struct send_pump_progress *progress;
 	bool sigpipe_ignored;		/* when send started */
 	int exit_status;		/* on failure, if not 1 */
 };
@@ -833,8 +833,11 @@ static int open_pipe(int pipefd[2])
 {
 	int ret;
 
-	if (pipe2(pipefd, O_CLOEXEC) == 0)
+	if (pipe2(pipefd, O_CLOEXEC) == 0) {
+		/* Fewer, larger reads for the pump; the default where refused. */
+		fcntl(pipefd[1], F_SETPIPE_SZ, SEND_PIPE_SIZE);
 		return 0;
+	}
 	ret = -errno;
 	error("pipe failed: %s", strerror(-ret));
 	return ret;
@@ -985,13 +988,7 @@ static int pump_one(struct send_ctx *s, int fd, const char *path,
 		error("not enough memory");
 		return ret;
 	}
-	if (s->prog) {
-		pump.prog = s->prog;
-		pump.scan = &s->scan;
-		pump.moved = &s->moved;
-		send_scan_start(&s->scan, !resume &&
-				!(flags & BTRFS_SEND_FLAG_OMIT_STREAM_HEADER));
-	}
+	pump.progress = s->progress;
 	for (;;) {
 		before = pump.written;
 		ret = pump_attempt(s, fd, flags, &pump, &ioctl_err);
@@ -1196,14 +1193,16 @@ static void print_estimate(const struct send_estimate *e)
 static int send_with_progress(struct send_ctx *s, const struct send_opts *o,
 			      char **argv, uint64_t total)
 {
+	struct send_pump_progress shown = { 0 };
 	struct progress prog;
 	int ret;
 
 	progress_init(&prog, "Sent", total);
-	s->prog = &prog;
+	shown.prog = &prog;
+	s->progress = &shown;
 	ret = send_all(s, o, argv);
-	progress_finish(&prog, s->moved, s->scan.cmds);
-	s->prog = NULL;
+	progress_finish(&prog, shown.moved, shown.cmds);
+	s->progress = NULL;
 	return ret;
 }
 

@@ -17,10 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "crc32c.h"
 #include "resume.h"
+#include "send-frame.h"
 #include "send-pump.h"
 #include "send.h"
 
@@ -32,15 +33,12 @@
  * read as much as the buffer takes.
  */
 #define FAST_READ	(4 * 1024)
+/* The buffer when the output takes no splice: reads and writes this big. */
+#define COPY_BUFFER	(1024 * 1024)
 
 /* What a step of the pump met, beyond 0 and a negative errno. */
 #define PUMP_EOF	1	/* the attempt's pipe ended */
 #define PUMP_RESTART	2	/* the content shows a restarted stream */
-
-static uint32_t le32(const unsigned char *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static int wait_writable(int fd)
 {
@@ -94,12 +92,22 @@ int send_pump_init(struct send_pump *p, int out, size_t chunk,
 		   const struct send_stream_pos *resume,
 		   const unsigned char *frame)
 {
+	struct stat st;
+
 	memset(p, 0, sizeof(*p));
 	p->out = out;
 	p->chunk = chunk;
 	p->headerless = headerless;
 	p->no_end = no_end;
-	p->can_splice = true;
+	/*
+	 * Into a file, splice saves no copy (the page cache is written
+	 * either way) but costs a write per payload: large reads and writes
+	 * are cheaper.  Into a pipe it moves pages without a copy.
+	 */
+	p->can_splice = fstat(out, &st) < 0 || !S_ISREG(st.st_mode);
+	p->size = p->can_splice ? 2 * chunk : COPY_BUFFER;
+	if (p->size < 2 * chunk)
+		p->size = 2 * chunk;
 	p->write_end = -1;
 	p->in = -1;
 	if (resume) {
@@ -109,7 +117,7 @@ int send_pump_init(struct send_pump *p, int out, size_t chunk,
 		p->frame_due = true;
 	}
 	/* Twice the largest unit: one always fits after a compaction. */
-	p->buf = malloc(2 * chunk);
+	p->buf = malloc(p->size);
 	return p->buf ? 0 : -ENOMEM;
 }
 
@@ -150,6 +158,42 @@ static void disarm(struct send_pump *p, uint64_t read_total)
 	p->disarmed = true;
 }
 
+/* Bytes written: for --progress. */
+static void moved(struct send_pump *p, size_t n)
+{
+	struct send_pump_progress *pp = p->progress;
+
+	if (!pp)
+		return;
+	pp->moved += n;
+	if (progress_due(pp->prog))
+		progress_show(pp->prog, pp->moved, pp->cmds, pp->path,
+			      pp->path_len);
+}
+
+/*
+ * A command starts to go out: for --progress, count it and show its path
+ * if the start of its payload is at hand.
+ */
+static void command_out(struct send_pump *p, size_t hlen, size_t ulen)
+{
+	struct send_pump_progress *pp = p->progress;
+	const unsigned char *payload = p->buf + p->start + hlen;
+	const char *path;
+	size_t len;
+
+	if (!pp || hlen != BTRFS_SEND_CMD_HEADER_LEN)
+		return;
+	pp->cmds++;
+	if (!send_frame_first_path(payload, p->end - p->start - hlen,
+				   ulen - hlen, &path, &len))
+		return;
+	if (len > sizeof(pp->path))
+		len = sizeof(pp->path);
+	memcpy(pp->path, path, len);
+	pp->path_len = len;
+}
+
 /* Write what was queued, and show it to --progress. */
 static int flush(struct send_pump *p)
 {
@@ -161,13 +205,7 @@ static int flush(struct send_pump *p)
 	ret = write_all(p->out, from, p->queued);
 	if (ret < 0)
 		return ret;
-	if (p->prog) {
-		send_scan_feed(p->scan, from, p->queued);
-		*p->moved += p->queued;
-		if (progress_due(p->prog))
-			progress_show(p->prog, *p->moved, p->scan->cmds,
-				      p->scan->path, p->scan->path_len);
-	}
+	moved(p, p->queued);
 	p->queued = 0;
 	return 0;
 }
@@ -185,7 +223,7 @@ static ssize_t read_some(int fd, unsigned char *buf, size_t len)
 /* Make need bytes readable at buf + start: 0, PUMP_EOF or an errno. */
 static int fill(struct send_pump *p, size_t need, size_t most)
 {
-	size_t size = 2 * p->chunk;
+	size_t size = p->size;
 	ssize_t n;
 	int ret;
 
@@ -234,14 +272,11 @@ static int consume(struct send_pump *p, size_t n, bool keep)
 static bool unit_crc_ok(const struct send_pump *p, size_t ulen)
 {
 	const unsigned char *u = p->buf + p->start;
-	static const unsigned char zero[4];
-	uint32_t crc;
+	struct send_frame_cmd c;
 
-	crc = crc32c_update(0, u, 6);
-	crc = crc32c_update(crc, zero, 4);
-	crc = crc32c_update(crc, u + BTRFS_SEND_CMD_HEADER_LEN,
-			    ulen - BTRFS_SEND_CMD_HEADER_LEN);
-	return crc == le32(u + 6);
+	send_frame_cmd_header(u, &c);
+	return c.crc == send_frame_cmd_crc(u, u + BTRFS_SEND_CMD_HEADER_LEN,
+					   ulen - BTRFS_SEND_CMD_HEADER_LEN);
 }
 
 /*
@@ -250,54 +285,39 @@ static bool unit_crc_ok(const struct send_pump *p, size_t ulen)
  */
 static int read_unit_header(struct send_pump *p, size_t *hlen, size_t *ulen)
 {
+	struct send_frame_cmd c;
 	const unsigned char *h;
-	unsigned int cmd;
-	uint32_t len;
+	uint32_t version;
+	bool opens;
 	int ret;
 
 	*hlen = (!p->at.offset && !p->headerless) ?
 		BTRFS_SEND_STREAM_HEADER_LEN : BTRFS_SEND_CMD_HEADER_LEN;
-	ret = fill(p, *hlen, p->in_off >= p->verify_end && p->large_payload ?
-		   FAST_READ : SIZE_MAX);
+	ret = fill(p, *hlen, p->in_off >= p->verify_end && p->can_splice &&
+		   p->large_payload ? FAST_READ : SIZE_MAX);
 	if (ret)
 		return ret;
 	h = p->buf + p->start;
 	if (*hlen == BTRFS_SEND_STREAM_HEADER_LEN) {
 		*ulen = *hlen;
-		if (memcmp(h, BTRFS_SEND_STREAM_MAGIC,
-			   BTRFS_SEND_STREAM_MAGIC_LEN))
-			return -EBADMSG;
-		return 0;
+		return send_frame_stream_header(h, &version) ? 0 : -EBADMSG;
 	}
-	len = le32(h);
-	cmd = h[4] | h[5] << 8;
-	*ulen = (size_t)len + BTRFS_SEND_CMD_HEADER_LEN;
-	if (len > p->chunk - BTRFS_SEND_CMD_HEADER_LEN || p->at.ended ||
-	    cmd == BTRFS_SEND_C_UNSPEC || cmd > BTRFS_SEND_C_MAX)
+	send_frame_cmd_header(h, &c);
+	*ulen = (size_t)c.len + BTRFS_SEND_CMD_HEADER_LEN;
+	if (*ulen > p->chunk || p->at.ended ||
+	    c.cmd == BTRFS_SEND_C_UNSPEC || c.cmd > BTRFS_SEND_C_MAX)
 		return -EBADMSG;
 	/* A subvolume's stream opens with its only SUBVOL or SNAPSHOT. */
-	if ((cmd == BTRFS_SEND_C_SUBVOL || cmd == BTRFS_SEND_C_SNAPSHOT) !=
-	    !p->at.cmds)
-		return -EBADMSG;
-	return 0;
+	opens = c.cmd == BTRFS_SEND_C_SUBVOL || c.cmd == BTRFS_SEND_C_SNAPSHOT;
+	return opens == !p->at.cmds ? 0 : -EBADMSG;
 }
 
 /* Where the stream stands after the unit whose header is at start. */
 static void unit_end(const struct send_pump *p, size_t hlen, size_t ulen,
 		     struct send_stream_pos *next)
 {
-	const unsigned char *h = p->buf + p->start;
-
 	*next = p->at;
-	next->chain = crc32c_update(next->chain, h, hlen);
-	next->offset += ulen;
-	if (hlen == BTRFS_SEND_STREAM_HEADER_LEN) {
-		next->version = le32(h + BTRFS_SEND_STREAM_MAGIC_LEN);
-		return;
-	}
-	next->cmds++;
-	next->last_crc = le32(h + 6);
-	next->ended = (h[4] | h[5] << 8) == BTRFS_SEND_C_END;
+	send_frame_advance(next, p->buf + p->start, hlen, ulen);
 }
 
 static int mismatch(struct send_pump *p, const char *what, uint64_t offset)
@@ -354,10 +374,12 @@ static int take_checked(struct send_pump *p, size_t hlen, size_t ulen,
 		return p->at.offset <= p->verify_end ? PUMP_RESTART :
 			damaged(p, "a command that fails its checksum");
 	unit_end(p, hlen, ulen, &next);
+	if (drop && drop != ulen && memcmp(p->buf + p->start, p->cut_hdr, hlen))
+		return mismatch(p, "another command", p->at.offset);
+	if (!drop)
+		command_out(p, hlen, ulen);
 	if (drop == ulen)
 		ret = consume(p, ulen, false);
-	else if (drop && memcmp(p->buf + p->start, p->cut_hdr, hlen))
-		ret = mismatch(p, "another command", p->at.offset);
 	else
 		ret = consume(p, drop, false) ?: consume(p, ulen - drop, true);
 	if (ret)
@@ -388,41 +410,32 @@ static ssize_t splice_some(struct send_pump *p, size_t n)
 	}
 }
 
-/* How much of a payload may be spliced now; --progress reads the path. */
+/* How much of a payload may be spliced now. */
 static size_t splice_room(const struct send_pump *p, size_t left)
 {
-	size_t room = left < p->chunk ? left : p->chunk;
-
 	if (!p->can_splice || left < SPLICE_MIN)
 		return 0;
-	if (!p->prog)
-		return room;
-	if (p->scan->path_left || p->scan->skip < SPLICE_MIN)
-		return 0;
-	return room < p->scan->skip ? room : p->scan->skip;
+	return left < p->chunk ? left : p->chunk;
 }
 
 static int splice_payload(struct send_pump *p, size_t n, size_t *left)
 {
-	ssize_t moved;
+	ssize_t got;
 
-	moved = splice_some(p, n);
-	if (moved == -EINVAL) {
+	got = splice_some(p, n);
+	if (got == -EINVAL) {
 		/* The output refuses splice (O_APPEND): nothing moved, copy. */
 		p->can_splice = false;
 		return 0;
 	}
-	if (moved < 0)
-		return moved;
-	if (moved == 0)
+	if (got < 0)
+		return got;
+	if (got == 0)
 		return PUMP_EOF;
-	p->written += moved;
-	p->in_off += moved;
-	*left -= moved;
-	if (p->prog) {
-		p->scan->skip -= moved;
-		*p->moved += moved;
-	}
+	p->written += got;
+	p->in_off += got;
+	*left -= got;
+	moved(p, got);
 	return 0;
 }
 
@@ -433,6 +446,7 @@ static int take_fast(struct send_pump *p, size_t hlen, size_t ulen)
 	int ret;
 
 	unit_end(p, hlen, ulen, &next);
+	command_out(p, hlen, ulen);
 	memcpy(p->cut_hdr, p->buf + p->start, hlen);
 	p->large_payload = ulen - hlen >= SPLICE_MIN;
 	while (left) {
@@ -450,7 +464,8 @@ static int take_fast(struct send_pump *p, size_t hlen, size_t ulen)
 		if (n)
 			ret = splice_payload(p, n, &left);
 		else
-			ret = fill(p, 1, left < FAST_READ ? left : FAST_READ);
+			ret = fill(p, 1, !p->can_splice ? SIZE_MAX :
+				   left < FAST_READ ? left : FAST_READ);
 		if (ret)
 			return ret;
 	}

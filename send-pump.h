@@ -27,6 +27,17 @@
 #include "progress.h"
 #include "send-stream.h"
 
+/* What --progress shows, over all the subvolumes of a send. */
+#define SEND_PUMP_PATH_SHOWN	256
+
+struct send_pump_progress {
+	struct progress *prog;
+	uint64_t moved;			/* bytes written */
+	uint64_t cmds;			/* commands written */
+	char path[SEND_PUMP_PATH_SHOWN];	/* of the last one that had one */
+	size_t path_len;
+};
+
 struct send_pump {
 	/* Set by the caller before the first attempt. */
 	int out;
@@ -34,9 +45,7 @@ struct send_pump {
 	bool headerless;		/* send -e: no stream header */
 	bool no_end;			/* send -e: no END command */
 	const unsigned char *frame;	/* --resume: written before the rest */
-	struct progress *prog;		/* --progress, or NULL */
-	struct send_scan *scan;
-	uint64_t *moved;
+	struct send_pump_progress *progress;	/* --progress, or NULL */
 
 	/* What the output holds of this stream, over all attempts. */
 	struct send_stream_pos done;	/* at the last whole command written */
@@ -56,6 +65,7 @@ struct send_pump {
 	uint64_t verify_end;
 	struct send_stream_pos at;
 	unsigned char *buf;
+	size_t size;			/* of buf */
 	size_t start, end;		/* the unread bytes of buf */
 	size_t queued;			/* bytes before start still to write */
 	uint64_t in_off;		/* stream offset of buf[start] */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "send-frame.h"
 #include "send-stream.h"
 
 #define READ_BUF_SIZE	(1024 * 1024)
@@ -410,7 +411,7 @@ static int read_stream_header(struct send_stream *s)
 			"stream offset %llu: truncated stream header (%zu of %d bytes)",
 			(unsigned long long)offset, avail,
 			BTRFS_SEND_STREAM_HEADER_LEN);
-	version = get_le32(p + BTRFS_SEND_STREAM_MAGIC_LEN);
+	send_frame_stream_header(p, &version);
 	if (version < 1 || version > BTRFS_SEND_STREAM_VERSION)
 		return stream_fail(s, -EPROTONOSUPPORT,
 			"stream offset %llu: unsupported stream version %u (versions 1 to %d are supported)",
@@ -420,9 +421,8 @@ static int read_stream_header(struct send_stream *s)
 	s->seg_start = offset;
 	s->head_len = 0;
 	keep_head(s, p, BTRFS_SEND_STREAM_HEADER_LEN);
-	s->seg.offset = BTRFS_SEND_STREAM_HEADER_LEN;
-	s->seg.chain = crc32c_update(0, p, BTRFS_SEND_STREAM_HEADER_LEN);
-	s->seg.version = version;
+	send_frame_advance(&s->seg, p, BTRFS_SEND_STREAM_HEADER_LEN,
+			   BTRFS_SEND_STREAM_HEADER_LEN);
 	s->pos += BTRFS_SEND_STREAM_HEADER_LEN;
 	s->version = version;
 	s->header_due = false;
@@ -782,9 +782,7 @@ static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 
 static uint64_t max_cmd_len(const struct send_stream *s)
 {
-	if (s->version == 1)
-		return BTRFS_SEND_BUF_SIZE_V1 - BTRFS_SEND_CMD_HEADER_LEN;
-	return BTRFS_SEND_CMD_MAX_V2;
+	return send_frame_max_payload(s->version);
 }
 
 static int check_cmd_type(struct send_stream *s, unsigned int cmd)
@@ -802,18 +800,15 @@ static int check_cmd_type(struct send_stream *s, unsigned int cmd)
 static int check_crc(struct send_stream *s, const unsigned char *hdr,
 		     uint32_t len)
 {
-	unsigned char zeroed[BTRFS_SEND_CMD_HEADER_LEN];
-	uint32_t stored = get_le32(hdr + 6);
+	struct send_frame_cmd c;
 	uint32_t crc;
 
-	memcpy(zeroed, hdr, 6);
-	memset(zeroed + 6, 0, 4);
-	crc = crc32c_update(0, zeroed, sizeof(zeroed));
-	crc = crc32c_update(crc, hdr + BTRFS_SEND_CMD_HEADER_LEN, len);
-	if (crc != stored)
+	send_frame_cmd_header(hdr, &c);
+	crc = send_frame_cmd_crc(hdr, hdr + BTRFS_SEND_CMD_HEADER_LEN, len);
+	if (crc != c.crc)
 		return cmd_fail(s, -EBADMSG, -1,
 			"checksum mismatch (stored 0x%08x, computed 0x%08x)",
-			stored, crc);
+			c.crc, crc);
 	return 0;
 }
 
@@ -834,6 +829,7 @@ static int check_required(struct send_stream *s)
  */
 static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 {
+	struct send_frame_cmd c;
 	const unsigned char *hdr;
 	uint64_t len;
 	int ret;
@@ -862,8 +858,9 @@ static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 	if (!memcmp(hdr, BTRFS_SEND_STREAM_MAGIC, BTRFS_SEND_CMD_HEADER_LEN))
 		return cmd_fail(s, -EINVAL, -1,
 			"a stream header where a command was expected (missing END command?)");
-	len = get_le32(hdr);
-	s->cmd = get_le16(hdr + 4);
+	send_frame_cmd_header(hdr, &c);
+	len = c.len;
+	s->cmd = c.cmd;
 	if (s->cmd > BTRFS_SEND_C_MAX)
 		s->cmd = BTRFS_SEND_C_UNSPEC;
 	if (len > max_cmd_len(s))
@@ -914,12 +911,9 @@ static void track_position(struct send_stream *s, const unsigned char *hdr)
 		seg->headerless = true;
 		s->head_len = 0;
 	}
-	seg->chain = crc32c_update(seg->chain, hdr, BTRFS_SEND_CMD_HEADER_LEN);
-	seg->cmds++;
+	send_frame_advance(seg, hdr, BTRFS_SEND_CMD_HEADER_LEN,
+			   input_offset(s) - s->cmd_offset);
 	seg->offset = input_offset(s) - s->seg_start;
-	seg->last_crc = get_le32(hdr + 6);
-	seg->cmds_seen |= 1U << s->cmd;
-	seg->ended = s->cmd == BTRFS_SEND_C_END;
 }
 
 /*
@@ -1005,9 +999,9 @@ static void start_replay(struct send_stream *s, const struct replay *r)
 	if (seg->headerless)
 		return;
 	/* find_head() saw the stream header here: it is in the buffer. */
-	seg->chain = crc32c_update(0, s->buf + s->pos,
-				   BTRFS_SEND_STREAM_HEADER_LEN);
-	seg->offset = BTRFS_SEND_STREAM_HEADER_LEN;
+	send_frame_advance(seg, s->buf + s->pos, BTRFS_SEND_STREAM_HEADER_LEN,
+			   BTRFS_SEND_STREAM_HEADER_LEN);
+	seg->version = r->want.version;
 	s->pos += BTRFS_SEND_STREAM_HEADER_LEN;
 }
 
@@ -1305,72 +1299,4 @@ const char *send_stream_cmd_path(const struct send_stream *s, size_t *len)
 unsigned int send_stream_header_count(const struct send_stream *s)
 {
 	return s->header_count;
-}
-
-void send_scan_start(struct send_scan *sc, int with_header)
-{
-	sc->skip = with_header ? BTRFS_SEND_STREAM_HEADER_LEN : 0;
-	sc->path_left = 0;
-	sc->hdr_fill = 0;
-}
-
-/* The command header, and the first attribute's header if it has one. */
-static size_t scan_header(struct send_scan *sc, const unsigned char *p,
-			  size_t n)
-{
-	unsigned int want = BTRFS_SEND_CMD_HEADER_LEN;
-	uint32_t len, alen;
-	size_t k;
-
-	if (sc->hdr_fill >= BTRFS_SEND_CMD_HEADER_LEN &&
-	    get_le32(sc->hdr) >= BTRFS_SEND_TLV_HEADER_LEN)
-		want += BTRFS_SEND_TLV_HEADER_LEN;
-	k = want - sc->hdr_fill < n ? want - sc->hdr_fill : n;
-	memcpy(sc->hdr + sc->hdr_fill, p, k);
-	sc->hdr_fill += k;
-	if (sc->hdr_fill < want)
-		return k;
-	len = get_le32(sc->hdr);
-	if (want == BTRFS_SEND_CMD_HEADER_LEN &&
-	    len >= BTRFS_SEND_TLV_HEADER_LEN)
-		return k;	/* now for the attribute header */
-	sc->cmds++;
-	sc->hdr_fill = 0;
-	if (want == BTRFS_SEND_CMD_HEADER_LEN) {
-		sc->skip = len;
-		return k;
-	}
-	len -= BTRFS_SEND_TLV_HEADER_LEN;
-	alen = get_le16(sc->hdr + BTRFS_SEND_CMD_HEADER_LEN + 2);
-	if (get_le16(sc->hdr + BTRFS_SEND_CMD_HEADER_LEN) != BTRFS_SEND_A_PATH ||
-	    alen > len) {
-		sc->skip = len;
-		return k;
-	}
-	sc->path_left = alen;
-	sc->path_len = 0;
-	sc->skip = len - alen;
-	return k;
-}
-
-void send_scan_feed(struct send_scan *sc, const unsigned char *p, size_t n)
-{
-	size_t k, room;
-
-	while (n) {
-		if (sc->path_left) {
-			k = sc->path_left < n ? sc->path_left : n;
-			room = sizeof(sc->path) - sc->path_len;
-			memcpy(sc->path + sc->path_len, p, k < room ? k : room);
-			sc->path_len += k < room ? k : room;
-			sc->path_left -= k;
-		} else if (sc->skip) {
-			k = sc->skip < n ? sc->skip : n;
-			sc->skip -= k;
-		} else {
-			k = scan_header(sc, p, n);
-		}
-		p += k;
-		n -= k;
-	}
 }

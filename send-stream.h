@@ -204,28 +204,6 @@ void send_stream_set_interrupt(struct send_stream *s,
  * NULL if it had none; valid until the next send_stream_next().
  */
 const char *send_stream_cmd_path(const struct send_stream *s, size_t *len);
-/*
- * A scanner that follows the command framing of a stream as it passes
- * (send --progress), without validating or buffering it: it counts the
- * commands and keeps the start of the last PATH that came first in its
- * command (as the kernel sends it).  It trusts its input: the kernel's.
- */
-#define SEND_SCAN_PATH_MAX	256
-
-struct send_scan {
-	uint64_t cmds;
-	uint64_t skip;			/* bytes to pass over */
-	uint32_t path_left;		/* bytes of PATH still to copy */
-	unsigned int hdr_fill;
-	unsigned char hdr[BTRFS_SEND_CMD_HEADER_LEN + BTRFS_SEND_TLV_HEADER_LEN];
-	char path[SEND_SCAN_PATH_MAX];
-	size_t path_len;
-};
-
-/* Start of one kernel stream; with_header: it begins with a stream header. */
-void send_scan_start(struct send_scan *sc, int with_header);
-void send_scan_feed(struct send_scan *sc, const unsigned char *p, size_t n);
-
 const char *send_cmd_name(unsigned int cmd);
 const char *send_attr_name(unsigned int attr);
 

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The framing shared by the parser and the send pump: on every stream of
+ * the corpus, following the commands with send-frame.c alone finds the
+ * parser's commands, checksums, paths and positions.
+ */
+#include <glob.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "send-frame.h"
+#include "send-stream.h"
+#include "stream-builder.h"
+
+static unsigned char *read_file(const char *path, size_t *len)
+{
+	struct stat st;
+	unsigned char *buf;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = malloc(st.st_size + 1);
+	assert_non_null(buf);
+	assert_int_equal(read(fd, buf, st.st_size), st.st_size);
+	close(fd);
+	*len = st.st_size;
+	return buf;
+}
+
+/*
+ * One stream of the file, framed by send-frame.c, against the parser: the
+ * same commands in the same places, checksums right, the same path of
+ * each, the same position at the end.  Returns the offset after it.
+ */
+static size_t frame_one_stream(const unsigned char *buf, size_t len,
+			       size_t off, struct send_stream *s)
+{
+	static const struct send_stream_ops no_ops;
+	struct send_stream_pos mine = { 0 }, parsed;
+	struct send_frame_cmd c;
+	const char *path, *want;
+	size_t path_len, want_len;
+	uint32_t version;
+	int ret;
+
+	assert_true(send_frame_stream_header(buf + off, &version));
+	send_frame_advance(&mine, buf + off, BTRFS_SEND_STREAM_HEADER_LEN,
+			   BTRFS_SEND_STREAM_HEADER_LEN);
+	assert_int_equal(mine.version, version);
+	off += BTRFS_SEND_STREAM_HEADER_LEN;
+	while (!mine.ended) {
+		assert_true(off + BTRFS_SEND_CMD_HEADER_LEN <= len);
+		send_frame_cmd_header(buf + off, &c);
+		assert_true(c.len <= send_frame_max_payload(version));
+		assert_int_equal(send_frame_cmd_crc(buf + off,
+			buf + off + BTRFS_SEND_CMD_HEADER_LEN, c.len), c.crc);
+		/* Every slot is NULL: each command "fails" in its callback. */
+		ret = send_stream_next(s, &no_ops, NULL);
+		assert_true(ret >= 0 || send_stream_failed_in_callback(s));
+		assert_int_equal(send_stream_cmd_offset(s), off);
+		assert_int_equal(send_stream_cmd_type(s), c.cmd);
+		want = send_stream_cmd_path(s, &want_len);
+		if (send_frame_first_path(buf + off + BTRFS_SEND_CMD_HEADER_LEN,
+					  len - off - BTRFS_SEND_CMD_HEADER_LEN,
+					  c.len, &path, &path_len)) {
+			assert_non_null(want);
+			assert_int_equal(path_len, want_len);
+			assert_memory_equal(path, want, path_len);
+		}
+		/* send -e: each subvolume's position starts at its SUBVOL. */
+		if ((c.cmd == BTRFS_SEND_C_SUBVOL ||
+		     c.cmd == BTRFS_SEND_C_SNAPSHOT) && mine.cmds) {
+			memset(&mine, 0, sizeof(mine));
+			mine.version = version;
+			mine.headerless = true;
+		}
+		send_frame_advance(&mine, buf + off, BTRFS_SEND_CMD_HEADER_LEN,
+				   BTRFS_SEND_CMD_HEADER_LEN + c.len);
+		off += BTRFS_SEND_CMD_HEADER_LEN + c.len;
+	}
+	send_stream_position(s, &parsed);
+	assert_int_equal(mine.offset, parsed.offset);
+	assert_int_equal(mine.cmds, parsed.cmds);
+	assert_int_equal(mine.chain, parsed.chain);
+	assert_int_equal(mine.last_crc, parsed.last_crc);
+	assert_int_equal(mine.cmds_seen, parsed.cmds_seen);
+	return off;
+}
+
+static void test_framing_agrees_with_the_parser_on_the_corpus(void **state)
+{
+	struct send_stream *s;
+	unsigned char *buf;
+	size_t len, off;
+	glob_t g;
+	size_t i;
+	int fd;
+
+	(void)state;
+	assert_int_equal(glob("tests/streams/*.stream", 0, NULL, &g), 0);
+	assert_true(g.gl_pathc >= 10);
+	for (i = 0; i < g.gl_pathc; i++) {
+		buf = read_file(g.gl_pathv[i], &len);
+		fd = open(g.gl_pathv[i], O_RDONLY);
+		assert_int_equal(send_stream_open(&s, fd), 0);
+		for (off = 0; off < len; )
+			off = frame_one_stream(buf, len, off, s);
+		send_stream_close(s);
+		close(fd);
+		free(buf);
+	}
+	globfree(&g);
+}
+
+static void test_first_path_needs_the_whole_path(void **state)
+{
+	struct sb b = { 0 };
+	const unsigned char *payload;
+	const char *path;
+	size_t len;
+	uint32_t plen;
+
+	(void)state;
+	sb_header(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_CHMOD);
+	sb_str(&b, BTRFS_SEND_A_PATH, "dir/file");
+	sb_u64(&b, BTRFS_SEND_A_MODE, 0644);
+	sb_end_cmd(&b);
+	payload = b.buf + BTRFS_SEND_STREAM_HEADER_LEN + BTRFS_SEND_CMD_HEADER_LEN;
+	plen = b.len - BTRFS_SEND_STREAM_HEADER_LEN - BTRFS_SEND_CMD_HEADER_LEN;
+	assert_true(send_frame_first_path(payload, plen, plen, &path, &len));
+	assert_int_equal(len, 8);
+	assert_memory_equal(path, "dir/file", 8);
+	assert_false(send_frame_first_path(payload, 11, plen, &path, &len));
+	assert_false(send_frame_first_path(payload, 3, plen, &path, &len));
+	/* A payload that does not open with PATH. */
+	assert_false(send_frame_first_path(payload + 12, plen - 12, plen - 12,
+					   &path, &len));
+	sb_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_framing_agrees_with_the_parser_on_the_corpus),
+		cmocka_unit_test(test_first_path_needs_the_whole_path),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
