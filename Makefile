@@ -30,8 +30,9 @@ CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 # Objects shared by the binary and the unit tests.
 LIB_OBJS := crc32c.o send-stream.o progress.o receive-dump.o receive-dump-json.o utils.o \
 	    rbtree.o send-utils.o confined-path.o decompress.o dir-times.o \
-	    receive-btrfs.o receive-dir.o copy-tree.o resume.o send-pump.o send-frame.o
-OBJS := btrfs.o cmds-receive.o cmds-send.o send-estimate.o receive-resume.o \
+	    receive-apply.o receive-btrfs.o receive-dir.o receive-resume.o copy-tree.o \
+	    resume.o send-pump.o send-frame.o
+OBJS := btrfs.o cmds-receive.o cmds-send.o send-estimate.o \
 	$(LIB_OBJS)
 UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree \
 	      tests/unit-dir-times \

@@ -321,6 +321,13 @@ static void progress_end(struct progress *p, struct send_stream *s)
 				send_stream_cmd_count(s));
 }
 
+/* A loop hook: the status line after each command. */
+static bool tick(struct send_stream *s, void *data)
+{
+	progress_tick(data, s);
+	return false;
+}
+
 /* The parser skipped a stream sent again after a stopped sender. */
 static void warn_restart(const struct send_stream_restart *r, void *user)
 {
@@ -337,6 +344,11 @@ static int dump_stream(const struct receive_opts *o, int fd,
 		       struct progress *prog)
 {
 	static char outbuf[64 * 1024];
+	const struct send_stream_loop loop = {
+		.stop_at_end = o->honor_end,
+		.data = prog,
+		.after = tick,
+	};
 	struct send_stream *s;
 	struct dump_ctx ctx;
 	int ret;
@@ -353,16 +365,10 @@ static int dump_stream(const struct receive_opts *o, int fd,
 	}
 	ctx.stream = s;
 	send_stream_set_restart_hook(s, warn_restart, NULL);
-	for (;;) {
-		ret = send_stream_next(s, ops, &ctx);
-		if (ret == SEND_STREAM_EOF || (ret == SEND_STREAM_END &&
-					       o->honor_end))
-			break;
-		if (ret < 0) {
-			error("%s", send_stream_error(s));
-			goto out;
-		}
-		progress_tick(prog, s);
+	ret = send_stream_run(s, ops, &ctx, &loop);
+	if (ret < 0) {
+		error("%s", send_stream_error(s));
+		goto out;
 	}
 	ret = 0;
 	if (send_stream_header_count(s) == 0) {
@@ -377,197 +383,6 @@ out:
 		if (!ret)
 			ret = -EIO;
 	}
-	return ret;
-}
-
-/* Where the destination's filesystem is mounted, and what it mounts. */
-struct mount_point {
-	char *dir;		/* the mount point */
-	char *fs_root;		/* its path from the top level, no leading / */
-};
-
-static void mount_point_free(struct mount_point *mp)
-{
-	free(mp->dir);
-	free(mp->fs_root);
-	mp->dir = mp->fs_root = NULL;
-}
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape_mountinfo(char *s)
-{
-	char *d = s;
-
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*d++ = (s[1] - '0') << 6 | (s[2] - '0') << 3 |
-			       (s[3] - '0');
-			s += 4;
-		} else {
-			*d++ = *s++;
-		}
-	}
-	*d = '\0';
-}
-
-static bool path_is_under(const char *path, const char *dir)
-{
-	size_t len = strlen(dir);
-
-	if (!strcmp(dir, "/"))
-		return true;
-	return !strncmp(path, dir, len) && (path[len] == '/' || !path[len]);
-}
-
-/* The btrfs mount whose mount point is the longest prefix of path. */
-static int find_mount_point(const char *path, struct mount_point *mp)
-{
-	char root[PATH_MAX], dir[PATH_MAX], fstype[64];
-	char *line = NULL;
-	size_t size = 0;
-	size_t best = 0;
-	char *sep;
-	FILE *f;
-
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	while (getline(&line, &size, f) > 0) {
-		sep = strstr(line, " - ");
-		if (!sep || sscanf(sep, " - %63s", fstype) != 1 ||
-		    strcmp(fstype, "btrfs"))
-			continue;
-		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, dir) != 2)
-			continue;
-		unescape_mountinfo(root);
-		unescape_mountinfo(dir);
-		if (!path_is_under(path, dir) || strlen(dir) < best)
-			continue;
-		best = strlen(dir);
-		mount_point_free(mp);
-		mp->dir = strdup(dir);
-		mp->fs_root = strdup(root + strspn(root, "/"));
-	}
-	free(line);
-	fclose(f);
-	if (!mp->dir || !mp->fs_root) {
-		mount_point_free(mp);
-		return -ENOENT;
-	}
-	return 0;
-}
-
-/* -m ROOTMOUNT: trust it, and ask btrfs what it mounts when /proc cannot. */
-static int mount_point_from_option(const char *root_mount,
-				   struct mount_point *mp)
-{
-	enum btrfs_util_error err;
-	char real[PATH_MAX];
-	uint64_t id;
-	char *path;
-
-	if (!realpath(root_mount, real)) {
-		error("cannot resolve root mount %s: %m", root_mount);
-		return -errno;
-	}
-	if (!find_mount_point(real, mp) && !strcmp(mp->dir, real))
-		return 0;
-	mount_point_free(mp);
-	err = btrfs_util_subvolume_id(real, &id);
-	if (!err)
-		err = btrfs_util_subvolume_path(real, id, &path);
-	if (err) {
-		error("cannot tell which subvolume %s is: %s", real,
-		      btrfs_util_strerror(err));
-		return -EINVAL;
-	}
-	mp->dir = strdup(real);
-	mp->fs_root = path;
-	return mp->dir ? 0 : -ENOMEM;
-}
-
-static char *join_path(const char *a, const char *b)
-{
-	char *out;
-
-	while (*b == '/')
-		b++;
-	if (asprintf(&out, "%s%s%s", a, *a && *b ? "/" : "", b) < 0)
-		return NULL;
-	return out;
-}
-
-/* Set up ctx for the destination: fds, chroot, the anchor for lookups. */
-static int open_destination(const struct receive_opts *o,
-			    struct receive_ctx *ctx)
-{
-	struct mount_point mp = { 0 };
-	char real_dest[PATH_MAX];
-	char *anchor_path = NULL;
-	struct statfs sfs;
-	int dest_fd = -1, anchor_fd = -1;
-	int ret;
-
-	if (!realpath(o->dest, real_dest)) {
-		ret = -errno;
-		error("realpath(%s) failed: %m", o->dest);
-		return ret;
-	}
-	ret = statfs(real_dest, &sfs);
-	if (ret < 0 || sfs.f_type != BTRFS_SUPER_MAGIC) {
-		error("%s doesn't belong to btrfs mount point", real_dest);
-		/* Ours, after btrfs-progs' line: not an ERROR. */
-		if (!ret)
-			fprintf(stderr,
-				"HINT: to receive onto a filesystem that is not btrfs, use 'btrfs receive --to-dir %s'\n",
-				o->dest);
-		return -EINVAL;
-	}
-	ret = o->root_mount ? mount_point_from_option(o->root_mount, &mp) :
-			      find_mount_point(real_dest, &mp);
-	if (ret < 0) {
-		if (!o->root_mount)
-			error("cannot find the mount point of %s, use -m", o->dest);
-		return ret;
-	}
-	if (!path_is_under(real_dest, mp.dir)) {
-		error("%s is not under the root mount %s", real_dest, mp.dir);
-		ret = -EINVAL;
-		goto out;
-	}
-	if (o->chroot) {
-		anchor_path = join_path(mp.fs_root, real_dest +
-					(strcmp(mp.dir, "/") ? strlen(mp.dir) : 0));
-		if (!anchor_path || chroot(real_dest) < 0 || chdir("/") < 0) {
-			ret = -errno;
-			error("cannot chroot to %s: %m", real_dest);
-			goto out;
-		}
-		if (verbosity >= 1)
-			fprintf(stderr, "Chroot to %s\n", real_dest);
-		dest_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		anchor_fd = dest_fd < 0 ? -1 : fcntl(dest_fd, F_DUPFD_CLOEXEC, 0);
-	} else {
-		anchor_path = strdup(mp.fs_root);
-		dest_fd = open(real_dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		anchor_fd = open(mp.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (dest_fd < 0 || anchor_fd < 0 || !anchor_path) {
-		ret = -errno;
-		error("cannot open destination %s: %m", o->dest);
-		if (dest_fd >= 0)
-			close(dest_fd);
-		if (anchor_fd >= 0)
-			close(anchor_fd);
-		goto out;
-	}
-	receive_ctx_init(ctx, dest_fd, anchor_fd, anchor_path,
-			 o->force_decompress);
-	ret = 0;
-out:
-	free(anchor_path);
-	mount_point_free(&mp);
 	return ret;
 }
 
@@ -590,56 +405,15 @@ static void catch_stop_signals(void)
 }
 
 /*
- * Commands whose applying again after a failure gives the same result,
- * and which leave no state in struct receive_ctx behind, failed for a
- * reason that may pass (a full disk); a refused path never does.
+ * A command that failed for a reason that may pass (a full disk) can be
+ * retried if applying it again gives the same result; a refused path
+ * never passes.
  */
 static bool retry_is_safe(unsigned int cmd, int err)
 {
 	if (err != -ENOSPC && err != -EDQUOT && err != -EIO && err != -ENOMEM)
 		return false;
-	switch (cmd) {
-	case BTRFS_SEND_C_WRITE:
-	case BTRFS_SEND_C_CLONE:
-	case BTRFS_SEND_C_TRUNCATE:
-	case BTRFS_SEND_C_CHMOD:
-	case BTRFS_SEND_C_UTIMES:
-	case BTRFS_SEND_C_FALLOCATE:
-	case BTRFS_SEND_C_ENCODED_WRITE:
-	case BTRFS_SEND_C_UPDATE_EXTENT:
-		return true;
-	}
-	return false;
-}
-
-/* How the apply loop ended, for the resume state. */
-struct apply_end {
-	bool stream_broken;
-	uint64_t errors;
-	bool retry_last;	/* the last command failed; it may be retried */
-	struct send_stream_pos before;	/* the position before it */
-};
-
-/*
- * After a stop that leaves the current subvolume incomplete: save where
- * it stopped when that is safe, else make sure no old state offers it.
- */
-static void save_resume_state(const struct receive_opts *o,
-			      struct send_stream *s, struct receive_ctx *ctx,
-			      const struct apply_end *end)
-{
-	struct send_stream_pos pos;
-
-	if (!ctx->cur.active || o->to_dir)
-		return;
-	if (end->retry_last && end->errors == 1) {
-		resume_save(ctx, &end->before, o->dest);
-	} else if (end->stream_broken && !ctx->cur.failed) {
-		send_stream_position(s, &pos);
-		resume_save(ctx, &pos, o->dest);
-	} else if (ctx->cur.has_record) {
-		resume_mark_failed(ctx);
-	}
+	return send_cmd_is_repeatable(cmd);
 }
 
 /*
@@ -656,16 +430,80 @@ static void raise_fd_limit(void)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+struct apply_loop {
+	const struct receive_opts *o;
+	struct receive_ctx *ctx;
+	struct progress *prog;
+	struct receive_stop stop;
+};
+
+static bool apply_before(struct send_stream *s, void *data)
+{
+	struct apply_loop *l = data;
+
+	if (stop_signal) {
+		error("stopped by signal %d", (int)stop_signal);
+		l->stop.stream_broken = true;
+		return true;
+	}
+	send_stream_position(s, &l->stop.before);
+	return false;
+}
+
 /*
- * Apply every command.  A failed command counts against --max-errors and
- * keeps its subvolume from being marked received; a broken stream stops
- * everything at once.
+ * A failed command counts against --max-errors and keeps its subvolume
+ * from being marked received.
+ */
+static bool apply_failed(struct send_stream *s, int err, void *data)
+{
+	struct apply_loop *l = data;
+
+	if (verbosity >= 2)
+		fprintf(stderr, "%s\n", send_stream_error(s));
+	l->ctx->cur.failed = true;
+	l->stop.errors++;
+	l->stop.retry_last = retry_is_safe(send_stream_cmd_type(s), err);
+	if (l->o->max_errors && l->stop.errors >= l->o->max_errors)
+		return false;
+	l->stop.retry_last = false;
+	return true;
+}
+
+static bool tick_apply(struct send_stream *s, void *data)
+{
+	struct apply_loop *l = data;
+
+	return tick(s, l->prog);
+}
+
+/* A broken stream stops everything at once. */
+static void run_apply_loop(struct send_stream *s, struct apply_loop *l)
+{
+	const struct send_stream_loop loop = {
+		.stop_at_end = l->o->honor_end,
+		.data = l,
+		.before = apply_before,
+		.callback_failed = apply_failed,
+		.after = tick_apply,
+	};
+	int ret;
+
+	ret = send_stream_run(s, &receive_apply_ops, l->ctx, &loop);
+	if (ret < 0 && !send_stream_failed_in_callback(s)) {
+		error("%s", send_stream_error(s));
+		l->stop.stream_broken = true;
+	}
+}
+
+/*
+ * Apply every command, and then either mark the last subvolume received
+ * or leave what a resume needs.
  */
 static int apply_stream(const struct receive_opts *o, int fd,
-			struct receive_ctx *ctx,
-			const struct send_stream_ops *ops, struct progress *prog)
+			struct receive_ctx *ctx, struct progress *prog)
 {
-	struct apply_end end = { 0 };
+	struct apply_loop l = { .o = o, .ctx = ctx, .prog = prog };
+	struct resume_marks *marks = receive_btrfs_resume_marks(ctx);
 	struct send_stream *s;
 	int ret;
 
@@ -677,62 +515,45 @@ static int apply_stream(const struct receive_opts *o, int fd,
 	catch_stop_signals();
 	send_stream_set_interrupt(s, &stop_signal);
 	send_stream_set_restart_hook(s, warn_restart, NULL);
-	/* Resume state is kept for btrfs destinations only. */
-	ret = o->to_dir ? 0 : resume_take_up(s, ctx, o->resume);
+	ret = resume_take_up(s, ctx, marks, o->resume);
 	if (ret < 0) {
 		send_stream_close(s);
 		return ret;
 	}
-	for (;;) {
-		if (stop_signal) {
-			error("stopped by signal %d", (int)stop_signal);
-			end.stream_broken = true;
-			break;
-		}
-		send_stream_position(s, &end.before);
-		ret = send_stream_next(s, ops, ctx);
-		if (ret == SEND_STREAM_EOF)
-			break;
-		if (ret >= 0)
-			progress_tick(prog, s);
-		if (ret == SEND_STREAM_END) {
-			if (o->honor_end)
-				break;
-			continue;
-		}
-		if (ret >= 0)
-			continue;
-		if (!send_stream_failed_in_callback(s)) {
-			error("%s", send_stream_error(s));
-			end.stream_broken = true;
-			break;
-		}
-		if (verbosity >= 2)
-			fprintf(stderr, "%s\n", send_stream_error(s));
-		ctx->cur.failed = true;
-		end.errors++;
-		end.retry_last = retry_is_safe(send_stream_cmd_type(s), ret);
-		if (o->max_errors && end.errors >= o->max_errors)
-			break;
-		end.retry_last = false;
-	}
-	if (!end.stream_broken && !end.errors &&
+	run_apply_loop(s, &l);
+	if (!l.stop.stream_broken && !l.stop.errors &&
 	    send_stream_header_count(s) == 0) {
 		error("empty stream is not considered valid");
-		end.stream_broken = true;
+		l.stop.stream_broken = true;
 	}
 	/* The summary first: the resume hint must not land on the status line. */
 	progress_end(prog, s);
-	save_resume_state(o, s, ctx, &end);
+	resume_after_stop(s, ctx, marks, &l.stop, o->dest);
 	send_stream_close(s);
 	/*
 	 * The last subvolume is complete if the stream was whole to its end
 	 * and none of its own commands failed (receive_close_subvol checks).
 	 */
-	ret = receive_close_subvol(ctx, !end.stream_broken);
-	if (end.stream_broken || end.errors || ret < 0)
+	ret = receive_close_subvol(ctx, !l.stop.stream_broken);
+	if (l.stop.stream_broken || l.stop.errors || ret < 0)
 		return -EIO;
 	return 0;
+}
+
+/* Set up ctx for --to-dir or a btrfs <mount>. */
+static int open_destination(const struct receive_opts *o,
+			    struct receive_ctx *ctx)
+{
+	const struct receive_btrfs_opts bo = {
+		.dest = o->dest,
+		.root_mount = o->root_mount,
+		.chroot = o->chroot,
+		.force_decompress = o->force_decompress,
+	};
+
+	if (o->to_dir)
+		return receive_dir_open(ctx, o->to_dir, o->chroot);
+	return receive_btrfs_open(ctx, &bo);
 }
 
 static int receive_run(int argc, char **argv)
@@ -760,24 +581,12 @@ static int receive_run(int argc, char **argv)
 	}
 	if (o.dump) {
 		ret = dump_stream(&o, fd, progp);
-	} else if (o.to_dir) {
-		raise_fd_limit();
-		ret = receive_dir_open(&ctx, o.to_dir, o.chroot);
-		if (ret >= 0) {
-			ret = apply_stream(&o, fd, &ctx, receive_dir_ops(), progp);
-			receive_dir_release(&ctx);
-			close(ctx.dest_fd);
-			close(ctx.anchor_fd);
-		}
 	} else {
 		raise_fd_limit();
 		ret = open_destination(&o, &ctx);
 		if (ret >= 0) {
-			ctx.reserve_record = resume_reserve;
-			ret = apply_stream(&o, fd, &ctx, &receive_btrfs_ops, progp);
+			ret = apply_stream(&o, fd, &ctx, progp);
 			receive_ctx_release(&ctx);
-			close(ctx.dest_fd);
-			close(ctx.anchor_fd);
 		}
 	}
 	if (fd != STDIN_FILENO)

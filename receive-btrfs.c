@@ -1,60 +1,51 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The ioctl-backed callback table of btrfs receive.  Each callback applies
- * one command; paths go through confined-path.c, subvolumes are created
- * and found with libbtrfsutil and send-utils.c.
+ * The btrfs destination of receive: subvolumes and snapshots made with
+ * the btrfs ioctls, parents and clone sources found in the filesystem's
+ * subvolume index, encoded writes, the received uuid and read-only flag
+ * that mark a subvolume complete, and its resume record.  Also where the
+ * destination is: its mount point (-m), its subvolume, the -C chroot.
  */
 #include <btrfsutil.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/btrfs.h>
-#include <linux/fs.h>
-#include <linux/fsverity.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
-#include <sys/xattr.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "decompress.h"
 #include "receive-btrfs.h"
-#include "resume.h"
+#include "receive-resume.h"
+#include "send-utils.h"
 #include "utils.h"
 
-#define CAPABILITY_XATTR "security.capability"
 #define BTRFS_FS_TREE_OBJECTID 5ULL
 
-/* fchmodat2(2), Linux 6.6; older libc headers lack the number. */
-#ifndef SYS_fchmodat2
-#define SYS_FCHMODAT2 452
-#else
-#define SYS_FCHMODAT2 SYS_fchmodat2
-#endif
+struct receive_btrfs {
+	/*
+	 * A directory from which other subvolumes (parents, clone sources)
+	 * are opened, and its path from the filesystem's top level.
+	 */
+	int anchor_fd;
+	char anchor_path[PATH_MAX];
+	bool force_decompress;
+	bool encoded_write_refused;
 
-void receive_ctx_init(struct receive_ctx *ctx, int dest_fd, int anchor_fd,
-		      const char *anchor_path, bool force_decompress)
-{
-	memset(ctx, 0, sizeof(*ctx));
-	ctx->dest_fd = dest_fd;
-	ctx->anchor_fd = anchor_fd;
-	snprintf(ctx->anchor_path, sizeof(ctx->anchor_path), "%s", anchor_path);
-	ctx->force_decompress = force_decompress;
-	ctx->cur.fd = -1;
-	ctx->write_fd = -1;
-	confined_init(&ctx->paths, -1, false);
-}
+	struct subvol_index index;
+	bool index_ready;
 
-static void close_write_fd(struct receive_ctx *ctx)
+	struct resume_marks marks;
+};
+
+static struct receive_btrfs *btrfs_of(const struct receive_ctx *ctx)
 {
-	if (ctx->write_fd >= 0)
-		close(ctx->write_fd);
-	ctx->write_fd = -1;
-	ctx->write_path[0] = '\0';
+	return ctx->dest;
 }
 
 static int mark_received(struct receive_ctx *ctx)
@@ -80,20 +71,6 @@ static int mark_received(struct receive_ctx *ctx)
 	return 0;
 }
 
-static int make_pending(struct receive_ctx *ctx);
-static int flush_dir_times(struct receive_ctx *ctx);
-
-int receive_settle(struct receive_ctx *ctx)
-{
-	int ret = make_pending(ctx);
-
-	if (ret >= 0)
-		ret = flush_dir_times(ctx);
-	if (ret >= 0 && ctx->cur.lost_create)
-		ret = -EIO;
-	return ret;
-}
-
 /*
  * One WARNING per subvolume, never an ERROR: the tree is whole, only its
  * extents are not shared where the stream shared them.
@@ -109,192 +86,17 @@ static void warn_copied_clones(const struct receive_ctx *ctx)
 		c->copied == 1 ? "" : "s", strerror(c->refused));
 }
 
-int receive_close_subvol(struct receive_ctx *ctx, bool complete)
-{
-	int ret = 0;
-
-	/*
-	 * Also when incomplete: what the commands read so far did must be on
-	 * disk, for whoever looks at (or continues) the partial subvolume.
-	 */
-	if (ctx->cur.active && receive_settle(ctx) < 0)
-		ctx->cur.failed = true;
-	dir_times_release(&ctx->dir_times);
-	close_write_fd(ctx);
-	confined_release(&ctx->paths);
-	if (!ctx->cur.active)
-		return 0;
-	warn_copied_clones(ctx);
-	if (complete && !ctx->cur.failed) {
-		ret = ctx->complete_subvol ? ctx->complete_subvol(ctx) :
-					     mark_received(ctx);
-		if (!ret && ctx->cur.has_record)
-			ret = resume_record_remove(ctx->dest_fd, ctx->cur.name);
-	} else if (ctx->cur.record_reserved) {
-		/* No stop turned the reservation into a state to resume. */
-		resume_record_remove(ctx->dest_fd, ctx->cur.name);
-	}
-	close(ctx->cur.fd);
-	ctx->cur.fd = -1;
-	ctx->cur.active = false;
-	/* The index may now miss this subvolume or its new state. */
-	if (ctx->index_ready) {
-		subvol_index_free(&ctx->index);
-		ctx->index_ready = false;
-	}
-	return ret;
-}
-
-void receive_ctx_release(struct receive_ctx *ctx)
-{
-	receive_close_subvol(ctx, false);
-	if (ctx->index_ready)
-		subvol_index_free(&ctx->index);
-	free(ctx->decompress_buf);
-	ctx->decompress_buf = NULL;
-}
-
-/* A subvolume name from the stream is one plain path component. */
-static int check_subvol_name(const char *name)
-{
-	if (!*name || strchr(name, '/') || !strcmp(name, ".") ||
-	    !strcmp(name, "..")) {
-		error("invalid subvolume name in stream, refused: %s", name);
-		return -EINVAL;
-	}
-	if (strlen(name) >= PATH_MAX) {
-		error("subvolume name too long: %s", name);
-		return -ENAMETOOLONG;
-	}
-	return 0;
-}
-
-static int begin_subvol(struct receive_ctx *ctx, const char *name,
-			const uint8_t *uuid, uint64_t ctransid)
-{
-	int fd;
-
-	fd = openat(ctx->dest_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
-	if (fd < 0) {
-		error("cannot open new subvolume %s: %m", name);
-		return -errno;
-	}
-	memset(&ctx->cur, 0, sizeof(ctx->cur));
-	ctx->cur.active = true;
-	ctx->cur.fd = fd;
-	snprintf(ctx->cur.name, sizeof(ctx->cur.name), "%s", name);
-	memcpy(ctx->cur.uuid, uuid, 16);
-	ctx->cur.ctransid = ctransid;
-	confined_init(&ctx->paths, fd, false);
-	return 0;
-}
-
-int receive_reopen_subvol(struct receive_ctx *ctx, const char *name,
-			  const uint8_t *uuid, uint64_t ctransid)
-{
-	int ret;
-
-	ret = receive_close_subvol(ctx, true);
-	if (ret < 0)
-		return ret;
-	ret = begin_subvol(ctx, name, uuid, ctransid);
-	if (ret < 0)
-		return ret;
-	ctx->cur.has_record = true;
-	return 0;
-}
-
-static void print_verbose_subvol(const char *what, const char *name,
-				 const uint8_t *uuid, uint64_t ctransid)
-{
-	char uuid_str[37];
-
-	if (verbosity < 2)
-		return;
-	uuid_unparse(uuid, uuid_str);
-	status_line_clear();
-	fprintf(stderr, "receiving %s %s uuid=%s, stransid=%llu\n", what, name,
-		uuid_str, (unsigned long long)ctransid);
-}
-
-/*
- * What SUBVOL and SNAPSHOT do first: complete the previous subvolume,
- * check the new name, and say "At subvol" or "At snapshot".
- */
-static int start_subvol(struct receive_ctx *ctx, bool snapshot,
-			const char *path, const uint8_t *uuid,
-			uint64_t ctransid)
-{
-	int ret;
-
-	ret = receive_close_subvol(ctx, true);
-	if (ret < 0)
-		return ret;
-	ret = check_subvol_name(path);
-	if (ret < 0)
-		return ret;
-	/* btrfs-progs 6.2 prints the first on stderr, the second on stdout. */
-	if (verbosity >= 1) {
-		status_line_clear();
-		if (snapshot) {
-			printf("At snapshot %s\n", path);
-			fflush(stdout);
-		} else {
-			fprintf(stderr, "At subvol %s\n", path);
-		}
-	}
-	print_verbose_subvol(snapshot ? "snapshot" : "subvol", path, uuid,
-			     ctransid);
-	return 0;
-}
-
-/*
- * The resume record's file is made before the data can fill the disk; a
- * receive that cannot make it goes on (a stop then tries again).
- */
-static void reserve_record(struct receive_ctx *ctx)
-{
-	if (ctx->reserve_record)
-		ctx->reserve_record(ctx);
-}
-
-static int apply_subvol(const char *path, const uint8_t *uuid,
-			uint64_t ctransid, void *user)
-{
-	struct receive_ctx *ctx = user;
-	enum btrfs_util_error err;
-	int ret;
-
-	ret = start_subvol(ctx, false, path, uuid, ctransid);
-	if (ret < 0)
-		return ret;
-	err = btrfs_util_create_subvolume_fd(ctx->dest_fd, path, 0, NULL,
-					     NULL);
-	if (err) {
-		ret = errno ? -errno : -EIO;
-		error("creating subvolume %s failed: %s", path,
-		      errno ? strerror(errno) : btrfs_util_strerror(err));
-		return ret;
-	}
-	ret = begin_subvol(ctx, path, uuid, ctransid);
-	if (ret < 0)
-		return ret;
-	reserve_record(ctx);
-	return 0;
-}
-
 /* 1 when the index was built just now, 0 when it was there already. */
-static int ensure_index(struct receive_ctx *ctx)
+static int ensure_index(struct receive_btrfs *bd)
 {
 	int ret;
 
-	if (ctx->index_ready)
+	if (bd->index_ready)
 		return 0;
-	ret = subvol_index_build_fd(&ctx->index, ctx->anchor_fd);
+	ret = subvol_index_build_fd(&bd->index, bd->anchor_fd);
 	if (ret < 0)
 		return ret;
-	ctx->index_ready = true;
+	bd->index_ready = true;
 	return 1;
 }
 
@@ -319,14 +121,14 @@ static bool usable_source(const struct subvol_info *si)
  * when it is not beneath the anchor: outside the mounted subvolume, or
  * outside the -C chroot.
  */
-static const char *anchor_relative(const struct receive_ctx *ctx,
+static const char *anchor_relative(const struct receive_btrfs *bd,
 				   const char *path)
 {
-	size_t alen = strlen(ctx->anchor_path);
+	size_t alen = strlen(bd->anchor_path);
 
 	if (!alen)
 		return path;
-	if (strncmp(path, ctx->anchor_path, alen) ||
+	if (strncmp(path, bd->anchor_path, alen) ||
 	    (path[alen] != '/' && path[alen] != '\0'))
 		return NULL;
 	path += alen;
@@ -336,7 +138,7 @@ static const char *anchor_relative(const struct receive_ctx *ctx,
 }
 
 /* Whether si can be used, and if not, the worst reason so far in *why. */
-static bool acceptable_source(const struct receive_ctx *ctx,
+static bool acceptable_source(const struct receive_btrfs *bd,
 			      const struct subvol_info *si,
 			      enum lookup_failure *why)
 {
@@ -345,7 +147,7 @@ static bool acceptable_source(const struct receive_ctx *ctx,
 			*why = LOOKUP_NOT_USABLE;
 		return false;
 	}
-	if (!anchor_relative(ctx, si->path)) {
+	if (!anchor_relative(bd, si->path)) {
 		*why = LOOKUP_UNREACHABLE;
 		return false;
 	}
@@ -362,25 +164,25 @@ static bool acceptable_source(const struct receive_ctx *ctx,
  * ours whenever the sender received the subvolume itself.  Of these, the
  * first that is read-only and reachable from the anchor.
  */
-static struct subvol_info *find_sender_subvol(struct receive_ctx *ctx,
+static struct subvol_info *find_sender_subvol(struct receive_btrfs *bd,
 					      const uint8_t *uuid,
 					      enum lookup_failure *why)
 {
 	struct subvol_info *si;
 
 	*why = LOOKUP_NOT_FOUND;
-	for (si = subvol_index_first_received(&ctx->index, uuid); si;
+	for (si = subvol_index_first_received(&bd->index, uuid); si;
 	     si = subvol_index_next_received(si)) {
-		if (acceptable_source(ctx, si, why))
+		if (acceptable_source(bd, si, why))
 			return si;
 	}
-	si = subvol_index_find_by_uuid(&ctx->index, uuid);
-	if (si && acceptable_source(ctx, si, why))
+	si = subvol_index_find_by_uuid(&bd->index, uuid);
+	if (si && acceptable_source(bd, si, why))
 		return si;
 	return NULL;
 }
 
-static struct subvol_info *lookup_sender_subvol(struct receive_ctx *ctx,
+static struct subvol_info *lookup_sender_subvol(struct receive_btrfs *bd,
 						const uint8_t *uuid,
 						enum lookup_failure *why)
 {
@@ -388,22 +190,22 @@ static struct subvol_info *lookup_sender_subvol(struct receive_ctx *ctx,
 	int ret;
 
 	*why = LOOKUP_NOT_FOUND;
-	ret = ensure_index(ctx);
+	ret = ensure_index(bd);
 	if (ret < 0)
 		return NULL;
-	si = find_sender_subvol(ctx, uuid, why);
+	si = find_sender_subvol(bd, uuid, why);
 	if (si || ret == 1)
 		return si;
 	/* Subvolumes received since the index was built are not in it. */
-	subvol_index_free(&ctx->index);
-	ctx->index_ready = false;
-	if (ensure_index(ctx) < 0)
+	subvol_index_free(&bd->index);
+	bd->index_ready = false;
+	if (ensure_index(bd) < 0)
 		return NULL;
-	return find_sender_subvol(ctx, uuid, why);
+	return find_sender_subvol(bd, uuid, why);
 }
 
 /* The end of the error line of a failed lookup: why, in buf. */
-static const char *lookup_failure_reason(const struct receive_ctx *ctx,
+static const char *lookup_failure_reason(const struct receive_btrfs *bd,
 					 enum lookup_failure why, char *buf,
 					 size_t size)
 {
@@ -413,7 +215,7 @@ static const char *lookup_failure_reason(const struct receive_ctx *ctx,
 		break;
 	case LOOKUP_UNREACHABLE:
 		snprintf(buf, size, ": no read-only subvolume with that uuid is reachable from the mount point (it holds /%s)",
-			 ctx->anchor_path);
+			 bd->anchor_path);
 		break;
 	default:
 		buf[0] = '\0';
@@ -422,17 +224,17 @@ static const char *lookup_failure_reason(const struct receive_ctx *ctx,
 }
 
 /* Open a subvolume, given by its path from the top level, via the anchor. */
-static int open_subvol(struct receive_ctx *ctx, const struct subvol_info *si)
+static int open_subvol(struct receive_btrfs *bd, const struct subvol_info *si)
 {
-	const char *rel = anchor_relative(ctx, si->path);
+	const char *rel = anchor_relative(bd, si->path);
 	int fd;
 
 	if (!rel) {
 		error("subvolume /%s is not reachable from the mount point (it holds /%s)",
-		      si->path, ctx->anchor_path);
+		      si->path, bd->anchor_path);
 		return -ENOENT;
 	}
-	fd = openat(ctx->anchor_fd, *rel ? rel : ".",
+	fd = openat(bd->anchor_fd, *rel ? rel : ".",
 		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		error("cannot open subvolume %s: %m", si->path);
@@ -446,15 +248,15 @@ static int open_subvol(struct receive_ctx *ctx, const struct subvol_info *si)
  * or as received uuid, but cannot serve, so that the user sees why (made
  * writable, outside the mount point or the -C chroot, ...).
  */
-static void explain_candidates(struct receive_ctx *ctx, const uint8_t *uuid)
+static void explain_candidates(struct receive_btrfs *bd, const uint8_t *uuid)
 {
 	struct rb_node *n;
 	struct subvol_info *si;
 	char own[37], received[37];
 
-	if (!ctx->index_ready)
+	if (!bd->index_ready)
 		return;
-	for (n = rb_first(&ctx->index.by_root_id); n; n = rb_next(n)) {
+	for (n = rb_first(&bd->index.by_root_id); n; n = rb_next(n)) {
 		si = rb_entry(n, struct subvol_info, by_root_id);
 		if (memcmp(si->uuid, uuid, 16) &&
 		    memcmp(si->received_uuid, uuid, 16))
@@ -469,1056 +271,83 @@ static void explain_candidates(struct receive_ctx *ctx, const uint8_t *uuid)
 	}
 }
 
-static int apply_snapshot(const char *path, const uint8_t *uuid,
-			  uint64_t ctransid, const uint8_t *parent_uuid,
-			  uint64_t parent_ctransid, void *user)
+static int make_subvol(struct receive_ctx *ctx, const char *name)
 {
-	struct receive_ctx *ctx = user;
+	enum btrfs_util_error err;
+	int ret;
+
+	err = btrfs_util_create_subvolume_fd(ctx->dest_fd, name, 0, NULL,
+					     NULL);
+	if (err) {
+		ret = errno ? -errno : -EIO;
+		error("creating subvolume %s failed: %s", name,
+		      errno ? strerror(errno) : btrfs_util_strerror(err));
+		return ret;
+	}
+	return 0;
+}
+
+static int make_snapshot(struct receive_ctx *ctx, const char *name,
+			 const uint8_t *parent_uuid, uint64_t parent_ctransid)
+{
+	struct receive_btrfs *bd = btrfs_of(ctx);
 	enum btrfs_util_error err;
 	enum lookup_failure why;
 	struct subvol_info *parent;
 	char parent_str[37], reason[PATH_MAX + 128];
-	int parent_fd;
-	int ret;
+	int parent_fd, ret;
 
-	ret = start_subvol(ctx, true, path, uuid, ctransid);
-	if (ret < 0)
-		return ret;
-	parent = lookup_sender_subvol(ctx, parent_uuid, &why);
+	parent = lookup_sender_subvol(bd, parent_uuid, &why);
 	if (!parent) {
 		uuid_unparse(parent_uuid, parent_str);
 		error("cannot find parent subvolume %s (transid %llu) of snapshot %s%s",
-		      parent_str, (unsigned long long)parent_ctransid, path,
-		      lookup_failure_reason(ctx, why, reason,
-					    sizeof(reason)));
-		explain_candidates(ctx, parent_uuid);
+		      parent_str, (unsigned long long)parent_ctransid, name,
+		      lookup_failure_reason(bd, why, reason, sizeof(reason)));
+		explain_candidates(bd, parent_uuid);
 		return -ENOENT;
 	}
-	parent_fd = open_subvol(ctx, parent);
+	parent_fd = open_subvol(bd, parent);
 	if (parent_fd < 0)
 		return parent_fd;
-	err = btrfs_util_create_snapshot_fd2(parent_fd, ctx->dest_fd, path, 0,
+	err = btrfs_util_create_snapshot_fd2(parent_fd, ctx->dest_fd, name, 0,
 					     NULL, NULL);
 	ret = errno;
 	close(parent_fd);
 	if (err) {
-		error("creating snapshot %s -> %s failed: %s", parent->path, path,
+		error("creating snapshot %s -> %s failed: %s", parent->path, name,
 		      ret ? strerror(ret) : btrfs_util_strerror(err));
 		return ret ? -ret : -EIO;
 	}
-	ret = begin_subvol(ctx, path, uuid, ctransid);
-	if (ret < 0)
-		return ret;
-	memcpy(ctx->cur.parent_uuid, parent_uuid, 16);
-	ctx->cur.parent_ctransid = parent_ctransid;
-	reserve_record(ctx);
-	return 0;
-}
-
-static int need_subvol(struct receive_ctx *ctx)
-{
-	if (ctx->cur.active)
-		return 0;
-	error("command before any subvol or snapshot command in the stream");
-	return -EINVAL;
-}
-
-/* Resolve path as the tree is now; prints its own errors. */
-static int resolve(struct receive_ctx *ctx, const char *path, int *dir_fd,
-		   const char **name)
-{
-	int ret = need_subvol(ctx);
-
-	if (ret < 0)
-		return ret;
-	return confined_lookup(&ctx->paths, path, dir_fd, name);
-}
-
-/* Make a file or directory; a new file's fd is kept for what comes next. */
-static int create_inode(struct receive_ctx *ctx, enum pending_kind kind,
-			int dfd, const char *name, const char *path)
-{
-	int fd;
-
-	if (kind == PENDING_DIR)
-		return mkdirat(dfd, name, 0700) < 0 ? -errno : 0;
-	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	close_write_fd(ctx);
-	ctx->write_fd = fd;
-	snprintf(ctx->write_path, sizeof(ctx->write_path), "%s", path);
-	return 0;
-}
-
-static const char *create_cmd_name(enum pending_kind kind)
-{
-	return kind == PENDING_DIR ? "mkdir" : "mkfile";
-}
-
-/* Make the pending inode where the stream said, if there is one. */
-static int make_pending(struct receive_ctx *ctx)
-{
-	struct pending_create *p = &ctx->pending;
-	enum pending_kind kind = p->kind;
-	const char *name;
-	int dfd, ret;
-
-	if (kind == PENDING_NONE)
-		return 0;
-	p->kind = PENDING_NONE;
-	ret = resolve(ctx, p->path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	ret = create_inode(ctx, kind, dfd, name, p->path);
-	if (ret < 0) {
-		errno = -ret;
-		error("%s %s failed: %m", create_cmd_name(kind), p->path);
-		/* It failed within another command, which a retry redoes alone. */
-		ctx->cur.lost_create = true;
-	}
-	return ret;
-}
-
-/*
- * Resolve path for a command, after making the pending inode: commands
- * take effect in stream order.  Prints its own errors.
- */
-static int lookup(struct receive_ctx *ctx, const char *path, int *dir_fd,
-		  const char **name)
-{
-	int ret = need_subvol(ctx);
-
-	if (ret < 0)
-		return ret;
-	ret = make_pending(ctx);
-	if (ret < 0)
-		return ret;
-	return confined_lookup(&ctx->paths, path, dir_fd, name);
-}
-
-/*
- * The same for commands that create, remove or rename a directory entry:
- * the empty path names the subvolume itself, never an entry.
- */
-static int lookup_entry(struct receive_ctx *ctx, const char *cmd,
-			const char *path, int *dir_fd, const char **name)
-{
-	if (!*path) {
-		error("%s: empty path in stream", cmd);
-		return -EINVAL;
-	}
-	return lookup(ctx, path, dir_fd, name);
-}
-
-/* The stream names the subvolume's top directory with the empty path. */
-static const char *shown_path(const char *path)
-{
-	return *path ? path : ".";
-}
-
-static int fail_errno(const char *what, const char *path)
-{
-	int ret = -errno;
-
-	error("%s %s failed: %m", what, shown_path(path));
-	return ret;
-}
-
-/*
- * Without root (--to-dir), what the kernel refuses an unprivileged user is
- * lost, as with tar: counted for one warning per kind at the end, not an
- * error.  True when err is such a refusal.
- */
-static bool lost_without_root(struct receive_ctx *ctx,
-			      enum receive_loss_kind kind, const char *path,
-			      const char *xname, int err)
-{
-	struct receive_loss *loss;
-
-	if (!ctx->unprivileged || err != EPERM || kind >= RECEIVE_LOSS_KINDS)
-		return false;
-	loss = &ctx->losses[kind];
-	if (loss->count++)
-		return true;
-	/* Only an example: cut if it must be. */
-	if (snprintf(loss->first, sizeof(loss->first), "%s%s%s%s%s",
-		     ctx->cur.name, *path ? "/" : "", path, xname ? " " : "",
-		     xname ? xname : "") >= (int)sizeof(loss->first))
-		loss->first[sizeof(loss->first) - 1] = '\0';
-	return true;
-}
-
-/*
- * A send makes new inodes under temporary names: the first device node
- * lost is shown under the name it gets right after.
- */
-static void rename_lost_device(struct receive_ctx *ctx, const char *from,
-			       const char *to)
-{
-	struct receive_loss *loss = &ctx->losses[RECEIVE_LOSS_DEVICE];
-	size_t len = strlen(ctx->cur.name);
-
-	if (loss->count != 1 || strncmp(loss->first, ctx->cur.name, len) ||
-	    loss->first[len] != '/' || strcmp(loss->first + len + 1, from))
-		return;
-	if (snprintf(loss->first, sizeof(loss->first), "%s/%s", ctx->cur.name,
-		     to) >= (int)sizeof(loss->first))
-		loss->first[sizeof(loss->first) - 1] = '\0';
-}
-
-void receive_report_losses(const struct receive_ctx *ctx)
-{
-	static const char *const what[RECEIVE_LOSS_KINDS] = {
-		[RECEIVE_LOSS_OWNER] = "owners not kept, the receiving user owns those files",
-		[RECEIVE_LOSS_DEVICE] = "device nodes not made, empty files stand in their place",
-		[RECEIVE_LOSS_TRUSTED_XATTR] = "trusted.* xattrs not set",
-		[RECEIVE_LOSS_SECURITY_XATTR] = "security.* xattrs not set",
-	};
-	int i;
-
-	for (i = 0; i < RECEIVE_LOSS_KINDS; i++)
-		if (ctx->losses[i].count)
-			warning("not root: %llu %s (first: %s)",
-				(unsigned long long)ctx->losses[i].count,
-				what[i], ctx->losses[i].first);
-}
-
-/*
- * A feature the destination lacks (inode flags, verity): an error on
- * btrfs; with warn_unsupported (--to-dir) one warning per receive.
- */
-static int fail_unsupported(struct receive_ctx *ctx, const char *what,
-			    const char *path, bool *warned)
-{
-	if (!ctx->warn_unsupported || (errno != EOPNOTSUPP && errno != ENOTTY))
-		return fail_errno(what, path);
-	if (!*warned)
-		warning("%s not applied, the destination does not support it: %s (first on %s)",
-			what, strerror(errno), shown_path(path));
-	*warned = true;
 	return 0;
 }
 
 /*
- * mkfile and mkdir: checked now, made later (struct pending_create).  A
- * name that is taken, or that cannot be looked at, is created at once so
- * that its error comes from this command, as without the delay.
+ * The resume record's file is made before the data can fill the disk; a
+ * receive that cannot make it goes on (a stop then tries again).
  */
-static int create_later(struct receive_ctx *ctx, enum pending_kind kind,
-			const char *path)
+static void reserve_record(struct receive_ctx *ctx)
 {
-	const char *cmd = create_cmd_name(kind);
-	const char *name;
-	struct stat st;
-	int dfd, ret;
-
-	ret = lookup_entry(ctx, cmd, path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno == ENOENT) {
-		ctx->pending.kind = kind;
-		snprintf(ctx->pending.path, sizeof(ctx->pending.path), "%s",
-			 path);
-		return 0;
-	}
-	ret = create_inode(ctx, kind, dfd, name, path);
-	if (ret < 0) {
-		errno = -ret;
-		error("%s %s failed: %m", cmd, path);
-	}
-	return ret;
+	resume_reserve(ctx, &btrfs_of(ctx)->marks);
 }
 
-static int apply_mkfile(const char *path, void *user)
+static int open_clone_subvol(struct receive_ctx *ctx, const uint8_t *uuid,
+			     uint64_t ctransid, const char *clone_path)
 {
-	return create_later(user, PENDING_FILE, path);
-}
-
-static int apply_mkdir(const char *path, void *user)
-{
-	return create_later(user, PENDING_DIR, path);
-}
-
-static int make_node(struct receive_ctx *ctx, const char *what,
-		     const char *path, mode_t mode, dev_t rdev)
-{
-	const char *name;
-	int dfd, ret;
-
-	ret = lookup_entry(ctx, what, path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	if (!mknodat(dfd, name, mode, rdev))
-		return 0;
-	/* Later commands (rename, chown, utimes) need an inode there. */
-	if ((S_ISCHR(mode) || S_ISBLK(mode)) &&
-	    lost_without_root(ctx, RECEIVE_LOSS_DEVICE, path, NULL, errno) &&
-	    !mknodat(dfd, name, S_IFREG | 0600, 0))
-		return 0;
-	return fail_errno(what, path);
-}
-
-static int apply_mknod(const char *path, uint64_t mode, uint64_t rdev,
-		       void *user)
-{
-	mode_t type = mode & S_IFMT;
-
-	if (type != S_IFCHR && type != S_IFBLK && type != S_IFIFO &&
-	    type != S_IFSOCK && type != S_IFREG) {
-		error("mknod %s: invalid mode %llo in stream", path,
-		      (unsigned long long)mode);
-		return -EINVAL;
-	}
-	return make_node(user, "mknod", path, mode & (S_IFMT | 07777), rdev);
-}
-
-static int apply_mkfifo(const char *path, void *user)
-{
-	return make_node(user, "mkfifo", path, S_IFIFO | 0600, 0);
-}
-
-static int apply_mksock(const char *path, void *user)
-{
-	return make_node(user, "mksock", path, S_IFSOCK | 0600, 0);
-}
-
-static int apply_symlink(const char *path, const char *target, void *user)
-{
-	const char *name;
-	int dfd, ret;
-
-	ret = lookup_entry(user, "symlink", path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	if (symlinkat(target, dfd, name) < 0)
-		return fail_errno("symlink", path);
-	return 0;
-}
-
-/* Two paths at once: the directory cache holds both directories. */
-static int lookup_pair(struct receive_ctx *ctx, const char *from,
-		       const char *to, int *from_dfd, const char **from_name,
-		       int *to_dfd, const char **to_name)
-{
-	int ret;
-
-	ret = lookup_entry(ctx, "rename or link", from, from_dfd, from_name);
-	if (ret < 0)
-		return ret;
-	return lookup_entry(ctx, "rename or link", to, to_dfd, to_name);
-}
-
-/* Is path the file whose fd the cache holds? */
-static bool is_cached_file(const struct receive_ctx *ctx, const char *path)
-{
-	return ctx->write_fd >= 0 && !strcmp(ctx->write_path, path);
-}
-
-/* After a rename, the cached file's path follows it. */
-static void rename_cached_file(struct receive_ctx *ctx, const char *from,
-			       const char *to)
-{
-	size_t len = strlen(from);
-	char moved[PATH_MAX];
-
-	if (ctx->write_fd < 0)
-		return;
-	if (!strcmp(ctx->write_path, from)) {
-		snprintf(ctx->write_path, sizeof(ctx->write_path), "%s", to);
-	} else if (!strncmp(ctx->write_path, from, len) &&
-		   ctx->write_path[len] == '/') {
-		if (snprintf(moved, sizeof(moved), "%s%s", to,
-			     ctx->write_path + len) >= (int)sizeof(moved)) {
-			close_write_fd(ctx);
-			return;
-		}
-		memcpy(ctx->write_path, moved, sizeof(moved));
-	}
-}
-
-/*
- * The rename of the pending inode: make it at its new name.  Returns 1 when
- * done, 0 when the new name is taken (or the create fails otherwise): then
- * the inode is made at its old name and renamed, with the usual errors.
- */
-static int create_at_new_name(struct receive_ctx *ctx, const char *to)
-{
-	enum pending_kind kind = ctx->pending.kind;
-	const char *name;
-	int dfd, ret;
-
-	if (!*to)
-		return 0;
-	/* A bad new name fails as the rename would; the inode stays pending. */
-	ret = resolve(ctx, to, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	if (create_inode(ctx, kind, dfd, name, to) < 0)
-		return 0;
-	ctx->pending.kind = PENDING_NONE;
-	return 1;
-}
-
-static int apply_rename(const char *from, const char *to, void *user)
-{
-	struct receive_ctx *ctx = user;
-	const char *from_name, *to_name;
-	int from_dfd, to_dfd, ret;
-
-	struct stat st;
-	bool is_dir;
-
-	if (ctx->pending.kind != PENDING_NONE &&
-	    !strcmp(from, ctx->pending.path)) {
-		ret = create_at_new_name(ctx, to);
-		if (ret)
-			return ret < 0 ? ret : 0;
-	}
-	ret = lookup_pair(ctx, from, to, &from_dfd, &from_name, &to_dfd,
-			  &to_name);
-	if (ret < 0)
-		return ret;
-	/* A file renamed over the cached one ends that one's name. */
-	if (is_cached_file(ctx, to))
-		close_write_fd(ctx);
-	/* Only a renamed directory makes cached directory fds misleading. */
-	is_dir = !is_cached_file(ctx, from) &&
-		 (fstatat(from_dfd, from_name, &st, AT_SYMLINK_NOFOLLOW) ||
-		  S_ISDIR(st.st_mode));
-	if (renameat(from_dfd, from_name, to_dfd, to_name) < 0) {
-		ret = -errno;
-		error("rename %s -> %s failed: %m", from, to);
-		return ret;
-	}
-	rename_cached_file(ctx, from, to);
-	rename_lost_device(ctx, from, to);
-	if (is_dir) {
-		confined_forget_under(&ctx->paths, from);
-		confined_forget_under(&ctx->paths, to);
-		/* Held directory times follow their directories. */
-		ret = dir_times_move(&ctx->dir_times, from, to);
-		if (ret < 0) {
-			error("rename %s -> %s: %s", from, to, strerror(-ret));
-			return ret;
-		}
-	}
-	return 0;
-}
-
-static int apply_link(const char *path, const char *target, void *user)
-{
-	struct receive_ctx *ctx = user;
-	const char *target_name, *name;
-	int target_dfd, dfd, ret;
-
-	ret = lookup_pair(ctx, target, path, &target_dfd, &target_name, &dfd,
-			  &name);
-	if (ret < 0)
-		return ret;
-	if (linkat(target_dfd, target_name, dfd, name, 0) < 0) {
-		ret = -errno;
-		error("link %s -> %s failed: %m", path, target);
-	}
-	return ret;
-}
-
-static int apply_unlink(const char *path, void *user)
-{
-	const char *name;
-	int dfd, ret;
-
-	ret = lookup_entry(user, "unlink", path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	if (is_cached_file(user, path))
-		close_write_fd(user);
-	if (unlinkat(dfd, name, 0) < 0)
-		ret = fail_errno("unlink", path);
-	return ret;
-}
-
-static int apply_rmdir(const char *path, void *user)
-{
-	struct receive_ctx *ctx = user;
-	const char *name;
-	int dfd, ret;
-
-	ret = lookup_entry(ctx, "rmdir", path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
-		return fail_errno("rmdir", path);
-	confined_forget_under(&ctx->paths, path);
-	/* Its held times go with it. */
-	ret = dir_times_move(&ctx->dir_times, path, NULL);
-	if (ret < 0)
-		error("rmdir %s: %s", path, strerror(-ret));
-	return ret;
-}
-
-/*
- * Open a file the stream writes, reads or changes, which must be a regular
- * file (or, with allow_dir, a directory): a device node the stream made
- * would take the data to a real device, a FIFO would hang.  Checked before
- * the open, so that no device is ever opened, and after it, on the inode
- * actually opened.
- */
-static int open_inode(int dfd, const char *name, const char *path, int flags,
-		      bool allow_dir)
-{
-	struct stat before, after;
-	int fd;
-
-	if (fstatat(dfd, name, &before, AT_SYMLINK_NOFOLLOW) < 0)
-		return fail_errno("open", path);
-	if (!S_ISREG(before.st_mode) && !(allow_dir && S_ISDIR(before.st_mode))) {
-		error("%s is not a regular file, refused", path);
-		return -EINVAL;
-	}
-	fd = openat(dfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-		    O_CLOEXEC);
-	if (fd < 0)
-		return fail_errno("open", path);
-	if (fstat(fd, &after) < 0 || after.st_ino != before.st_ino ||
-	    after.st_dev != before.st_dev ||
-	    (after.st_mode & S_IFMT) != (before.st_mode & S_IFMT)) {
-		close(fd);
-		error("%s changed while being opened, refused", path);
-		return -EAGAIN;
-	}
-	return fd;
-}
-
-/* The file of consecutive writes stays open until another one is needed. */
-static int open_for_write(struct receive_ctx *ctx, const char *path)
-{
-	const char *name;
-	int dfd, fd, ret;
-
-	if (ctx->write_fd >= 0 && !strcmp(ctx->write_path, path))
-		return ctx->write_fd;
-	close_write_fd(ctx);
-	ret = lookup(ctx, path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	fd = open_inode(dfd, name, path, O_WRONLY, false);
-	if (fd < 0)
-		return fd;
-	ctx->write_fd = fd;
-	snprintf(ctx->write_path, sizeof(ctx->write_path), "%s", path);
-	return fd;
-}
-
-static int write_all(int fd, const void *data, size_t len, uint64_t offset,
-		     const char *path)
-{
-	const char *p = data;
-	ssize_t n;
-
-	if (offset > (uint64_t)INT64_MAX - len) {
-		error("write %s: offset %llu out of range", path,
-		      (unsigned long long)offset);
-		return -EFBIG;
-	}
-	while (len) {
-		n = pwrite(fd, p, len, offset);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return fail_errno("write", path);
-		}
-		p += n;
-		len -= n;
-		offset += n;
-	}
-	return 0;
-}
-
-static int apply_write(const char *path, const void *data, uint64_t offset,
-		       size_t len, void *user)
-{
-	int fd = open_for_write(user, path);
-
-	if (fd < 0)
-		return fd;
-	return write_all(fd, data, len, offset, path);
-}
-
-/*
- * A file to read a clone from: in the subvolume being received
- * (subvol_fd < 0), or beneath subvol_fd, which this closes.
- */
-static int open_source_file(struct receive_ctx *ctx, int subvol_fd,
-			    const char *path)
-{
-	struct confined_root src_paths;
-	const char *name;
-	int dfd, ret;
-
-	if (subvol_fd < 0) {
-		ret = lookup(ctx, path, &dfd, &name);
-		if (ret < 0)
-			return ret;
-		return open_inode(dfd, name, path, O_RDONLY, false);
-	}
-	confined_init(&src_paths, subvol_fd, true);
-	ret = confined_lookup(&src_paths, path, &dfd, &name);
-	if (ret >= 0)
-		ret = open_inode(dfd, name, path, O_RDONLY, false);
-	confined_release(&src_paths);
-	close(subvol_fd);
-	return ret;
-}
-
-static int open_clone_source(struct receive_ctx *ctx,
-			     const uint8_t *clone_uuid,
-			     uint64_t clone_ctransid, const char *clone_path)
-{
-	struct subvol_info *si;
+	struct receive_btrfs *bd = btrfs_of(ctx);
 	char uuid_str[37], reason[PATH_MAX + 128];
 	enum lookup_failure why;
-	int subvol_fd;
+	struct subvol_info *si;
 
-	if (!memcmp(clone_uuid, ctx->cur.uuid, 16))
-		return open_source_file(ctx, -1, clone_path);
-	si = lookup_sender_subvol(ctx, clone_uuid, &why);
+	si = lookup_sender_subvol(bd, uuid, &why);
 	if (!si) {
-		uuid_unparse(clone_uuid, uuid_str);
+		uuid_unparse(uuid, uuid_str);
 		error("clone: did not find source subvol %s (transid %llu) for %s%s",
-		      uuid_str, (unsigned long long)clone_ctransid,
-		      clone_path, lookup_failure_reason(ctx, why, reason,
-							sizeof(reason)));
-		explain_candidates(ctx, clone_uuid);
+		      uuid_str, (unsigned long long)ctransid, clone_path,
+		      lookup_failure_reason(bd, why, reason, sizeof(reason)));
+		explain_candidates(bd, uuid);
 		return -ENOENT;
 	}
-	subvol_fd = open_subvol(ctx, si);
-	if (subvol_fd < 0)
-		return subvol_fd;
-	return open_source_file(ctx, subvol_fd, clone_path);
-}
-
-static int apply_clone(const char *path, uint64_t offset, uint64_t len,
-		       const uint8_t *clone_uuid, uint64_t clone_ctransid,
-		       const char *clone_path, uint64_t clone_offset,
-		       void *user)
-{
-	struct receive_ctx *ctx = user;
-	int src_fd, dst_fd, ret;
-
-	if (len == 0) {
-		error("clone %s: zero length in stream", path);
-		return -EINVAL;
-	}
-	dst_fd = open_for_write(ctx, path);
-	if (dst_fd < 0)
-		return dst_fd;
-	src_fd = open_clone_source(ctx, clone_uuid, clone_ctransid,
-				   clone_path);
-	if (src_fd < 0)
-		return src_fd;
-	/*
-	 * A clone the kernel refuses for this pair of files (their checksum
-	 * flags differ on a destination mounted nodatasum or nodatacow,
-	 * another filesystem, ...) is copied: the same data, unshared.
-	 */
-	ret = copy_range(src_fd, clone_offset, dst_fd, offset, len,
-			 &ctx->cur.clones);
-	if (ret < 0)
-		error("clone %s from %s failed: %s", path, clone_path,
-		      strerror(-ret));
-	close(src_fd);
-	return ret;
-}
-
-/*
- * xattr calls have no *at() form in this libc: run them from inside the
- * confined directory, which is safe as receive is single-threaded.
- */
-static int enter_dir_of(struct receive_ctx *ctx, const char *path,
-			const char **name)
-{
-	int dfd, ret;
-
-	ret = lookup(ctx, path, &dfd, name);
-	if (ret < 0)
-		return ret;
-	if (fchdir(dfd) < 0)
-		return fail_errno("chdir to the directory of", path);
-	return 0;
-}
-
-/* The namespaces an unprivileged user cannot write. */
-static enum receive_loss_kind xattr_loss_kind(const char *xname)
-{
-	if (!strncmp(xname, "trusted.", 8))
-		return RECEIVE_LOSS_TRUSTED_XATTR;
-	if (!strncmp(xname, "security.", 9))
-		return RECEIVE_LOSS_SECURITY_XATTR;
-	return RECEIVE_LOSS_KINDS;
-}
-
-static int apply_set_xattr(const char *path, const char *xname,
-			   const void *data, size_t len, void *user)
-{
-	struct receive_ctx *ctx = user;
-	const char *name;
-	int ret;
-
-	if (is_cached_file(ctx, path)) {
-		ret = fsetxattr(ctx->write_fd, xname, data, len, 0);
-	} else {
-		ret = enter_dir_of(ctx, path, &name);
-		if (ret < 0)
-			return ret;
-		ret = lsetxattr(name, xname, data, len, 0);
-	}
-	if (ret < 0) {
-		ret = -errno;
-		if (lost_without_root(ctx, xattr_loss_kind(xname), path, xname,
-				      errno))
-			return 0;
-		error("set_xattr %s %s failed: %m", shown_path(path), xname);
-		return ret;
-	}
-	if (!strcmp(xname, CAPABILITY_XATTR) &&
-	    len <= sizeof(ctx->cap_value)) {
-		snprintf(ctx->cap_path, sizeof(ctx->cap_path), "%s", path);
-		memcpy(ctx->cap_value, data, len);
-		ctx->cap_len = len;
-	}
-	return 0;
-}
-
-static int apply_remove_xattr(const char *path, const char *xname,
-			      void *user)
-{
-	const char *name;
-	int ret;
-
-	ret = enter_dir_of(user, path, &name);
-	if (ret < 0)
-		return ret;
-	if (lremovexattr(name, xname) < 0) {
-		ret = -errno;
-		error("remove_xattr %s %s failed: %m", shown_path(path), xname);
-	}
-	return ret;
-}
-
-static int apply_truncate(const char *path, uint64_t size, void *user)
-{
-	int fd = open_for_write(user, path);
-
-	if (fd < 0)
-		return fd;
-	if (size > INT64_MAX) {
-		error("truncate %s: size %llu out of range", path,
-		      (unsigned long long)size);
-		return -EFBIG;
-	}
-	if (ftruncate(fd, size) < 0)
-		return fail_errno("truncate", path);
-	return 0;
-}
-
-static int apply_chmod(const char *path, uint64_t mode, void *user)
-{
-	const char *name;
-	struct stat st;
-	int dfd, fd, ret;
-
-	if (is_cached_file(user, path)) {
-		if (fchmod(((struct receive_ctx *)user)->write_fd,
-			   mode & 07777) < 0)
-			return fail_errno("chmod", path);
-		return 0;
-	}
-	ret = lookup(user, path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	/*
-	 * fchmodat2 changes the inode the name holds without following a
-	 * symlink that a local user could swap in between two calls.
-	 */
-	if (!syscall(SYS_FCHMODAT2, dfd, name, (mode_t)(mode & 07777),
-		     AT_SYMLINK_NOFOLLOW))
-		return 0;
-	if (errno == EOPNOTSUPP) {
-		error("chmod %s: refusing to change the mode through a symlink",
-		      path);
-		return -ELOOP;
-	}
-	if (errno != ENOSYS)
-		return fail_errno("chmod", path);
-	/* Older kernels: through an fd of the inode itself. */
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return fail_errno("chmod", path);
-	if (S_ISLNK(st.st_mode)) {
-		error("chmod %s: refusing to change the mode through a symlink",
-		      path);
-		return -ELOOP;
-	}
-	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-		if (fchmodat(dfd, name, mode & 07777, 0) < 0)
-			return fail_errno("chmod", path);
-		return 0;
-	}
-	fd = open_inode(dfd, name, path, O_RDONLY, true);
-	if (fd < 0)
-		return fd;
-	if (fchmod(fd, mode & 07777) < 0)
-		ret = fail_errno("chmod", path);
-	close(fd);
-	return ret;
-}
-
-/* chown clears security.capability: put back what the stream set. */
-static int restore_capability(struct receive_ctx *ctx, const char *path)
-{
-	const char *name;
-	int ret = 0;
-
-	if (!ctx->cap_len || strcmp(ctx->cap_path, path))
-		return 0;
-	ret = enter_dir_of(ctx, path, &name);
-	if (ret >= 0 && lsetxattr(name, CAPABILITY_XATTR, ctx->cap_value,
-				  ctx->cap_len, 0) < 0) {
-		ret = -errno;
-		error("restoring %s of %s failed: %m", CAPABILITY_XATTR, path);
-	}
-	ctx->cap_len = 0;
-	return ret;
-}
-
-static int apply_chown(const char *path, uint64_t uid, uint64_t gid,
-		       void *user)
-{
-	struct receive_ctx *ctx = user;
-	const char *name;
-	struct stat st;
-	int dfd, ret;
-
-	if (is_cached_file(ctx, path)) {
-		/*
-		 * A file just made has our owner; when the stream asks for
-		 * the same, the chown (a metadata update) can be skipped.
-		 */
-		if (!fstat(ctx->write_fd, &st) && st.st_uid == uid &&
-		    st.st_gid == gid)
-			return 0;
-		ret = fchown(ctx->write_fd, uid, gid);
-	} else {
-		ret = lookup(ctx, path, &dfd, &name);
-		if (ret < 0)
-			return ret;
-		ret = fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
-	}
-	if (ret < 0) {
-		if (lost_without_root(ctx, RECEIVE_LOSS_OWNER, path, NULL,
-				      errno))
-			return 0;
-		return fail_errno("chown", path);
-	}
-	return restore_capability(ctx, path);
-}
-
-static int set_dir_times(const char *path, const struct timespec ts[2],
-			 void *user)
-{
-	const char *name;
-	int dfd, ret;
-
-	ret = resolve(user, path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		return fail_errno("utimes", path);
-	return 0;
-}
-
-static int flush_dir_times(struct receive_ctx *ctx)
-{
-	return dir_times_flush(&ctx->dir_times, set_dir_times, ctx);
-}
-
-/*
- * Only the last times of a directory count: a later entry made in it would
- * change them.  They are set at the end of the subvolume; a directory
- * renamed or removed before takes its held times along.
- */
-static int hold_dir_times(struct receive_ctx *ctx, const char *path,
-			  const struct timespec ts[2])
-{
-	int ret = dir_times_set(&ctx->dir_times, path, ts);
-
-	if (ret == -ENOSPC) {
-		ret = flush_dir_times(ctx);
-		if (ret < 0)
-			return ret;
-		ret = dir_times_set(&ctx->dir_times, path, ts);
-	}
-	if (ret == -ENOMEM)
-		return set_dir_times(path, ts, ctx);
-	return ret;
-}
-
-static int apply_utimes(const char *path, const struct send_timespec *atime,
-			const struct send_timespec *mtime,
-			const struct send_timespec *ctime, void *user)
-{
-	struct timespec ts[2];
-	const char *name;
-	struct stat st;
-	int dfd, ret;
-
-	(void)ctime;
-	ts[0].tv_sec = atime->sec;
-	ts[0].tv_nsec = atime->nsec;
-	ts[1].tv_sec = mtime->sec;
-	ts[1].tv_nsec = mtime->nsec;
-	if (is_cached_file(user, path)) {
-		if (futimens(((struct receive_ctx *)user)->write_fd, ts) < 0)
-			return fail_errno("utimes", path);
-		return 0;
-	}
-	ret = lookup(user, path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	if (!fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) &&
-	    S_ISDIR(st.st_mode))
-		return hold_dir_times(user, path, ts);
-	if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		return fail_errno("utimes", path);
-	return 0;
-}
-
-/* No-data streams describe extents without their bytes: nothing to do. */
-static int apply_update_extent(const char *path, uint64_t offset,
-			       uint64_t len, void *user)
-{
-	(void)path;
-	(void)offset;
-	(void)len;
-	return need_subvol(user);
-}
-
-/*
- * The subvolume is marked received only once what follows END is known to
- * be sound (the next stream's header, or the end of the input): a stream
- * that goes on with commands after END is broken, and so is its copy.
- */
-static int apply_end(void *user)
-{
-	struct receive_ctx *ctx = user;
-	int ret;
-
-	ret = need_subvol(ctx);
-	if (ret < 0)
-		return ret;
-	ret = make_pending(ctx);
-	if (ret >= 0)
-		ret = flush_dir_times(ctx);
-	close_write_fd(ctx);
-	return ret;
-}
-
-static int apply_fallocate(const char *path, uint32_t mode, uint64_t offset,
-			   uint64_t len, void *user)
-{
-	int flags = 0;
-	int fd;
-
-	if (mode & ~(BTRFS_SEND_FALLOC_KEEP_SIZE |
-		     BTRFS_SEND_FALLOC_PUNCH_HOLE)) {
-		error("fallocate %s: unknown mode 0x%x", path, mode);
-		return -EINVAL;
-	}
-	if (mode & BTRFS_SEND_FALLOC_KEEP_SIZE)
-		flags |= FALLOC_FL_KEEP_SIZE;
-	if (mode & BTRFS_SEND_FALLOC_PUNCH_HOLE)
-		flags |= FALLOC_FL_PUNCH_HOLE;
-	fd = open_for_write(user, path);
-	if (fd < 0)
-		return fd;
-	if (fallocate(fd, flags, offset, len) < 0)
-		return fail_errno("fallocate", path);
-	return 0;
-}
-
-/* btrfs inode flags (FILEATTR) and their FS_IOC_SETFLAGS equivalents. */
-static const struct {
-	uint64_t btrfs;
-	unsigned int fs;
-} fileattr_map[] = {
-	{ 1ULL << 1, FS_NOCOW_FL },
-	{ 1ULL << 3, FS_NOCOMP_FL },
-	{ 1ULL << 5, FS_SYNC_FL },
-	{ 1ULL << 6, FS_IMMUTABLE_FL },
-	{ 1ULL << 7, FS_APPEND_FL },
-	{ 1ULL << 8, FS_NODUMP_FL },
-	{ 1ULL << 9, FS_NOATIME_FL },
-	{ 1ULL << 10, FS_DIRSYNC_FL },
-	{ 1ULL << 11, FS_COMPR_FL },
-};
-
-static int apply_fileattr(const char *path, uint64_t attr, void *user)
-{
-	struct receive_ctx *ctx = user;
-	unsigned int flags = 0;
-	const char *name;
-	size_t i;
-	int dfd, fd, ret;
-
-	for (i = 0; i < sizeof(fileattr_map) / sizeof(fileattr_map[0]); i++)
-		if (attr & fileattr_map[i].btrfs)
-			flags |= fileattr_map[i].fs;
-	ret = lookup(ctx, path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	fd = open_inode(dfd, name, path, O_RDONLY, true);
-	if (fd < 0)
-		return fd;
-	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
-		ret = fail_unsupported(ctx, "fileattr", path,
-				       &ctx->fileattr_warned);
-	close(fd);
-	return ret;
-}
-
-static int decompressed_write(struct receive_ctx *ctx, int fd,
-			      const char *path,
-			      const struct send_encoded_write *ew)
-{
-	void *buf;
-	int ret;
-
-	if (!ew->unencoded_len || ew->unencoded_len > 16 * 1024 * 1024 ||
-	    ew->unencoded_offset > ew->unencoded_len ||
-	    ew->unencoded_file_len > ew->unencoded_len - ew->unencoded_offset) {
-		error("encoded_write %s: inconsistent lengths in stream", path);
-		return -EINVAL;
-	}
-	if (ctx->decompress_size < ew->unencoded_len) {
-		buf = realloc(ctx->decompress_buf, ew->unencoded_len);
-		if (!buf) {
-			error("encoded_write %s: out of memory", path);
-			return -ENOMEM;
-		}
-		ctx->decompress_buf = buf;
-		ctx->decompress_size = ew->unencoded_len;
-	}
-	ret = decompress_extent(ew->compression, ew->data, ew->len,
-				ctx->decompress_buf, ew->unencoded_len);
-	if (ret < 0) {
-		error("encoded_write %s: cannot decompress (compression %u): %s",
-		      path, ew->compression, strerror(-ret));
-		return ret;
-	}
-	return write_all(fd, (char *)ctx->decompress_buf + ew->unencoded_offset,
-			 ew->unencoded_file_len, ew->offset, path);
+	return open_subvol(bd, si);
 }
 
 static bool encoded_write_refused(int err)
@@ -1527,136 +356,324 @@ static bool encoded_write_refused(int err)
 	       err == EPERM || err == ENOSYS;
 }
 
-static int apply_encoded_write(const char *path,
-			       const struct send_encoded_write *ew, void *user)
+static int write_encoded(struct receive_ctx *ctx, int fd, const char *path,
+			 const struct send_encoded_write *ew)
 {
-	struct receive_ctx *ctx = user;
+	struct receive_btrfs *bd = btrfs_of(ctx);
 	struct btrfs_ioctl_encoded_io_args args = { 0 };
 	struct iovec iov;
-	int fd;
+	int ret;
 
-	fd = open_for_write(ctx, path);
-	if (fd < 0)
-		return fd;
-	if (ew->encryption) {
-		error("encoded_write %s: encryption %u is not supported", path,
-		      ew->encryption);
-		return -EOPNOTSUPP;
+	if (bd->force_decompress || bd->encoded_write_refused)
+		return 1;
+	iov.iov_base = (void *)ew->data;
+	iov.iov_len = ew->len;
+	args.iov = &iov;
+	args.iovcnt = 1;
+	args.offset = ew->offset;
+	args.len = ew->unencoded_file_len;
+	args.unencoded_len = ew->unencoded_len;
+	args.unencoded_offset = ew->unencoded_offset;
+	args.compression = ew->compression;
+	if (ioctl(fd, BTRFS_IOC_ENCODED_WRITE, &args) >= 0)
+		return 0;
+	if (!encoded_write_refused(errno)) {
+		ret = -errno;
+		error("encoded_write %s failed: %m", path);
+		return ret;
 	}
-	if (ew->compression == 0) {
-		/* Unencoded: the data is the extent, of which a range is used. */
-		if (ew->len != ew->unencoded_len ||
-		    ew->unencoded_offset > ew->len ||
-		    ew->unencoded_file_len > ew->len - ew->unencoded_offset) {
-			error("encoded_write %s: inconsistent lengths in stream",
-			      path);
-			return -EINVAL;
-		}
-		return write_all(fd, (const char *)ew->data +
-				 ew->unencoded_offset, ew->unencoded_file_len,
-				 ew->offset, path);
-	}
-	if (!ctx->force_decompress && !ctx->encoded_write_refused) {
-		iov.iov_base = (void *)ew->data;
-		iov.iov_len = ew->len;
-		args.iov = &iov;
-		args.iovcnt = 1;
-		args.offset = ew->offset;
-		args.len = ew->unencoded_file_len;
-		args.unencoded_len = ew->unencoded_len;
-		args.unencoded_offset = ew->unencoded_offset;
-		args.compression = ew->compression;
-		if (ioctl(fd, BTRFS_IOC_ENCODED_WRITE, &args) >= 0)
-			return 0;
-		if (!encoded_write_refused(errno))
-			return fail_errno("encoded_write", path);
-		/* Refused for this extent; ENOTTY means for all of them. */
-		if (errno == ENOTTY || errno == EPERM)
-			ctx->encoded_write_refused = true;
-	}
-	return decompressed_write(ctx, fd, path, ew);
+	/* Refused for this extent; ENOTTY means for all of them. */
+	if (errno == ENOTTY || errno == EPERM)
+		bd->encoded_write_refused = true;
+	return 1;
 }
 
-static int apply_enable_verity(const char *path, const struct send_verity *v,
-			       void *user)
+static int finish_subvol(struct receive_ctx *ctx, bool complete)
 {
-	struct receive_ctx *ctx = user;
-	struct fsverity_enable_arg arg = { 0 };
-	const char *name;
-	int dfd, fd, ret;
+	struct receive_btrfs *bd = btrfs_of(ctx);
+	int ret = 0;
 
-	/* Verity refuses files open for writing. */
-	close_write_fd(ctx);
-	ret = lookup(ctx, path, &dfd, &name);
-	if (ret < 0)
-		return ret;
-	fd = open_inode(dfd, name, path, O_RDONLY, false);
-	if (fd < 0)
-		return fd;
-	arg.version = 1;
-	arg.hash_algorithm = v->algorithm;
-	arg.block_size = v->block_size;
-	arg.salt_size = v->salt_len;
-	arg.salt_ptr = (uintptr_t)v->salt;
-	arg.sig_size = v->sig_len;
-	arg.sig_ptr = (uintptr_t)v->sig;
-	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) < 0)
-		ret = fail_unsupported(ctx, "enable_verity", path,
-				       &ctx->verity_warned);
-	close(fd);
+	warn_copied_clones(ctx);
+	if (complete)
+		ret = mark_received(ctx);
+	ret = resume_subvol_finished(ctx, &bd->marks, complete, ret);
+	/* The index may now miss this subvolume or its new state. */
+	if (bd->index_ready) {
+		subvol_index_free(&bd->index);
+		bd->index_ready = false;
+	}
 	return ret;
 }
 
-const struct send_stream_ops receive_btrfs_ops = {
-	.subvol = apply_subvol,
-	.snapshot = apply_snapshot,
-	.mkfile = apply_mkfile,
-	.mkdir = apply_mkdir,
-	.mknod = apply_mknod,
-	.mkfifo = apply_mkfifo,
-	.mksock = apply_mksock,
-	.symlink = apply_symlink,
-	.rename = apply_rename,
-	.link = apply_link,
-	.unlink = apply_unlink,
-	.rmdir = apply_rmdir,
-	.write = apply_write,
-	.clone = apply_clone,
-	.set_xattr = apply_set_xattr,
-	.remove_xattr = apply_remove_xattr,
-	.truncate = apply_truncate,
-	.chmod = apply_chmod,
-	.chown = apply_chown,
-	.utimes = apply_utimes,
-	.update_extent = apply_update_extent,
-	.end = apply_end,
-	.fallocate = apply_fallocate,
-	.fileattr = apply_fileattr,
-	.encoded_write = apply_encoded_write,
-	.enable_verity = apply_enable_verity,
+static void release(struct receive_ctx *ctx)
+{
+	struct receive_btrfs *bd = btrfs_of(ctx);
+
+	if (bd->index_ready)
+		subvol_index_free(&bd->index);
+	close(bd->anchor_fd);
+	free(bd);
+	ctx->dest = NULL;
+}
+
+static const struct receive_dest_ops btrfs_dest_ops = {
+	.make_subvol = make_subvol,
+	.make_snapshot = make_snapshot,
+	.subvol_begun = reserve_record,
+	.open_clone_subvol = open_clone_subvol,
+	.write_encoded = write_encoded,
+	.finish_subvol = finish_subvol,
+	.release = release,
 };
 
-/* Shared with the plain-directory table (receive-dir.c). */
-int receive_start_subvol(struct receive_ctx *ctx, bool snapshot,
-			 const char *path, const uint8_t *uuid,
-			 uint64_t ctransid)
+struct resume_marks *receive_btrfs_resume_marks(struct receive_ctx *ctx)
 {
-	return start_subvol(ctx, snapshot, path, uuid, ctransid);
+	if (ctx->dest_ops != &btrfs_dest_ops)
+		return NULL;
+	return &btrfs_of(ctx)->marks;
 }
 
-int receive_begin_subvol(struct receive_ctx *ctx, const char *name,
-			 const uint8_t *uuid, uint64_t ctransid)
+/* Where the destination's filesystem is mounted, and what it mounts. */
+struct mount_point {
+	char *dir;		/* the mount point */
+	char *fs_root;		/* its path from the top level, no leading / */
+};
+
+static void mount_point_free(struct mount_point *mp)
 {
-	return begin_subvol(ctx, name, uuid, ctransid);
+	free(mp->dir);
+	free(mp->fs_root);
+	mp->dir = mp->fs_root = NULL;
 }
 
-int receive_open_source_file(struct receive_ctx *ctx, int subvol_fd,
-			     const char *path)
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape_mountinfo(char *s)
 {
-	return open_source_file(ctx, subvol_fd, path);
+	char *d = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*d++ = (s[1] - '0') << 6 | (s[2] - '0') << 3 |
+			       (s[3] - '0');
+			s += 4;
+		} else {
+			*d++ = *s++;
+		}
+	}
+	*d = '\0';
 }
 
-int receive_open_for_write(struct receive_ctx *ctx, const char *path)
+static bool path_is_under(const char *path, const char *dir)
 {
-	return open_for_write(ctx, path);
+	size_t len = strlen(dir);
+
+	if (!strcmp(dir, "/"))
+		return true;
+	return !strncmp(path, dir, len) && (path[len] == '/' || !path[len]);
+}
+
+/* The btrfs mount whose mount point is the longest prefix of path. */
+static int find_mount_point(const char *path, struct mount_point *mp)
+{
+	char root[PATH_MAX], dir[PATH_MAX], fstype[64];
+	char *line = NULL;
+	size_t size = 0;
+	size_t best = 0;
+	char *sep;
+	FILE *f;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &size, f) > 0) {
+		sep = strstr(line, " - ");
+		if (!sep || sscanf(sep, " - %63s", fstype) != 1 ||
+		    strcmp(fstype, "btrfs"))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, dir) != 2)
+			continue;
+		unescape_mountinfo(root);
+		unescape_mountinfo(dir);
+		if (!path_is_under(path, dir) || strlen(dir) < best)
+			continue;
+		best = strlen(dir);
+		mount_point_free(mp);
+		mp->dir = strdup(dir);
+		mp->fs_root = strdup(root + strspn(root, "/"));
+	}
+	free(line);
+	fclose(f);
+	if (!mp->dir || !mp->fs_root) {
+		mount_point_free(mp);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* -m ROOTMOUNT: trust it, and ask btrfs what it mounts when /proc cannot. */
+static int mount_point_from_option(const char *root_mount,
+				   struct mount_point *mp)
+{
+	enum btrfs_util_error err;
+	char real[PATH_MAX];
+	uint64_t id;
+	char *path;
+
+	if (!realpath(root_mount, real)) {
+		error("cannot resolve root mount %s: %m", root_mount);
+		return -errno;
+	}
+	if (!find_mount_point(real, mp) && !strcmp(mp->dir, real))
+		return 0;
+	mount_point_free(mp);
+	err = btrfs_util_subvolume_id(real, &id);
+	if (!err)
+		err = btrfs_util_subvolume_path(real, id, &path);
+	if (err) {
+		error("cannot tell which subvolume %s is: %s", real,
+		      btrfs_util_strerror(err));
+		return -EINVAL;
+	}
+	mp->dir = strdup(real);
+	mp->fs_root = path;
+	return mp->dir ? 0 : -ENOMEM;
+}
+
+static char *join_path(const char *a, const char *b)
+{
+	char *out;
+
+	while (*b == '/')
+		b++;
+	if (asprintf(&out, "%s%s%s", a, *a && *b ? "/" : "", b) < 0)
+		return NULL;
+	return out;
+}
+
+static int check_on_btrfs(const char *dest, const char *real_dest)
+{
+	struct statfs sfs;
+	int ret;
+
+	ret = statfs(real_dest, &sfs);
+	if (ret == 0 && sfs.f_type == BTRFS_SUPER_MAGIC)
+		return 0;
+	error("%s doesn't belong to btrfs mount point", real_dest);
+	/* Ours, after btrfs-progs' line: not an ERROR. */
+	if (!ret)
+		fprintf(stderr,
+			"HINT: to receive onto a filesystem that is not btrfs, use 'btrfs receive --to-dir %s'\n",
+			dest);
+	return -EINVAL;
+}
+
+/* The mount point holding real_dest: -m ROOTMOUNT, or the longest one. */
+static int locate_mount(const struct receive_btrfs_opts *o,
+			const char *real_dest, struct mount_point *mp)
+{
+	int ret;
+
+	ret = o->root_mount ? mount_point_from_option(o->root_mount, mp) :
+			      find_mount_point(real_dest, mp);
+	if (ret < 0) {
+		if (!o->root_mount)
+			error("cannot find the mount point of %s, use -m", o->dest);
+		return ret;
+	}
+	if (!path_is_under(real_dest, mp->dir)) {
+		error("%s is not under the root mount %s", real_dest, mp->dir);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * -C: the process is confined to real_dest, which becomes both where
+ * subvolumes are made and the anchor of lookups.
+ */
+static int open_chrooted(const char *real_dest, const struct mount_point *mp,
+			 int *dest_fd, struct receive_btrfs *bd)
+{
+	char *anchor_path;
+	int ret = 0;
+
+	anchor_path = join_path(mp->fs_root, real_dest +
+				(strcmp(mp->dir, "/") ? strlen(mp->dir) : 0));
+	if (!anchor_path || chroot(real_dest) < 0 || chdir("/") < 0) {
+		ret = -errno;
+		error("cannot chroot to %s: %m", real_dest);
+		goto out;
+	}
+	if (verbosity >= 1)
+		fprintf(stderr, "Chroot to %s\n", real_dest);
+	snprintf(bd->anchor_path, sizeof(bd->anchor_path), "%s", anchor_path);
+	*dest_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bd->anchor_fd = *dest_fd < 0 ? -1 :
+			fcntl(*dest_fd, F_DUPFD_CLOEXEC, 0);
+out:
+	free(anchor_path);
+	return ret;
+}
+
+static int open_fds(const struct receive_btrfs_opts *o, const char *real_dest,
+		    const struct mount_point *mp, int *dest_fd,
+		    struct receive_btrfs *bd)
+{
+	int ret;
+
+	if (o->chroot) {
+		ret = open_chrooted(real_dest, mp, dest_fd, bd);
+		if (ret < 0)
+			return ret;
+	} else {
+		snprintf(bd->anchor_path, sizeof(bd->anchor_path), "%s",
+			 mp->fs_root);
+		*dest_fd = open(real_dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		bd->anchor_fd = open(mp->dir, O_RDONLY | O_DIRECTORY |
+				     O_CLOEXEC);
+	}
+	if (*dest_fd < 0 || bd->anchor_fd < 0) {
+		ret = -errno;
+		error("cannot open destination %s: %m", o->dest);
+		if (*dest_fd >= 0)
+			close(*dest_fd);
+		if (bd->anchor_fd >= 0)
+			close(bd->anchor_fd);
+		return ret;
+	}
+	return 0;
+}
+
+int receive_btrfs_open(struct receive_ctx *ctx,
+		       const struct receive_btrfs_opts *o)
+{
+	struct mount_point mp = { 0 };
+	struct receive_btrfs *bd;
+	char real_dest[PATH_MAX];
+	int dest_fd = -1, ret;
+
+	if (!realpath(o->dest, real_dest)) {
+		ret = -errno;
+		error("realpath(%s) failed: %m", o->dest);
+		return ret;
+	}
+	ret = check_on_btrfs(o->dest, real_dest);
+	if (ret < 0)
+		return ret;
+	bd = calloc(1, sizeof(*bd));
+	if (!bd)
+		return -ENOMEM;
+	bd->anchor_fd = -1;
+	bd->force_decompress = o->force_decompress;
+	ret = locate_mount(o, real_dest, &mp);
+	if (ret >= 0)
+		ret = open_fds(o, real_dest, &mp, &dest_fd, bd);
+	mount_point_free(&mp);
+	if (ret < 0) {
+		free(bd);
+		return ret;
+	}
+	receive_ctx_init(ctx, dest_fd, &btrfs_dest_ops, bd);
+	return 0;
 }

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * receive --to-dir: subvolumes become directories of any filesystem.
- * Most commands are the btrfs table's own (they are plain calls on
- * confined paths already); this table replaces what needs btrfs:
- * creating a subvolume (mkdir), a snapshot (a copy of the parent
- * directory, reflinked where possible), CLONE (reflink or copy), and
- * completing a subvolume (a record of its received uuid and stransid
- * instead of the received-subvol ioctl and the read-only flag).  Encoded
- * writes are always decompressed; inode flags and verity are applied
- * where the filesystem has them, with one warning where not.
+ * receive --to-dir: the destination (struct receive_dest_ops) that makes
+ * subvolumes directories of any filesystem.  A subvolume is a mkdir, a
+ * snapshot a copy of the parent directory (reflinked where possible),
+ * clone sources are found by their records, and a complete subvolume
+ * gets a record of its received uuid and stransid instead of the
+ * received-subvol ioctl and the read-only flag.  Encoded writes are
+ * always decompressed; inode flags and verity are applied where the
+ * filesystem has them, with one warning where not; btrfs properties are
+ * dropped off btrfs.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +36,23 @@ struct record {
 	uint8_t uuid[16];
 	uint64_t stransid;
 };
+
+struct receive_dir {
+	/* Not on btrfs: the btrfs.* xattr names dropped so far. */
+	bool not_btrfs;
+	char **dropped_props;
+	size_t nr_dropped_props;
+	/* Features warned about once: inode flags, verity. */
+	bool fileattr_warned;
+	bool verity_warned;
+	/* What the CLONE and SNAPSHOT copies did. */
+	struct copy_stats copies;
+};
+
+static struct receive_dir *dir_of(const struct receive_ctx *ctx)
+{
+	return ctx->dest;
+}
 
 static bool is_record_xattr(const char *name)
 {
@@ -86,7 +103,7 @@ static int read_sidecar(int dest_fd, const char *name, struct record *rec)
 }
 
 /* The record of the directory name under dest_fd; -ENOENT if none. */
-static int read_record(int dest_fd, const char *name, struct record *rec)
+static int read_dir_record(int dest_fd, const char *name, struct record *rec)
 {
 	char uuid_str[40], stransid[24];
 	ssize_t ulen, slen;
@@ -141,7 +158,7 @@ static int write_sidecar(struct receive_ctx *ctx, const char *uuid_str,
  * The uuid goes last: a record without it is no record, so a receive
  * interrupted here does not look complete.
  */
-static int complete_dir(struct receive_ctx *ctx)
+static int write_dir_record(struct receive_ctx *ctx)
 {
 	char uuid_str[37], stransid[24];
 	int ret;
@@ -189,7 +206,7 @@ static int find_received(struct receive_ctx *ctx, const uint8_t *uuid,
 		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    read_record(ctx->dest_fd, de->d_name, &rec) ||
+		    read_dir_record(ctx->dest_fd, de->d_name, &rec) ||
 		    memcmp(rec.uuid, uuid, 16))
 			continue;
 		if (rec.stransid != ctransid) {
@@ -232,19 +249,9 @@ static int make_subvol_dir(struct receive_ctx *ctx, const char *name,
 	return 0;
 }
 
-static int dir_subvol(const char *path, const uint8_t *uuid,
-		      uint64_t ctransid, void *user)
+static int make_subvol(struct receive_ctx *ctx, const char *name)
 {
-	struct receive_ctx *ctx = user;
-	int ret;
-
-	ret = receive_start_subvol(ctx, false, path, uuid, ctransid);
-	if (ret < 0)
-		return ret;
-	ret = make_subvol_dir(ctx, path, NULL);
-	if (ret < 0)
-		return ret;
-	return receive_begin_subvol(ctx, path, uuid, ctransid);
+	return make_subvol_dir(ctx, name, NULL);
 }
 
 static int open_dir(struct receive_ctx *ctx, const char *name)
@@ -272,7 +279,7 @@ static int copy_parent(struct receive_ctx *ctx, const char *parent,
 		close(src);
 		return dst;
 	}
-	ret = copy_tree(src, dst, is_record_xattr, &ctx->copies);
+	ret = copy_tree(src, dst, is_record_xattr, &dir_of(ctx)->copies);
 	if (ret < 0)
 		error("creating snapshot %s -> %s failed: %s", parent, path,
 		      strerror(-ret));
@@ -281,47 +288,36 @@ static int copy_parent(struct receive_ctx *ctx, const char *parent,
 	return ret;
 }
 
-static int dir_snapshot(const char *path, const uint8_t *uuid,
-			uint64_t ctransid, const uint8_t *parent_uuid,
-			uint64_t parent_ctransid, void *user)
+static int make_snapshot(struct receive_ctx *ctx, const char *name,
+			 const uint8_t *parent_uuid, uint64_t parent_ctransid)
 {
-	struct receive_ctx *ctx = user;
 	char parent[NAME_MAX + 1], parent_str[37];
 	bool stale;
 	int ret;
 
-	ret = receive_start_subvol(ctx, true, path, uuid, ctransid);
-	if (ret < 0)
-		return ret;
 	ret = find_received(ctx, parent_uuid, parent_ctransid, parent,
 			    sizeof(parent), &stale);
 	if (ret == -ENOENT) {
 		uuid_unparse(parent_uuid, parent_str);
 		error("cannot find parent subvolume %s (transid %llu) of snapshot %s%s",
-		      parent_str, (unsigned long long)parent_ctransid, path,
+		      parent_str, (unsigned long long)parent_ctransid, name,
 		      stale ? ": a directory received from it has another transid" : "");
 	}
 	if (ret < 0)
 		return ret;
-	ret = make_subvol_dir(ctx, path, parent);
+	ret = make_subvol_dir(ctx, name, parent);
 	if (ret < 0)
 		return ret;
-	ret = copy_parent(ctx, parent, path);
-	if (ret < 0)
-		return ret;
-	return receive_begin_subvol(ctx, path, uuid, ctransid);
+	return copy_parent(ctx, parent, name);
 }
 
-/* The file a CLONE reads: in this subvolume, or in one received before. */
-static int open_clone_source(struct receive_ctx *ctx, const uint8_t *uuid,
+static int open_clone_subvol(struct receive_ctx *ctx, const uint8_t *uuid,
 			     uint64_t ctransid, const char *clone_path)
 {
 	char subvol[NAME_MAX + 1], uuid_str[37];
 	bool stale;
-	int subvol_fd, ret;
+	int ret;
 
-	if (!memcmp(uuid, ctx->cur.uuid, 16))
-		return receive_open_source_file(ctx, -1, clone_path);
 	ret = find_received(ctx, uuid, ctransid, subvol, sizeof(subvol),
 			    &stale);
 	if (ret == -ENOENT) {
@@ -331,37 +327,7 @@ static int open_clone_source(struct receive_ctx *ctx, const uint8_t *uuid,
 	}
 	if (ret < 0)
 		return ret;
-	subvol_fd = open_dir(ctx, subvol);
-	if (subvol_fd < 0)
-		return subvol_fd;
-	return receive_open_source_file(ctx, subvol_fd, clone_path);
-}
-
-static int dir_clone(const char *path, uint64_t offset, uint64_t len,
-		     const uint8_t *clone_uuid, uint64_t clone_ctransid,
-		     const char *clone_path, uint64_t clone_offset, void *user)
-{
-	struct receive_ctx *ctx = user;
-	int src_fd, dst_fd, ret;
-
-	if (len == 0) {
-		error("clone %s: zero length in stream", path);
-		return -EINVAL;
-	}
-	dst_fd = receive_open_for_write(ctx, path);
-	if (dst_fd < 0)
-		return dst_fd;
-	src_fd = open_clone_source(ctx, clone_uuid, clone_ctransid,
-				   clone_path);
-	if (src_fd < 0)
-		return src_fd;
-	ret = copy_range(src_fd, clone_offset, dst_fd, offset, len,
-			 &ctx->copies);
-	if (ret < 0)
-		error("clone %s from %s failed: %s", path, clone_path,
-		      strerror(-ret));
-	close(src_fd);
-	return ret;
+	return open_dir(ctx, subvol);
 }
 
 /*
@@ -369,71 +335,104 @@ static int dir_clone(const char *path, uint64_t offset, uint64_t len,
  * not btrfs has no place for them.  True when name is one, after one
  * warning per name.
  */
-static bool drop_btrfs_property(struct receive_ctx *ctx, const char *name)
+static bool drop_btrfs_property(struct receive_dir *rd, const char *name)
 {
 	char **names, *copy;
 	size_t i;
 
-	if (!ctx->not_btrfs || strncmp(name, "btrfs.", 6))
+	if (!rd->not_btrfs || strncmp(name, "btrfs.", 6))
 		return false;
-	for (i = 0; i < ctx->nr_dropped_props; i++)
-		if (!strcmp(ctx->dropped_props[i], name))
+	for (i = 0; i < rd->nr_dropped_props; i++)
+		if (!strcmp(rd->dropped_props[i], name))
 			return true;
 	warning("xattr %s dropped: it is a btrfs property and the destination is not btrfs",
 		name);
-	names = realloc(ctx->dropped_props, (i + 1) * sizeof(*names));
+	names = realloc(rd->dropped_props, (i + 1) * sizeof(*names));
 	copy = strdup(name);
 	if (names)
-		ctx->dropped_props = names;
+		rd->dropped_props = names;
 	if (!names || !copy) {
 		/* Without memory the warning may come again: no harm. */
 		free(copy);
 		return true;
 	}
-	names[ctx->nr_dropped_props++] = copy;
+	names[rd->nr_dropped_props++] = copy;
 	return true;
 }
 
-/* The record is ours: a stream that sets it would fake a complete receive. */
-static int dir_set_xattr(const char *path, const char *name,
-			 const void *data, size_t len, void *user)
+/*
+ * The record is ours: a stream that sets it would fake a complete receive.
+ * Properties are dropped off btrfs.
+ */
+static int filter_xattr(struct receive_ctx *ctx, const char *path,
+			const char *name, bool set)
 {
-	if (!*path && is_record_xattr(name)) {
+	if (set && !*path && is_record_xattr(name)) {
 		error("set_xattr %s on the subvolume: --to-dir keeps its record there, refused",
 		      name);
 		return -EPERM;
 	}
-	if (drop_btrfs_property(user, name))
-		return 0;
-	return receive_btrfs_ops.set_xattr(path, name, data, len, user);
+	return drop_btrfs_property(dir_of(ctx), name) ? 1 : 0;
 }
 
-static int dir_remove_xattr(const char *path, const char *name, void *user)
+/* Inode flags and verity, where the filesystem lacks them: one warning. */
+static bool accept_missing_feature(struct receive_ctx *ctx, const char *what,
+				   const char *path, int err)
 {
-	if (drop_btrfs_property(user, name))
-		return 0;
-	return receive_btrfs_ops.remove_xattr(path, name, user);
+	struct receive_dir *rd = dir_of(ctx);
+	bool *warned = strcmp(what, "fileattr") ? &rd->verity_warned :
+						  &rd->fileattr_warned;
+
+	if (err != EOPNOTSUPP && err != ENOTTY)
+		return false;
+	if (!*warned)
+		warning("%s not applied, the destination does not support it: %s (first on %s)",
+			what, strerror(err), path);
+	*warned = true;
+	return true;
 }
 
-static struct send_stream_ops dir_ops;
-
-const struct send_stream_ops *receive_dir_ops(void)
+/* Clones copied here are expected, not warned about: told with -vv. */
+static int finish_subvol(struct receive_ctx *ctx, bool complete)
 {
-	if (!dir_ops.subvol) {
-		dir_ops = receive_btrfs_ops;
-		dir_ops.subvol = dir_subvol;
-		dir_ops.snapshot = dir_snapshot;
-		dir_ops.clone = dir_clone;
-		dir_ops.set_xattr = dir_set_xattr;
-		dir_ops.remove_xattr = dir_remove_xattr;
-	}
-	return &dir_ops;
+	struct receive_dir *rd = dir_of(ctx);
+
+	rd->copies.reflinked += ctx->cur.clones.reflinked;
+	rd->copies.copied += ctx->cur.clones.copied;
+	return complete ? write_dir_record(ctx) : 0;
 }
+
+static void release(struct receive_ctx *ctx)
+{
+	struct receive_dir *rd = dir_of(ctx);
+	size_t i;
+
+	for (i = 0; i < rd->nr_dropped_props; i++)
+		free(rd->dropped_props[i]);
+	free(rd->dropped_props);
+	if (verbosity >= 2)
+		fprintf(stderr, "to-dir: %llu ranges reflinked, %llu copied\n",
+			(unsigned long long)rd->copies.reflinked,
+			(unsigned long long)rd->copies.copied);
+	free(rd);
+	ctx->dest = NULL;
+}
+
+static const struct receive_dest_ops dir_dest_ops = {
+	.make_subvol = make_subvol,
+	.make_snapshot = make_snapshot,
+	.open_clone_subvol = open_clone_subvol,
+	.accept_missing_feature = accept_missing_feature,
+	.filter_xattr = filter_xattr,
+	.finish_subvol = finish_subvol,
+	.release = release,
+};
 
 int receive_dir_open(struct receive_ctx *ctx, const char *dir, bool do_chroot)
 {
+	struct receive_dir *rd;
 	struct statfs sfs;
-	int dest_fd, anchor_fd, ret;
+	int dest_fd, ret;
 
 	dest_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dest_fd < 0) {
@@ -450,38 +449,18 @@ int receive_dir_open(struct receive_ctx *ctx, const char *dir, bool do_chroot)
 		if (verbosity >= 1)
 			fprintf(stderr, "Chroot to %s\n", dir);
 	}
-	anchor_fd = fcntl(dest_fd, F_DUPFD_CLOEXEC, 0);
-	if (anchor_fd < 0) {
-		ret = -errno;
-		error("cannot open destination %s: %m", dir);
+	rd = calloc(1, sizeof(*rd));
+	if (!rd) {
+		ret = -ENOMEM;
+		error("cannot open destination %s: %s", dir, strerror(-ret));
 		goto out_close;
 	}
-	/* Encoded writes are btrfs-only: always decompressed here. */
-	receive_ctx_init(ctx, dest_fd, anchor_fd, "", true);
-	ctx->complete_subvol = complete_dir;
-	ctx->warn_unsupported = true;
+	rd->not_btrfs = fstatfs(dest_fd, &sfs) < 0 ||
+			sfs.f_type != BTRFS_SUPER_MAGIC;
+	receive_ctx_init(ctx, dest_fd, &dir_dest_ops, rd);
 	ctx->unprivileged = geteuid() != 0;
-	ctx->not_btrfs = fstatfs(dest_fd, &sfs) < 0 ||
-			 sfs.f_type != BTRFS_SUPER_MAGIC;
 	return 0;
 out_close:
 	close(dest_fd);
 	return ret;
-}
-
-void receive_dir_release(struct receive_ctx *ctx)
-{
-	size_t i;
-
-	receive_ctx_release(ctx);
-	receive_report_losses(ctx);
-	for (i = 0; i < ctx->nr_dropped_props; i++)
-		free(ctx->dropped_props[i]);
-	free(ctx->dropped_props);
-	ctx->dropped_props = NULL;
-	ctx->nr_dropped_props = 0;
-	if (verbosity >= 2)
-		fprintf(stderr, "to-dir: %llu ranges reflinked, %llu copied\n",
-			(unsigned long long)ctx->copies.reflinked,
-			(unsigned long long)ctx->copies.copied);
 }

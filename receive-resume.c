@@ -43,8 +43,8 @@ static void fill_record(const struct receive_ctx *ctx,
 	}
 }
 
-int resume_save(struct receive_ctx *ctx, const struct send_stream_pos *pos,
-		const char *dest)
+static int save_state(struct receive_ctx *ctx, struct resume_marks *marks,
+		      const struct send_stream_pos *pos, const char *dest)
 {
 	struct btrfs_util_subvolume_info info;
 	struct resume_record r;
@@ -83,7 +83,7 @@ int resume_save(struct receive_ctx *ctx, const struct send_stream_pos *pos,
 		      strerror(-ret));
 		goto fail;
 	}
-	ctx->cur.record_reserved = false;
+	marks->record_reserved = false;
 	if (verbosity >= 1)
 		fprintf(stderr,
 			"Receive of %s stopped at stream offset %llu; resume it with the token of 'btrfs receive --resume-token %s/%s'\n",
@@ -92,12 +92,12 @@ int resume_save(struct receive_ctx *ctx, const struct send_stream_pos *pos,
 	return 0;
 fail:
 	/* An old record would offer a position the tree has left. */
-	if (ctx->cur.has_record)
-		resume_mark_failed(ctx);
+	if (marks->has_record)
+		resume_mark_failed(ctx, marks);
 	return ret;
 }
 
-int resume_reserve(struct receive_ctx *ctx)
+int resume_reserve(struct receive_ctx *ctx, struct resume_marks *marks)
 {
 	static const struct send_stream_pos none;
 	struct btrfs_util_subvolume_info info;
@@ -112,17 +112,17 @@ int resume_reserve(struct receive_ctx *ctx)
 	ret = resume_record_write(ctx->dest_fd, ctx->cur.name, &r);
 	if (ret < 0)
 		return ret;
-	ctx->cur.has_record = true;
-	ctx->cur.record_reserved = true;
+	marks->has_record = true;
+	marks->record_reserved = true;
 	return 0;
 }
 
-void resume_mark_failed(struct receive_ctx *ctx)
+void resume_mark_failed(struct receive_ctx *ctx, struct resume_marks *marks)
 {
 	struct resume_record r;
 
 	/* A reservation goes when the subvolume is closed. */
-	if (ctx->cur.record_reserved)
+	if (marks->record_reserved)
 		return;
 	if (resume_record_read(ctx->dest_fd, ctx->cur.name, &r) < 0)
 		return;
@@ -192,8 +192,8 @@ static int check_partial(int dest_fd, const char *name,
 }
 
 /* Everything checked: record that commands are being applied, reopen. */
-static int reopen(struct receive_ctx *ctx, const char *name,
-		  struct resume_record *r)
+static int reopen(struct receive_ctx *ctx, struct resume_marks *marks,
+		  const char *name, struct resume_record *r)
 {
 	int ret;
 
@@ -206,9 +206,10 @@ static int reopen(struct receive_ctx *ctx, const char *name,
 	}
 	ret = receive_reopen_subvol(ctx, name, r->tok.uuid, r->tok.ctransid);
 	if (ret < 0) {
-		resume_mark_failed(ctx);
+		resume_mark_failed(ctx, marks);
 		return ret;
 	}
+	marks->has_record = true;
 	memcpy(ctx->cur.parent_uuid, r->tok.parent_uuid, 16);
 	ctx->cur.parent_ctransid = r->tok.parent_ctransid;
 	if (r->cap_len) {
@@ -229,7 +230,8 @@ static void uuid_text(const uint8_t *uuid, char *out)
 	uuid_unparse(uuid, out);
 }
 
-static int take_up_frame(struct send_stream *s, struct receive_ctx *ctx)
+static int take_up_frame(struct send_stream *s, struct receive_ctx *ctx,
+			 struct resume_marks *marks)
 {
 	struct resume_token tok;
 	struct resume_record r;
@@ -266,7 +268,7 @@ static int take_up_frame(struct send_stream *s, struct receive_ctx *ctx)
 		      (unsigned long long)r.tok.pos.offset);
 		return -ESTALE;
 	}
-	ret = reopen(ctx, name, &r);
+	ret = reopen(ctx, marks, name, &r);
 	if (ret < 0)
 		return ret;
 	send_stream_skip(s, RESUME_FRAME_LEN);
@@ -280,6 +282,7 @@ struct prefix_scan {
 	bool found;
 	char name[NAME_MAX + 1];
 	struct resume_record r;
+	struct send_stream_pos pos;	/* where the scan stopped */
 };
 
 static void scan_subvol(struct prefix_scan *scan, const uint8_t *uuid,
@@ -327,34 +330,52 @@ static const struct send_stream_ops scan_ops = {
 	.end = scan_on_end,
 };
 
-static int skip_prefix(struct send_stream *s, struct receive_ctx *ctx)
+/* The unsupported commands fail in their callback: the scan goes on. */
+static bool scan_go_on(struct send_stream *s, int err, void *data)
+{
+	(void)s;
+	(void)err;
+	(void)data;
+	return true;
+}
+
+/* The scan stops once it has passed where the record says it stopped. */
+static bool scan_reached_stop(struct send_stream *s, void *data)
+{
+	struct prefix_scan *scan = data;
+
+	if (!scan->found)
+		return false;
+	send_stream_position(s, &scan->pos);
+	return scan->pos.offset >= scan->r.tok.pos.offset;
+}
+
+static int skip_prefix(struct send_stream *s, struct receive_ctx *ctx,
+		       struct resume_marks *marks)
 {
 	struct prefix_scan scan = { .ctx = ctx };
-	struct send_stream_pos pos;
+	const struct send_stream_loop loop = {
+		.data = &scan,
+		.callback_failed = scan_go_on,
+		.after = scan_reached_stop,
+	};
 	struct resume_token here;
 	int ret;
 
-	for (;;) {
-		ret = send_stream_next(s, &scan_ops, &scan);
-		if (ret == SEND_STREAM_EOF) {
-			error("no stream in the input continues an interrupted receive here");
-			return -ENOENT;
-		}
-		if (ret < 0 && !send_stream_failed_in_callback(s)) {
-			error("%s", send_stream_error(s));
-			return ret;
-		}
-		if (!scan.found)
-			continue;
-		send_stream_position(s, &pos);
-		if (pos.offset >= scan.r.tok.pos.offset)
-			break;
+	ret = send_stream_run(s, &scan_ops, &scan, &loop);
+	if (ret == SEND_STREAM_EOF) {
+		error("no stream in the input continues an interrupted receive here");
+		return -ENOENT;
+	}
+	if (ret < 0) {
+		error("%s", send_stream_error(s));
+		return ret;
 	}
 	ret = check_partial(ctx->dest_fd, scan.name, &scan.r);
 	if (ret < 0)
 		return ret;
 	here = scan.r.tok;
-	resume_token_from_pos(&here, &pos);
+	resume_token_from_pos(&here, &scan.pos);
 	if (!resume_token_equal(&here, &scan.r.tok)) {
 		error("the input is not the stream %s was receiving: it differs before stream offset %llu",
 		      scan.name, (unsigned long long)scan.r.tok.pos.offset);
@@ -363,20 +384,51 @@ static int skip_prefix(struct send_stream *s, struct receive_ctx *ctx)
 	if (verbosity >= 2)
 		fprintf(stderr, "skipped %llu bytes already applied\n",
 			(unsigned long long)send_stream_offset(s));
-	return reopen(ctx, scan.name, &scan.r);
+	return reopen(ctx, marks, scan.name, &scan.r);
 }
 
 int resume_take_up(struct send_stream *s, struct receive_ctx *ctx,
-		   bool skip)
+		   struct resume_marks *marks, bool skip)
 {
 	const void *magic;
 
+	if (!marks)
+		return 0;
 	if (send_stream_peek(s, &magic, RESUME_FRAME_MAGIC_LEN) == 0 &&
 	    resume_frame_magic(magic))
-		return take_up_frame(s, ctx);
+		return take_up_frame(s, ctx, marks);
 	if (skip)
-		return skip_prefix(s, ctx);
+		return skip_prefix(s, ctx, marks);
 	return 0;
+}
+
+void resume_after_stop(struct send_stream *s, struct receive_ctx *ctx,
+		       struct resume_marks *marks,
+		       const struct receive_stop *stop, const char *dest)
+{
+	struct send_stream_pos pos;
+
+	if (!ctx->cur.active || !marks)
+		return;
+	if (stop->retry_last && stop->errors == 1) {
+		save_state(ctx, marks, &stop->before, dest);
+	} else if (stop->stream_broken && !ctx->cur.failed) {
+		send_stream_position(s, &pos);
+		save_state(ctx, marks, &pos, dest);
+	} else if (marks->has_record)
+		resume_mark_failed(ctx, marks);
+}
+
+int resume_subvol_finished(struct receive_ctx *ctx, struct resume_marks *marks,
+			   bool complete, int ret)
+{
+	if (complete && !ret && marks->has_record)
+		ret = resume_record_remove(ctx->dest_fd, ctx->cur.name);
+	else if (!complete && marks->record_reserved)
+		/* No stop turned the reservation into a state to resume. */
+		resume_record_remove(ctx->dest_fd, ctx->cur.name);
+	memset(marks, 0, sizeof(*marks));
+	return ret;
 }
 
 /* DEST/NAME: an fd of DEST and NAME. */

@@ -7,24 +7,51 @@
 #ifndef RECEIVE_RESUME_H
 #define RECEIVE_RESUME_H
 
-#include "receive-btrfs.h"
+#include "receive-apply.h"
 #include "resume.h"
 #include "send-stream.h"
 
 /*
- * The receive stopped cleanly at pos inside the current subvolume: sync
- * it, then record how to go on.  dest names the destination in messages.
+ * What a btrfs destination knows of the resume record of the subvolume
+ * being received.
  */
-int resume_save(struct receive_ctx *ctx, const struct send_stream_pos *pos,
-		const char *dest);
+struct resume_marks {
+	/* Resumed or reserved: its record goes once it is complete. */
+	bool has_record;
+	/* The record holds only the reservation made when it started. */
+	bool record_reserved;
+};
+
+/* How the apply loop ended. */
+struct receive_stop {
+	bool stream_broken;
+	uint64_t errors;
+	bool retry_last;	/* the last command failed; it may be retried */
+	struct send_stream_pos before;	/* the position before it */
+};
+
+/*
+ * After the apply loop: when the current subvolume is left incomplete,
+ * sync it and record where to go on if that is safe, else make sure no
+ * old state offers it.  dest names the destination in messages.
+ */
+void resume_after_stop(struct send_stream *s, struct receive_ctx *ctx,
+		       struct resume_marks *marks,
+		       const struct receive_stop *stop, const char *dest);
 /*
  * A subvolume starts: write its record, "receiving", at full size, so
- * that a stop on a full disk can overwrite it in place (the
- * reserve_record hook of struct receive_ctx).
+ * that a stop on a full disk can overwrite it in place.
  */
-int resume_reserve(struct receive_ctx *ctx);
+int resume_reserve(struct receive_ctx *ctx, struct resume_marks *marks);
 /* A resumed subvolume failed in a way that cannot be resumed. */
-void resume_mark_failed(struct receive_ctx *ctx);
+void resume_mark_failed(struct receive_ctx *ctx, struct resume_marks *marks);
+/*
+ * The subvolume is being closed, complete (marked received: ret is how
+ * that went) or not: its record goes when it is no longer needed.
+ * Returns ret, or the error of removing the record.
+ */
+int resume_subvol_finished(struct receive_ctx *ctx, struct resume_marks *marks,
+			   bool complete, int ret);
 
 /*
  * At the start of the input: a continuation frame makes the matching
@@ -32,9 +59,10 @@ void resume_mark_failed(struct receive_ctx *ctx);
  * prefix; any other input is left alone.  With skip_prefix (receive
  * --resume) the input is an ordinary stream whose prefix is read,
  * checked and not applied.  Nothing is changed before every check passed.
+ * Without marks (not a btrfs destination), nothing is done.
  */
 int resume_take_up(struct send_stream *s, struct receive_ctx *ctx,
-		   bool skip_prefix);
+		   struct resume_marks *marks, bool skip_prefix);
 
 /* --resume-token DEST/NAME and --abort DEST/NAME. */
 int resume_print_token(const char *path);

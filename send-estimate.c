@@ -213,6 +213,7 @@ static const struct send_stream_ops estimate_ops = {
 int send_estimate_stream(struct send_estimate *e, int fd, bool omit_header,
 			 bool omit_end, char *msg, size_t msg_size)
 {
+	static const struct send_stream_loop loop = { .stop_at_end = true };
 	struct estimate_ctx c = { .e = e, .no_data = e->no_data };
 	int64_t bytes;
 	int ret;
@@ -222,9 +223,7 @@ int send_estimate_stream(struct send_estimate *e, int fd, bool omit_header,
 		snprintf(msg, msg_size, "%s", strerror(-ret));
 		return ret;
 	}
-	do {
-		ret = send_stream_next(c.s, &estimate_ops, &c);
-	} while (ret == SEND_STREAM_CMD);
+	ret = send_stream_run(c.s, &estimate_ops, &c, &loop);
 	if (ret < 0) {
 		snprintf(msg, msg_size, "%s", send_stream_error(c.s));
 		goto out;

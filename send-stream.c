@@ -134,10 +134,16 @@ struct cmd_spec {
 	uint32_t version;
 	/* Bit n set: attribute n must be present. */
 	uint64_t required;
+	/*
+	 * Applying it again after it failed gives the same result, and a
+	 * receiver keeps no state of it: a stop there can be resumed at it.
+	 */
+	bool repeatable;
 };
 
 #define A(n) (1ULL << BTRFS_SEND_A_##n)
-#define CMD(n, s, v, r) [BTRFS_SEND_C_##n] = { s, v, r }
+#define CMD(n, s, v, r) [BTRFS_SEND_C_##n] = { s, v, r, false }
+#define REPEATABLE_CMD(n, s, v, r) [BTRFS_SEND_C_##n] = { s, v, r, true }
 static const struct cmd_spec cmd_specs[BTRFS_SEND_C_MAX + 1] = {
 	CMD(SUBVOL, "subvol", 1, A(PATH) | A(UUID) | A(CTRANSID)),
 	CMD(SNAPSHOT, "snapshot", 1, A(PATH) | A(UUID) | A(CTRANSID) |
@@ -155,26 +161,27 @@ static const struct cmd_spec cmd_specs[BTRFS_SEND_C_MAX + 1] = {
 	CMD(SET_XATTR, "set_xattr", 1, A(PATH) | A(XATTR_NAME) |
 	    A(XATTR_DATA)),
 	CMD(REMOVE_XATTR, "remove_xattr", 1, A(PATH) | A(XATTR_NAME)),
-	CMD(WRITE, "write", 1, A(PATH) | A(FILE_OFFSET) | A(DATA)),
-	CMD(CLONE, "clone", 1, A(PATH) | A(FILE_OFFSET) | A(CLONE_LEN) |
+	REPEATABLE_CMD(WRITE, "write", 1, A(PATH) | A(FILE_OFFSET) | A(DATA)),
+	REPEATABLE_CMD(CLONE, "clone", 1, A(PATH) | A(FILE_OFFSET) | A(CLONE_LEN) |
 	    A(CLONE_UUID) | A(CLONE_CTRANSID) | A(CLONE_PATH) |
 	    A(CLONE_OFFSET)),
-	CMD(TRUNCATE, "truncate", 1, A(PATH) | A(SIZE)),
-	CMD(CHMOD, "chmod", 1, A(PATH) | A(MODE)),
+	REPEATABLE_CMD(TRUNCATE, "truncate", 1, A(PATH) | A(SIZE)),
+	REPEATABLE_CMD(CHMOD, "chmod", 1, A(PATH) | A(MODE)),
 	CMD(CHOWN, "chown", 1, A(PATH) | A(UID) | A(GID)),
-	CMD(UTIMES, "utimes", 1, A(PATH) | A(ATIME) | A(MTIME) | A(CTIME)),
+	REPEATABLE_CMD(UTIMES, "utimes", 1, A(PATH) | A(ATIME) | A(MTIME) | A(CTIME)),
 	CMD(END, "end", 1, 0),
-	CMD(UPDATE_EXTENT, "update_extent", 1, A(PATH) | A(FILE_OFFSET) |
+	REPEATABLE_CMD(UPDATE_EXTENT, "update_extent", 1, A(PATH) | A(FILE_OFFSET) |
 	    A(SIZE)),
-	CMD(FALLOCATE, "fallocate", 2, A(PATH) | A(FALLOCATE_MODE) |
+	REPEATABLE_CMD(FALLOCATE, "fallocate", 2, A(PATH) | A(FALLOCATE_MODE) |
 	    A(FILE_OFFSET) | A(SIZE)),
 	CMD(FILEATTR, "fileattr", 2, A(PATH) | A(FILEATTR)),
-	CMD(ENCODED_WRITE, "encoded_write", 2, A(PATH) | A(FILE_OFFSET) |
+	REPEATABLE_CMD(ENCODED_WRITE, "encoded_write", 2, A(PATH) | A(FILE_OFFSET) |
 	    A(UNENCODED_FILE_LEN) | A(UNENCODED_LEN) | A(UNENCODED_OFFSET) |
 	    A(DATA)),
 	CMD(ENABLE_VERITY, "enable_verity", 3, A(PATH) |
 	    A(VERITY_ALGORITHM) | A(VERITY_BLOCK_SIZE)),
 };
+#undef REPEATABLE_CMD
 #undef CMD
 #undef A
 
@@ -183,6 +190,11 @@ const char *send_cmd_name(unsigned int cmd)
 	if (cmd > BTRFS_SEND_C_MAX || !cmd_specs[cmd].name)
 		return "unknown";
 	return cmd_specs[cmd].name;
+}
+
+bool send_cmd_is_repeatable(unsigned int cmd)
+{
+	return cmd <= BTRFS_SEND_C_MAX && cmd_specs[cmd].repeatable;
 }
 
 const char *send_attr_name(unsigned int attr)
@@ -1202,6 +1214,37 @@ int send_stream_next(struct send_stream *s, const struct send_stream_ops *ops,
 		return cmd_fail(s, ret, -1, "%s", strerror(-ret));
 	}
 	return s->cmd == BTRFS_SEND_C_END ? SEND_STREAM_END : SEND_STREAM_CMD;
+}
+
+/* Whether the loop goes on after the command that send_stream_next() read. */
+static int loop_step(struct send_stream *s, const struct send_stream_loop *loop,
+		     int ret)
+{
+	if (ret < 0 && (!s->callback_failed || !loop->callback_failed ||
+			!loop->callback_failed(s, ret, loop->data)))
+		return ret;
+	if (loop->after && loop->after(s, loop->data))
+		return SEND_STREAM_STOPPED;
+	if (ret == SEND_STREAM_END && loop->stop_at_end)
+		return SEND_STREAM_END;
+	return SEND_STREAM_CMD;
+}
+
+int send_stream_run(struct send_stream *s, const struct send_stream_ops *ops,
+		    void *user, const struct send_stream_loop *loop)
+{
+	int ret;
+
+	for (;;) {
+		if (loop->before && loop->before(s, loop->data))
+			return SEND_STREAM_STOPPED;
+		ret = send_stream_next(s, ops, user);
+		if (ret == SEND_STREAM_EOF)
+			return ret;
+		ret = loop_step(s, loop, ret);
+		if (ret != SEND_STREAM_CMD)
+			return ret;
+	}
 }
 
 void send_stream_position(const struct send_stream *s,

@@ -97,6 +97,7 @@ enum send_stream_event {
 	SEND_STREAM_CMD = 0,	/* a command was decoded and applied */
 	SEND_STREAM_END = 1,	/* an END command was decoded and applied */
 	SEND_STREAM_EOF = 2,	/* clean end of input at a stream boundary */
+	SEND_STREAM_STOPPED = 3,	/* send_stream_run(): a hook stopped it */
 };
 
 struct send_stream;
@@ -137,6 +138,34 @@ void send_stream_close(struct send_stream *s);
 int send_stream_next(struct send_stream *s, const struct send_stream_ops *ops,
 		     void *user);
 int send_stream_failed_in_callback(const struct send_stream *s);
+
+/*
+ * How send_stream_run() drives the parser: what ends the loop besides the
+ * end of the input and a broken stream, and what a failed callback does.
+ * Every hook may be NULL; each is given data.
+ */
+struct send_stream_loop {
+	bool stop_at_end;	/* stop after an END command */
+	void *data;
+	/* Before each command: true stops the loop. */
+	bool (*before)(struct send_stream *s, void *data);
+	/*
+	 * A callback failed with err, the stream is still in sync: true
+	 * goes on with the next command.  NULL: the loop stops.
+	 */
+	bool (*callback_failed)(struct send_stream *s, int err, void *data);
+	/* After each command read and not stopped at: true stops the loop. */
+	bool (*after)(struct send_stream *s, void *data);
+};
+
+/*
+ * Read and dispatch commands to ops (with user) until the input ends (SEND_STREAM_EOF), an
+ * END with stop_at_end (SEND_STREAM_END), a hook stops (SEND_STREAM_STOPPED)
+ * or an error (a negative errno; send_stream_failed_in_callback() tells a
+ * callback's from the stream's, whose message is send_stream_error()).
+ */
+int send_stream_run(struct send_stream *s, const struct send_stream_ops *ops,
+		    void *user, const struct send_stream_loop *loop);
 
 /* The message for the last error, naming command, attribute and offset. */
 const char *send_stream_error(const struct send_stream *s);
@@ -205,6 +234,11 @@ void send_stream_set_interrupt(struct send_stream *s,
  */
 const char *send_stream_cmd_path(const struct send_stream *s, size_t *len);
 const char *send_cmd_name(unsigned int cmd);
+/*
+ * Whether a receiver may apply cmd again after it failed (for a reason
+ * that may pass, a full disk): same result, no state kept.
+ */
+bool send_cmd_is_repeatable(unsigned int cmd);
 const char *send_attr_name(unsigned int attr);
 
 #endif

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "receive-apply.h"
 #include "receive-btrfs.h"
 #include "send-stream.h"
 #include "utils.h"
@@ -111,21 +112,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	const struct receive_btrfs_opts opts = { .dest = dest };
 	struct receive_ctx ctx;
 	struct send_stream *s;
-	int fd, dest_fd, anchor_fd, ret, errors = 0, steps = 0;
+	int fd, dest_fd, ret, errors = 0, steps = 0;
 
 	fd = memfd_create("fuzz", MFD_CLOEXEC);
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
 		abort();
 	lseek(fd, 0, SEEK_SET);
-	dest_fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	anchor_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dest_fd < 0 || anchor_fd < 0 || send_stream_open(&s, fd) < 0)
+	if (send_stream_open(&s, fd) < 0 || receive_btrfs_open(&ctx, &opts) < 0)
 		abort();
-	receive_ctx_init(&ctx, dest_fd, anchor_fd, "", false);
 	do {
-		ret = send_stream_next(s, &receive_btrfs_ops, &ctx);
+		ret = send_stream_next(s, &receive_apply_ops, &ctx);
 		if (ret < 0 && send_stream_failed_in_callback(s) &&
 		    ++errors < 20)
 			ret = 0;
@@ -135,9 +134,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(fd);
 	if (chdir("/") < 0)
 		abort();
+	dest_fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dest_fd < 0)
+		abort();
 	empty_dir(dest_fd);
 	close(dest_fd);
-	close(anchor_fd);
 	check_canary();
 	return 0;
 }
