@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Shared helpers of the integration tests; source it, then call tests.
+# Also the one place of loop images, mounts and their cleanup at exit
+# (make_loop_fs, mount_tmpfs, release_fs), for demo.sh, bench/run-bench.sh,
+# tests/run-fuzz.sh and tests/streams/make-corpus.sh as well.
 set -u
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
