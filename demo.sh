@@ -5,28 +5,15 @@
 # its mount and loop device whatever happens.
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "demo: run as root (loop devices)" >&2; exit 1; }
+# The loop image, its mount and the cleanup at exit.
+TEST_NAME=demo WORK_NAME=btrfs-demo
+. "$top/tests/lib.sh"
 ours="$top/btrfs"
 ref=/usr/bin/btrfs
-work=$(mktemp -d /tmp/btrfs-demo.XXXXXX)
-mnt="$work/mnt"
-loop=
-
-cleanup() {
-	set +e
-	mountpoint -q "$mnt" && umount "$mnt"
-	[ -n "$loop" ] && losetup -d "$loop"
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-[ "$(id -u)" -eq 0 ] || { echo "demo: run as root (loop devices)" >&2; exit 1; }
-
-truncate -s 512M "$work/img"
-mkfs.btrfs -q "$work/img" >/dev/null 2>&1
-loop=$(losetup --find --show "$work/img")
-mkdir "$mnt"
-mount "$loop" "$mnt"
+mnt="$WORK/mnt"
+make_loop_fs btrfs "$WORK/img" 512M "$mnt" defaults
 
 "$ref" -q subvolume create "$mnt/data"
 mkdir -p "$mnt/data/docs/old"

@@ -50,42 +50,17 @@ for d in $datasets; do
 	esac
 done
 
-work=$(mktemp -d "${BENCH_TMP:-/tmp}/btrfs-bench.XXXXXX")
+# The loop images, their mounts and the cleanup at exit.
+TEST_NAME=bench WORK_NAME=btrfs-bench WORK_PARENT=${BENCH_TMP:-/tmp}
+KEEP_WORK=${BENCH_KEEP:-}
+. "$top/tests/lib.sh"
+work=$WORK
 src=$work/src
 dst=$work/dst
 streams=$work/streams
 times=$work/times
 tsv=$work/results.tsv
 manifest=$work/manifest.json
-LOOPS=()
-MNTS=()
-
-cleanup() {
-	local rc=$? i
-	set +e
-	cd /
-	for ((i = ${#MNTS[@]} - 1; i >= 0; i--)); do
-		mountpoint -q "${MNTS[i]}" || continue
-		umount "${MNTS[i]}" 2>/dev/null ||
-			{ sleep 2; umount "${MNTS[i]}"; } ||
-			umount -l "${MNTS[i]}"
-	done
-	for i in ${LOOPS[@]+"${LOOPS[@]}"}; do
-		losetup -d "$i"
-	done
-	# Never rm -rf across a filesystem that is still mounted.
-	if grep -qF " $work/" /proc/mounts; then
-		echo "bench: $work still has mounts, not removed" >&2
-	elif [ -n "${BENCH_KEEP:-}" ]; then
-		echo "bench: kept $work"
-	else
-		rm -rf "$work"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
 log() {
 	printf '[%s] %s\n' "$(date +%T)" "$*" >&2
 }
@@ -99,21 +74,15 @@ log() {
 # them again in /tmp's filesystem, in the background or under the next
 # timed command, a large and erratic cost on either tool's account.
 make_fs() {
-	local img=$work/$1.img dev
+	local img=$work/$1.img
 	if [ -n "${3:-}" ]; then
 		fallocate -l "$2" "$img" || die "fallocate $2 for $img failed"
-	else
-		truncate -s "$2" "$img"
 	fi
-	mkfs.btrfs -q -f -K "$img" >/dev/null 2>&1 ||
-		die "mkfs.btrfs $img failed"
-	dev=$(losetup --find --show --direct-io=on "$img" 2>/dev/null) ||
-		dev=$(losetup --find --show "$img") || die "losetup $img failed"
-	LOOPS+=("$dev")
-	mkdir -p "$work/$1"
-	mount -o noatime,nodiscard "$dev" "$work/$1" ||
-		die "mount $dev failed"
-	MNTS+=("$work/$1")
+	make_fs_image btrfs "$img" "$2" -K || die "mkfs.btrfs $img failed"
+	loop_attach "$img" --direct-io=on 2>/dev/null || loop_attach "$img" ||
+		die "losetup $img failed"
+	mount_fs "$LOOP_DEV" "$work/$1" noatime,nodiscard ||
+		die "mount $LOOP_DEV failed"
 }
 
 drop_caches() {

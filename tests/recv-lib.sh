@@ -12,95 +12,27 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TREE_COMPARE="$TOP/tests/tree-compare.py"
-RECV_LOOPS=()
-RECV_MNTS=()
 RECV_SEQ=0
 # Extra options of tree-compare.py for the next receive_both (--no-data...).
 RECV_COMPARE_OPTS=()
 
-recv_cleanup() {
-	local i
-	for ((i = ${#RECV_MNTS[@]} - 1; i >= 0; i--)); do
-		mountpoint -q "${RECV_MNTS[i]}" || continue
-		umount "${RECV_MNTS[i]}" 2>/dev/null ||
-			{ sleep 1; umount "${RECV_MNTS[i]}"; } ||
-			umount -l "${RECV_MNTS[i]}"
-	done
-	RECV_MNTS=()
-	for i in ${RECV_LOOPS[@]+"${RECV_LOOPS[@]}"}; do
-		losetup -d "$i"
-	done
-	RECV_LOOPS=()
-}
-
-recv_exit() {
-	local rc=$?
-	cd / || true
-	recv_cleanup
-	# Never rm -rf across a filesystem that is still mounted.
-	if grep -qF " $WORK/" /proc/mounts; then
-		echo "$TEST_NAME: $WORK still has mounts, not removed" >&2
-	else
-		cleanup_work
-	fi
-	exit "$rc"
-}
-trap recv_exit EXIT
-trap 'exit 130' INT TERM HUP
-
 have_loop_btrfs() {
-	have_root_and_btrfs && command -v losetup && command -v mkfs.btrfs &&
-		command -v mountpoint
+	have_root_and_btrfs && command -v mkfs.btrfs && have_loop_tools
 }
 
 # make_fs NAME SIZE [MOUNT_OPTIONS]: a fresh btrfs on a sparse image,
 # mounted (noatime: reading a tree must not move the atimes it compares)
 # on $WORK/NAME.  Only what it attached and mounted is undone at exit.
 make_fs() {
-	local name=$1 size=$2 opts=${3:-} img="$WORK/$1.img" dev
-	truncate -s "$size" "$img" && mkfs.btrfs -q "$img" >/dev/null ||
-		return 1
-	dev=$(losetup --find --show "$img") || return 1
-	RECV_LOOPS+=("$dev")
-	mount_fs "$dev" "$WORK/$name" "noatime${opts:+,$opts}"
-}
-
-# mount_fs DEVICE DIR OPTIONS: one more mount, undone at exit.
-mount_fs() {
-	mkdir -p "$2" && mount -o "$3" "$1" "$2" || return 1
-	RECV_MNTS+=("$2")
+	make_loop_fs btrfs "$WORK/$1.img" "$2" "$WORK/$1" "noatime${3:+,$3}"
 }
 
 # drop_fs NAME: unmount $WORK/NAME (and every other mount of ours of the
 # same device) and detach its loop device now.
 drop_fs() {
-	local dir=$WORK/$1 dev i keep=()
-	dev=$(fs_dev "$dir")
-	[ -n "$dev" ] || return 1
-	for ((i = ${#RECV_MNTS[@]} - 1; i >= 0; i--)); do
-		if [ "$(fs_dev "${RECV_MNTS[i]}")" = "$dev" ]; then
-			umount "${RECV_MNTS[i]}" || return 1
-		else
-			keep=("${RECV_MNTS[i]}" ${keep[@]+"${keep[@]}"})
-		fi
-	done
-	RECV_MNTS=(${keep[@]+"${keep[@]}"})
-	keep=()
-	for i in "${RECV_LOOPS[@]}"; do
-		if [ "$i" = "$dev" ]; then
-			losetup -d "$i"
-		else
-			keep+=("$i")
-		fi
-	done
-	RECV_LOOPS=(${keep[@]+"${keep[@]}"})
+	release_fs "$WORK/$1" || return 1
 	rm -f "$WORK/$1.img"
-	rmdir "$dir"
-}
-
-# fs_dev DIR: the device mounted on DIR.
-fs_dev() {
-	findmnt -n -o SOURCE --mountpoint "$1" | sed 's/\[.*//' | head -1
+	rmdir "$WORK/$1"
 }
 
 # new_dests: a fresh pair of destination filesystems,

@@ -7,16 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 seconds=${FUZZ_SECONDS:-60}
-work=$(mktemp -d /tmp/fuzz.XXXXXX)
-loop=
-
-cleanup() {
-	set +e
-	mountpoint -q "$work/mnt" && umount "$work/mnt"
-	[ -n "$loop" ] && losetup -d "$loop"
-	rm -rf "$work"
-}
-trap cleanup EXIT
+# The loop btrfs, its mount and the cleanup at exit.
+WORK_NAME=fuzz
+. "$top/tests/lib.sh"
+work=$WORK
 
 mkdir -p "$work/corpus-dump" "$work/corpus-receive" tests/fuzz-crashes
 for s in tests/streams/*.stream tests/regressions/*.stream; do
@@ -53,9 +47,5 @@ run() {
 
 run fuzz-dump "$work/corpus-dump"
 
-truncate -s 1G "$work/img"
-mkfs.btrfs -q "$work/img" >/dev/null 2>&1
-loop=$(losetup --find --show "$work/img")
-mkdir "$work/mnt"
-mount "$loop" "$work/mnt"
+make_loop_fs btrfs "$work/img" 1G "$work/mnt" defaults
 FUZZ_RECEIVE_DIR="$work/mnt" run fuzz-receive "$work/corpus-receive"

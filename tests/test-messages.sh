@@ -64,7 +64,7 @@ same "snapshot exists" exists-ref exists-ours
 
 # The same with --to-dir: the parent is the directory s0.
 mkdir -p "$WORK/plain"
-mount -t tmpfs -o size=64M none "$WORK/plain" && RECV_MNTS+=("$WORK/plain") ||
+mount_tmpfs "$WORK/plain" size=64M ||
 	fail "cannot mount a tmpfs"
 "$OURS" receive -q -f "$ST/s0" --to-dir "$WORK/plain" &&
 	"$OURS" receive -q -f "$ST/s1" --to-dir "$WORK/plain" ||
@@ -107,7 +107,7 @@ check "SIGPIPE default: btrfs-progs is killed by it" \
 
 # An output file that fills up: the errno as status, as btrfs-progs.
 mkdir -p "$WORK/tiny"
-mount -t tmpfs -o size=1M none "$WORK/tiny" && RECV_MNTS+=("$WORK/tiny") ||
+mount_tmpfs "$WORK/tiny" size=1M ||
 	fail "cannot mount a small tmpfs"
 run full-ref "$REF" send -q -f "$WORK/tiny/s" "$SRC/s0"
 rm -f "$WORK/tiny/s"

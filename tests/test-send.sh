@@ -19,32 +19,6 @@ require "root with btrfs and loop devices" have_root_and_btrfs
 require "mkfs.btrfs, losetup, script, timeout" have_tools
 require "python3" "$PYTHON" -c 'import os; os.setxattr'
 
-SEND_LOOPS=()
-SEND_MNTS=()
-
-send_exit() {
-	local rc=$? i
-	cd / || true
-	for ((i = ${#SEND_MNTS[@]} - 1; i >= 0; i--)); do
-		mountpoint -q "${SEND_MNTS[i]}" || continue
-		umount "${SEND_MNTS[i]}" 2>/dev/null ||
-			{ sleep 1; umount "${SEND_MNTS[i]}"; } ||
-			umount -l "${SEND_MNTS[i]}"
-	done
-	for i in ${SEND_LOOPS[@]+"${SEND_LOOPS[@]}"}; do
-		losetup -d "$i"
-	done
-	# Never rm -rf across a filesystem that is still mounted.
-	if grep -qF " $WORK/" /proc/mounts; then
-		echo "$TEST_NAME: $WORK still has mounts, not removed" >&2
-	else
-		cleanup_work
-	fi
-	exit "$rc"
-}
-trap send_exit EXIT
-trap 'exit 130' INT TERM HUP
-
 die() {
 	fail "$*"
 	exit 1
@@ -52,14 +26,7 @@ die() {
 
 # mkbtrfs IMAGE MOUNTPOINT SIZE
 mkbtrfs() {
-	local dev
-	truncate -s "$3" "$1" && mkfs.btrfs -q -f "$1" >/dev/null 2>&1 ||
-		die "mkfs.btrfs $1 failed"
-	dev=$(losetup --find --show "$1") || die "losetup $1 failed"
-	SEND_LOOPS+=("$dev")
-	mkdir -p "$2"
-	mount -t btrfs "$dev" "$2" || die "mount $dev failed"
-	SEND_MNTS+=("$2")
+	make_loop_fs btrfs "$1" "$3" "$2" defaults || die "cannot make $2"
 }
 
 M=$WORK/mnt
@@ -447,8 +414,7 @@ check "broken pipe, SIGPIPE default: no ERROR" \
 
 # The output file's filesystem fills up.
 mkdir -p "$WORK/tiny"
-if mount -t tmpfs -o size=1M tmpfs "$WORK/tiny"; then
-	SEND_MNTS+=("$WORK/tiny")
+if mount_tmpfs "$WORK/tiny" size=1M; then
 	timeout 20 "$OURS" send -q -f "$WORK/tiny/out" big.0 2>"$WORK/enospc.err"
 	rc=$?
 	check "ENOSPC: exit 28 (got $rc)" [ "$rc" -eq 28 ]

@@ -75,7 +75,7 @@ for d in /sys/fs/cgroup/freezer /sys/fs/cgroup/unified /sys/fs/cgroup; do
 		rmdir "$d/btrfs-test-$$"
 	fi
 done
-trap 'rc=$?; [ -z "$FREEZER" ] || rmdir "$FREEZER" 2>/dev/null; (exit $rc); recv_exit' EXIT
+at_exit '[ -z "$FREEZER" ] || rmdir "$FREEZER" 2>/dev/null'
 
 freeze() {
 	if [ -e "$FREEZER/freezer.state" ]; then

@@ -26,18 +26,11 @@ mkdir -p "$ST"
 
 # make_plain NAME TYPE: a tmpfs, or an ext4 image, on $WORK/NAME.
 make_plain() {
-	local name=$1 type=$2 img=$WORK/$1.img dev
-	if [ "$type" = tmpfs ]; then
-		mkdir -p "$WORK/$name" &&
-			mount -t tmpfs -o size=256M none "$WORK/$name" ||
-			return 1
-		RECV_MNTS+=("$WORK/$name")
-		return
+	if [ "$2" = tmpfs ]; then
+		mount_tmpfs "$WORK/$1" size=256M
+	else
+		make_loop_fs "$2" "$WORK/$1.img" 512M "$WORK/$1" noatime
 	fi
-	truncate -s 512M "$img" && mkfs.ext4 -q -F "$img" >/dev/null &&
-		dev=$(losetup --find --show "$img") || return 1
-	RECV_LOOPS+=("$dev")
-	mount_fs "$dev" "$WORK/$name" noatime
 }
 
 # ------------------------------------------------------------ the source

@@ -26,22 +26,11 @@ snap() { "$REF" -q subvolume snapshot -r "$1" "$2" >/dev/null; }
 
 # make_plain NAME TYPE: a tmpfs, or an ext4 or xfs image, on $WORK/NAME.
 make_plain() {
-	local name=$1 type=$2 img=$WORK/$1.img dev
-	if [ "$type" = tmpfs ]; then
-		mkdir -p "$WORK/$name" &&
-			mount -t tmpfs -o noatime,size=2G none "$WORK/$name" ||
-			return 1
-		RECV_MNTS+=("$WORK/$name")
-		return
-	fi
-	truncate -s 1G "$img" || return 1
-	case $type in
-	ext4) mkfs.ext4 -q -b 4096 -F "$img" >/dev/null ;;
-	xfs) mkfs.xfs -q -f "$img" >/dev/null ;;
-	esac || return 1
-	dev=$(losetup --find --show "$img") || return 1
-	RECV_LOOPS+=("$dev")
-	mount_fs "$dev" "$WORK/$name" noatime
+	case $2 in
+	tmpfs) mount_tmpfs "$WORK/$1" noatime,size=2G ;;
+	ext4) make_loop_fs ext4 "$WORK/$1.img" 1G "$WORK/$1" noatime -b 4096 ;;
+	*) make_loop_fs "$2" "$WORK/$1.img" 1G "$WORK/$1" noatime ;;
+	esac
 }
 
 # ------------------------------------------------------------ the source

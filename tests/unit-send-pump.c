@@ -257,6 +257,38 @@ static void test_resume_with_a_restart(void **state)
 	sb_free(&want);
 }
 
+/* --resume onto another stream: its prefix is not the token's. */
+static void test_resume_prefix_that_differs_is_refused(void **state)
+{
+	const unsigned char frame[RESUME_FRAME_LEN] = "btrfs-resume";
+	struct send_stream_pos token;
+	struct sb b = { 0 }, other = { 0 };
+	struct send_pump p;
+	int out = out_file();
+	int scratch = out_file();
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	build_stream(&other, true, true, 1);
+	assert_int_equal(send_pump_init(&p, scratch, CHUNK, false, false,
+					 NULL, NULL), 0);
+	attempt(&p, b.buf, b.len / 3, b.len);
+	token = p.done;
+	send_pump_free(&p);
+	close(scratch);
+
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, &token,
+					 frame), 0);
+	attempt(&p, other.buf, other.len, 60);
+	assert_int_equal(send_pump_finish(&p, 0), -ESTALE);
+	assert_true(p.frame_due);
+	assert_int_equal(lseek(out, 0, SEEK_END), 0);
+	send_pump_free(&p);
+	close(out);
+	sb_free(&b);
+	sb_free(&other);
+}
+
 /* send -e: no stream header, no END; a SUBVOL again is a restart. */
 static void test_headerless_restart(void **state)
 {
@@ -306,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_restart_seen_in_content),
 		cmocka_unit_test(test_replay_that_differs_is_refused),
 		cmocka_unit_test(test_resume_with_a_restart),
+		cmocka_unit_test(test_resume_prefix_that_differs_is_refused),
 		cmocka_unit_test(test_headerless_restart),
 		cmocka_unit_test(test_stream_ending_inside_a_command_is_an_error),
 	};

@@ -6,8 +6,9 @@
 # running kernel.  Must run as root (loop mounts).
 #
 # Everything happens on a sparse loop image inside a private mktemp -d
-# directory; the EXIT trap unmounts what this script mounted, detaches only
-# the loop devices this script attached and removes the temp dir.
+# directory; the EXIT trap of tests/lib.sh unmounts what this script
+# mounted, detaches only the loop devices this script attached and removes
+# the temp dir.
 #
 # File contents are deterministic (SHAKE-256 of a seed / fixed text);
 # timestamps, uuids and transids naturally differ between runs.
@@ -32,33 +33,10 @@ PY=$(python3 -c 'import sys; print(sys.executable)')
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 
-TMP=$(mktemp -d /tmp/btrfs-corpus.XXXXXX)
-LOOPS=()
-MNTS=()
-
-cleanup() {
-    local rc=$? i
-    set +e
-    for ((i = ${#MNTS[@]} - 1; i >= 0; i--)); do
-        if mountpoint -q "${MNTS[i]}"; then
-            umount "${MNTS[i]}" 2>/dev/null ||
-                { sleep 1; umount "${MNTS[i]}"; } ||
-                umount -l "${MNTS[i]}"
-        fi
-    done
-    for i in ${LOOPS[@]+"${LOOPS[@]}"}; do
-        losetup -d "$i"
-    done
-    # Never rm -rf across a still-mounted filesystem.
-    if ! grep -qF " $TMP/" /proc/mounts; then
-        rm -rf "$TMP"
-    else
-        echo "make-corpus: WARNING: $TMP still has mounts, not removed" >&2
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap "exit 130" INT TERM HUP
+# The loop image, its mount and the cleanup at exit.
+TEST_NAME=make-corpus WORK_NAME=btrfs-corpus
+. "$SCRIPT_DIR/../lib.sh"
+TMP=$WORK
 
 # ---------------------------------------------------------------- helpers
 
@@ -139,13 +117,7 @@ MiB=$((1024 * 1024))
 
 IMG=$TMP/fs.img
 MNT=$TMP/mnt
-mkdir -p "$MNT"
-truncate -s 1G "$IMG"
-mkfs.btrfs -q -f "$IMG" >/dev/null 2>&1 || die "mkfs.btrfs failed"
-DEV=$(losetup --find --show "$IMG")
-LOOPS+=("$DEV")
-MNTS+=("$MNT")
-mount -t btrfs "$DEV" "$MNT"
+make_loop_fs btrfs "$IMG" 1G "$MNT" defaults || die "cannot make the loop btrfs"
 M=$MNT
 mkdir "$M/snaps"
 
