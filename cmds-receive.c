@@ -136,95 +136,86 @@ static int check_to_dir_options(const struct receive_opts *o, int argc,
 	return 0;
 }
 
-/* Returns 0 to go on, or the exit status when there is nothing to do. */
-static int parse_options(int argc, char **argv, struct receive_opts *o,
-			 int *status)
+/*
+ * One option of getopt_long(): 0 to go on, or 1 with *status set when
+ * there is nothing more to do.
+ */
+static int take_option(int c, char **argv, struct receive_opts *o,
+		       int *status)
 {
-	static const struct option long_options[] = {
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "chroot", no_argument, NULL, 'C' },
-		{ "max-errors", required_argument, NULL, 'E' },
-		{ "force-decompress", no_argument, NULL, OPT_FORCE_DECOMPRESS },
-		{ "dump", no_argument, NULL, OPT_DUMP },
-		{ "resume", no_argument, NULL, OPT_RESUME },
-		{ "resume-token", required_argument, NULL, OPT_RESUME_TOKEN },
-		{ "abort", required_argument, NULL, OPT_ABORT },
-		{ "to-dir", required_argument, NULL, OPT_TO_DIR },
-		{ "progress", no_argument, NULL, OPT_PROGRESS },
-		{ "expected-size", required_argument, NULL, OPT_EXPECTED_SIZE },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 }
-	};
-	int c;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":CeE:f:m:qv", long_options,
-				NULL)) != -1) {
-		switch (c) {
-		case 'v':
-			verbosity++;
-			break;
-		case 'q':
-			verbosity = 0;
-			break;
-		case 'f':
-			o->file = optarg;
-			break;
-		case 'e':
-			o->honor_end = true;
-			break;
-		case 'C':
-			o->chroot = true;
-			break;
-		case 'E':
-			if (parse_u64(optarg, &o->max_errors)) {
-				error("invalid value for --max-errors: %s",
-				      optarg);
-				*status = 1;
-				return 1;
-			}
-			break;
-		case 'm':
-			o->root_mount = optarg;
-			break;
-		case OPT_FORCE_DECOMPRESS:
-			o->force_decompress = true;
-			break;
-		case OPT_DUMP:
-			o->dump = true;
-			break;
-		case OPT_RESUME:
-			o->resume = true;
-			break;
-		case OPT_RESUME_TOKEN:
-			o->resume_token = optarg;
-			break;
-		case OPT_ABORT:
-			o->abort = optarg;
-			break;
-		case OPT_TO_DIR:
-			o->to_dir = optarg;
-			break;
-		case OPT_PROGRESS:
-			o->progress = true;
-			break;
-		case OPT_EXPECTED_SIZE:
-			if (progress_parse_size(optarg, &o->expected_size)) {
-				error("invalid value for --expected-size: %s",
-				      optarg);
-				*status = 1;
-				return 1;
-			}
-			break;
-		case OPT_HELP:
-			*status = usage_exit(&cmd_receive, 0);
-			return 1;
-		default:
-			*status = option_error(&cmd_receive, c, argv);
+	switch (c) {
+	case 'v':
+		verbosity++;
+		break;
+	case 'q':
+		verbosity = 0;
+		break;
+	case 'f':
+		o->file = optarg;
+		break;
+	case 'e':
+		o->honor_end = true;
+		break;
+	case 'C':
+		o->chroot = true;
+		break;
+	case 'E':
+		if (parse_u64(optarg, &o->max_errors)) {
+			error("invalid value for --max-errors: %s",
+			      optarg);
+			*status = 1;
 			return 1;
 		}
+		break;
+	case 'm':
+		o->root_mount = optarg;
+		break;
+	case OPT_FORCE_DECOMPRESS:
+		o->force_decompress = true;
+		break;
+	case OPT_DUMP:
+		o->dump = true;
+		break;
+	case OPT_RESUME:
+		o->resume = true;
+		break;
+	case OPT_RESUME_TOKEN:
+		o->resume_token = optarg;
+		break;
+	case OPT_ABORT:
+		o->abort = optarg;
+		break;
+	case OPT_TO_DIR:
+		o->to_dir = optarg;
+		break;
+	case OPT_PROGRESS:
+		o->progress = true;
+		break;
+	case OPT_EXPECTED_SIZE:
+		if (progress_parse_size(optarg, &o->expected_size)) {
+			error("invalid value for --expected-size: %s",
+			      optarg);
+			*status = 1;
+			return 1;
+		}
+		break;
+	case OPT_HELP:
+		*status = usage_exit(&cmd_receive, 0);
+		return 1;
+	default:
+		*status = option_error(&cmd_receive, c, argv);
+		return 1;
 	}
+	return 0;
+}
+
+/*
+ * Which action the options ask for, and whether the arguments fit it:
+ * 0 to go on, or 1 with *status set.
+ */
+static int check_action(int argc, char **argv, struct receive_opts *o,
+			int *status)
+{
 	if (o->resume_token || o->abort) {
 		if (optind != argc || (o->resume_token && o->abort) ||
 		    o->dump || o->resume || o->to_dir) {
@@ -267,6 +258,37 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 	}
 	o->dest = argv[optind];
 	return 0;
+}
+
+/* Returns 0 to go on, or 1 with *status set when there is nothing to do. */
+static int parse_options(int argc, char **argv, struct receive_opts *o,
+			 int *status)
+{
+	static const struct option long_options[] = {
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "chroot", no_argument, NULL, 'C' },
+		{ "max-errors", required_argument, NULL, 'E' },
+		{ "force-decompress", no_argument, NULL, OPT_FORCE_DECOMPRESS },
+		{ "dump", no_argument, NULL, OPT_DUMP },
+		{ "resume", no_argument, NULL, OPT_RESUME },
+		{ "resume-token", required_argument, NULL, OPT_RESUME_TOKEN },
+		{ "abort", required_argument, NULL, OPT_ABORT },
+		{ "to-dir", required_argument, NULL, OPT_TO_DIR },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "expected-size", required_argument, NULL, OPT_EXPECTED_SIZE },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":CeE:f:m:qv", long_options,
+				NULL)) != -1) {
+		if (take_option(c, argv, o, status))
+			return 1;
+	}
+	return check_action(argc, argv, o, status);
 }
 
 static int open_input(const struct receive_opts *o)
