@@ -8,7 +8,6 @@
  * buffer holds at most one command beyond its read-ahead, so memory use
  * depends on the largest command, never on the size of the stream.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "le.h"
 #include "send-frame.h"
 #include "send-stream.h"
 
@@ -208,30 +208,6 @@ static size_t attr_fixed_size(enum attr_kind kind)
 	default:
 		return 0;
 	}
-}
-
-static inline uint16_t get_le16(const unsigned char *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le16toh(v);
-}
-
-static inline uint32_t get_le32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static inline uint64_t get_le64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
 }
 
 __attribute__((format(printf, 3, 4)))
