@@ -25,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #include "commands.h"
 #include "progress.h"
@@ -193,13 +194,6 @@ static int add_clone(struct send_ctx *s, uint64_t root_id)
 	}
 	s->clones[s->nr_clones++] = root_id;
 	return 0;
-}
-
-static bool uuid_is_zero(const uint8_t *uuid)
-{
-	static const uint8_t zero[16];
-
-	return !memcmp(uuid, zero, sizeof(zero));
 }
 
 /* Like btrfs-progs: base 0, "-" refused, ULLONG_MAX taken as overflow. */
@@ -754,7 +748,7 @@ static int find_good_parent(struct send_ctx *s, uint64_t root_id,
 		s->have_idx = true;
 	}
 	sv = subvol_index_find_by_root_id(&s->idx, root_id);
-	if (!sv || uuid_is_zero(sv->parent_uuid))
+	if (!sv || uuid_is_null(sv->parent_uuid))
 		return -ENOENT;
 	origin = subvol_index_find_by_uuid(&s->idx, sv->parent_uuid);
 	if (!origin)

@@ -205,7 +205,7 @@ static void put_hex(FILE *f, const char *key, const void *data, size_t len)
 
 static void put_uuid(FILE *f, const char *key, const uint8_t *uuid)
 {
-	char str[37];
+	char str[UUID_STR_LEN];
 
 	uuid_unparse(uuid, str);
 	fprintf(f, "%s %s\n", key, str);

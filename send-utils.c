@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #include "send-utils.h"
 #include "utils.h"
@@ -68,18 +69,11 @@ static void insert(struct rb_root *root, struct rb_node *node, node_cmp cmp)
 	rb_insert_color(node, root);
 }
 
-static bool uuid_is_zero(const uint8_t *uuid)
-{
-	static const uint8_t zero[16];
-
-	return !memcmp(uuid, zero, 16);
-}
-
 void subvol_index_add(struct subvol_index *idx, struct subvol_info *info)
 {
 	insert(&idx->by_uuid, &info->by_uuid, cmp_uuid);
 	insert(&idx->by_root_id, &info->by_root_id, cmp_root_id);
-	if (!uuid_is_zero(info->received_uuid))
+	if (!uuid_is_null(info->received_uuid))
 		insert(&idx->by_received_uuid, &info->by_received_uuid,
 		       cmp_received);
 	if (info->path)
