@@ -411,7 +411,7 @@ static void unescape_mountinfo(char *s)
 	*d = '\0';
 }
 
-static bool path_is_under(const char *path, const char *dir)
+static bool path_is_under_mount(const char *path, const char *dir)
 {
 	size_t len = strlen(dir);
 
@@ -442,7 +442,7 @@ static int find_mount_point(const char *path, struct mount_point *mp)
 			continue;
 		unescape_mountinfo(root);
 		unescape_mountinfo(dir);
-		if (!path_is_under(path, dir) || strlen(dir) < best)
+		if (!path_is_under_mount(path, dir) || strlen(dir) < best)
 			continue;
 		best = strlen(dir);
 		mount_point_free(mp);
@@ -531,7 +531,7 @@ static int open_destination(const struct receive_opts *o,
 			error("cannot find the mount point of %s, use -m", o->dest);
 		return ret;
 	}
-	if (!path_is_under(real_dest, mp.dir)) {
+	if (!path_is_under_mount(real_dest, mp.dir)) {
 		error("%s is not under the root mount %s", real_dest, mp.dir);
 		ret = -EINVAL;
 		goto out;

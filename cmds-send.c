@@ -28,6 +28,7 @@
 #include <uuid/uuid.h>
 
 #include "commands.h"
+#include "confined-path.h"
 #include "progress.h"
 #include "resume.h"
 #include "send-estimate.h"
@@ -576,15 +577,6 @@ static int resolve_root(struct send_ctx *s, const char *arg)
 	return ret ? -EINVAL : 0;
 }
 
-static bool path_is_below(const char *path, const char *dir)
-{
-	size_t len = strlen(dir);
-
-	if (!strcmp(dir, "/"))
-		return path[0] == '/';
-	return !strncmp(path, dir, len) && (path[len] == '/' || !path[len]);
-}
-
 /*
  * Root ids of the parent and of the clone sources, which must all be on
  * the filesystem of the first <subvol>; the parent is also a clone
@@ -611,7 +603,7 @@ static int resolve_sources(struct send_ctx *s, const struct send_opts *o)
 	}
 	if (!o->parent)
 		return 0;
-	if (!path_is_below(o->parent, s->root_path)) {
+	if (!path_is_under(o->parent, s->root_path)) {
 		error("not on mount point: %s", s->root_path);
 		return -EINVAL;
 	}
