@@ -34,7 +34,7 @@ LIB_OBJS := crc32c.o send-stream.o progress.o receive-dump.o receive-dump-json.o
 OBJS := btrfs.o cmds-receive.o cmds-send.o send-estimate.o receive-resume.o \
 	$(LIB_OBJS)
 UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree \
-	      tests/unit-dir-times tests/unit-confined-path \
+	      tests/unit-dir-times tests/unit-confined-path tests/unit-utils \
 	      tests/unit-progress tests/unit-send-pump tests/unit-send-frame
 MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8 Documentation/btrfs-send.8
 

@@ -1012,7 +1012,7 @@ static int open_for_write(struct receive_ctx *ctx, const char *path)
 	return fd;
 }
 
-static int write_all(int fd, const void *data, size_t len, uint64_t offset,
+static int put_range(int fd, const void *data, size_t len, uint64_t offset,
 		     const char *path)
 {
 	const char *p = data;
@@ -1044,7 +1044,7 @@ static int apply_write(const char *path, const void *data, uint64_t offset,
 
 	if (fd < 0)
 		return fd;
-	return write_all(fd, data, len, offset, path);
+	return put_range(fd, data, len, offset, path);
 }
 
 /*
@@ -1517,7 +1517,7 @@ static int decompressed_write(struct receive_ctx *ctx, int fd,
 		      path, ew->compression, strerror(-ret));
 		return ret;
 	}
-	return write_all(fd, (char *)ctx->decompress_buf + ew->unencoded_offset,
+	return put_range(fd, (char *)ctx->decompress_buf + ew->unencoded_offset,
 			 ew->unencoded_file_len, ew->offset, path);
 }
 
@@ -1552,7 +1552,7 @@ static int apply_encoded_write(const char *path,
 			      path);
 			return -EINVAL;
 		}
-		return write_all(fd, (const char *)ew->data +
+		return put_range(fd, (const char *)ew->data +
 				 ew->unencoded_offset, ew->unencoded_file_len,
 				 ew->offset, path);
 	}

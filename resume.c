@@ -22,6 +22,7 @@
 #include "crc32c.h"
 #include "le.h"
 #include "resume.h"
+#include "utils.h"
 
 #define TOKEN_VERSION		1
 #define BLOB_LEN		87
@@ -290,17 +291,10 @@ static char *record_block(const struct resume_record *r)
 
 static int write_block(int fd, const char *block)
 {
-	size_t done = 0;
-	ssize_t n;
+	int ret = pwrite_all(fd, block, RECORD_SIZE, 0);
 
-	while (done < RECORD_SIZE) {
-		n = pwrite(fd, block + done, RECORD_SIZE - done, done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += n;
-	}
+	if (ret < 0)
+		return ret;
 	return fsync(fd) < 0 ? -errno : 0;
 }
 

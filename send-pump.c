@@ -24,6 +24,7 @@
 #include "send-frame.h"
 #include "send-pump.h"
 #include "send.h"
+#include "utils.h"
 
 /* Payloads this large are spliced past the pump, not copied. */
 #define SPLICE_MIN	(16 * 1024)
@@ -40,16 +41,6 @@
 #define PUMP_EOF	1	/* the attempt's pipe ended */
 #define PUMP_RESTART	2	/* the content shows a restarted stream */
 
-static int wait_writable(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-	while (poll(&pfd, 1, -1) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
-}
-
 /* After EAGAIN: data to read yet?  Then the output is full; wait for it. */
 static int wait_ready(struct send_pump *p)
 {
@@ -61,29 +52,6 @@ static int wait_ready(struct send_pump *p)
 	while (poll(&pfd, 1, -1) < 0)
 		if (errno != EINTR)
 			return -errno;
-	return 0;
-}
-
-static int write_all(int fd, const unsigned char *buf, size_t len)
-{
-	ssize_t n;
-	int ret;
-
-	while (len) {
-		n = write(fd, buf, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				return -errno;
-			ret = wait_writable(fd);
-			if (ret < 0)
-				return ret;
-			continue;
-		}
-		buf += n;
-		len -= n;
-	}
 	return 0;
 }
 

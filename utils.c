@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "utils.h"
 
@@ -54,6 +56,58 @@ void warning(const char *fmt, ...)
 	va_start(ap, fmt);
 	message("WARNING: ", fmt, ap);
 	va_end(ap);
+}
+
+int wait_writable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+	while (poll(&pfd, 1, -1) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+	int ret;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			ret = wait_writable(fd);
+			if (ret < 0)
+				return ret;
+			continue;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int pwrite_all(int fd, const void *buf, size_t len, uint64_t offset)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = pwrite(fd, p, len, offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= n;
+		offset += n;
+	}
+	return 0;
 }
 
 int parse_u64(const char *str, uint64_t *value)
