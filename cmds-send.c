@@ -13,7 +13,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <linux/btrfs.h>
-#include <mntent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +28,7 @@
 
 #include "commands.h"
 #include "confined-path.h"
+#include "mounts.h"
 #include "progress.h"
 #include "resume.h"
 #include "send-estimate.h"
@@ -225,45 +225,23 @@ static int parse_proto(const char *arg, uint32_t *proto)
 }
 
 /*
- * The mount whose directory is the longest prefix of path (the last one
- * listed when several share it: that is the one on top).  1 when that
- * mount is not btrfs, 0 with *root set, or a negative errno.
+ * The mount point of the mount that holds path: 0 with *root set, 1 when
+ * that mount is not btrfs, or a negative errno.
  */
 static int find_mount_root(const char *path, char **root)
 {
-	struct mntent *ent;
-	char *best = NULL;
-	bool best_btrfs = false;
-	size_t best_len = 0;
-	size_t len;
-	FILE *f;
+	struct mount_point mp;
+	int ret;
 
-	f = setmntent("/proc/self/mounts", "r");
-	if (!f)
-		return -errno;
-	while ((ent = getmntent(f))) {
-		len = strlen(ent->mnt_dir);
-		if (strncmp(path, ent->mnt_dir, len))
-			continue;
-		if (len > 1 && path[len] != '/' && path[len] != '\0')
-			continue;
-		if (best && len < best_len)
-			continue;
-		free(best);
-		best = strdup(ent->mnt_dir);
-		if (!best) {
-			endmntent(f);
-			return -ENOMEM;
-		}
-		best_len = len;
-		best_btrfs = !strcmp(ent->mnt_type, "btrfs");
-	}
-	endmntent(f);
-	if (!best || !best_btrfs) {
-		free(best);
+	ret = mount_point_find(path, &mp);
+	if (ret)
+		return ret;
+	if (!mp.is_btrfs) {
+		mount_point_free(&mp);
 		return 1;
 	}
-	*root = best;
+	*root = mp.dir;
+	free(mp.fs_root);
 	return 0;
 }
 
