@@ -36,7 +36,7 @@ OBJS := btrfs.o cmds-receive.o cmds-send.o send-estimate.o receive-resume.o \
 	$(LIB_OBJS)
 UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree \
 	      tests/unit-dir-times tests/unit-confined-path tests/unit-utils \
-	      tests/unit-progress tests/unit-send-pump tests/unit-send-frame
+	      tests/unit-send-pump tests/unit-send-frame
 MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8 Documentation/btrfs-send.8
 
 # Debian packages for building and testing; btrfs-progs is the test oracle.

@@ -210,7 +210,7 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 			o->progress = true;
 			break;
 		case OPT_EXPECTED_SIZE:
-			if (progress_parse_size(optarg, &o->expected_size)) {
+			if (parse_size(optarg, &o->expected_size)) {
 				error("invalid value for --expected-size: %s",
 				      optarg);
 				*status = 1;

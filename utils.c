@@ -110,17 +110,63 @@ int pwrite_all(int fd, const void *buf, size_t len, uint64_t offset)
 	return 0;
 }
 
-int parse_u64(const char *str, uint64_t *value)
+/* The leading decimal digits of str (at least one); 0 or -EINVAL. */
+static int parse_digits(const char *str, uint64_t *value, char **end)
 {
 	unsigned long long v;
-	char *end;
 
 	if (!str || *str < '0' || *str > '9')
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(str, &end, 10);
-	if (errno || *end)
+	v = strtoull(str, end, 10);
+	if (errno)
 		return -EINVAL;
 	*value = v;
+	return 0;
+}
+
+int parse_u64(const char *str, uint64_t *value)
+{
+	uint64_t v;
+	char *end;
+
+	if (parse_digits(str, &v, &end) || *end)
+		return -EINVAL;
+	*value = v;
+	return 0;
+}
+
+static int binary_suffix_shift(const char *suffix)
+{
+	if (!suffix[0])
+		return 0;
+	if (suffix[1])
+		return -1;
+	switch (suffix[0]) {
+	case 'k': case 'K':
+		return 10;
+	case 'm': case 'M':
+		return 20;
+	case 'g': case 'G':
+		return 30;
+	case 't': case 'T':
+		return 40;
+	default:
+		return -1;
+	}
+}
+
+int parse_size(const char *str, uint64_t *value)
+{
+	uint64_t v;
+	char *end;
+	int shift;
+
+	if (parse_digits(str, &v, &end))
+		return -EINVAL;
+	shift = binary_suffix_shift(end);
+	if (shift < 0 || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*value = v << shift;
 	return 0;
 }

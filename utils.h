@@ -45,7 +45,14 @@ int write_all(int fd, const void *buf, size_t len);
 /* The same at offset, with pwrite; the file offset does not move. */
 int pwrite_all(int fd, const void *buf, size_t len, uint64_t offset);
 
-/* Parse a whole decimal u64; 0 or -EINVAL. */
+/* Parse a whole decimal u64, digits only; 0 or -EINVAL. */
 int parse_u64(const char *str, uint64_t *value);
+/*
+ * A byte count: a whole decimal number with at most one binary suffix,
+ * k, M, G or T in any case (powers of 1024): "4096", "512M", "3G".  No
+ * fraction ("1.5M" is refused), as btrfs-receive(8) says of
+ * --expected-size.  0 or -EINVAL (overflow included).
+ */
+int parse_size(const char *str, uint64_t *value);
 
 #endif
