@@ -218,7 +218,7 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 			}
 			break;
 		case OPT_HELP:
-			*status = usage_exit(&cmd_receive, 0);
+			*status = print_usage(&cmd_receive, 0);
 			return 1;
 		default:
 			*status = option_error(&cmd_receive, c, argv);

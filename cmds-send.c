@@ -492,7 +492,7 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 			o->progress = true;
 			break;
 		case OPT_HELP:
-			*status = usage_exit(&cmd_send, 0);
+			*status = print_usage(&cmd_send, 0);
 			return 1;
 		default:
 			option_error(&cmd_send, c, argv);

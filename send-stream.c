@@ -559,8 +559,6 @@ static int reserve_strings(struct send_stream *s, uint32_t payload_len)
 	return 0;
 }
 
-#define NEED_STRING(type, var) ((var) = get_string(s, BTRFS_SEND_A_##type))
-
 #define CALL(slot, ...)							\
 	(ops->slot ? ops->slot(__VA_ARGS__, user) : -EOPNOTSUPP)
 
@@ -569,7 +567,7 @@ static int dispatch_path_only(struct send_stream *s,
 {
 	const char *path;
 
-	NEED_STRING(PATH, path);
+	path = get_string(s, BTRFS_SEND_A_PATH);
 	switch (s->cmd) {
 	case BTRFS_SEND_C_MKFILE:
 		return CALL(mkfile, path);
@@ -592,8 +590,8 @@ static int dispatch_xattr(struct send_stream *s,
 {
 	const char *path, *name;
 
-	NEED_STRING(PATH, path);
-	NEED_STRING(XATTR_NAME, name);
+	path = get_string(s, BTRFS_SEND_A_PATH);
+	name = get_string(s, BTRFS_SEND_A_XATTR_NAME);
 	if (s->cmd == BTRFS_SEND_C_REMOVE_XATTR)
 		return CALL(remove_xattr, path, name);
 	return CALL(set_xattr, path, name,
@@ -606,8 +604,8 @@ static int dispatch_clone(struct send_stream *s,
 {
 	const char *path, *clone_path;
 
-	NEED_STRING(PATH, path);
-	NEED_STRING(CLONE_PATH, clone_path);
+	path = get_string(s, BTRFS_SEND_A_PATH);
+	clone_path = get_string(s, BTRFS_SEND_A_CLONE_PATH);
 	return CALL(clone, path, get_u64(s, BTRFS_SEND_A_FILE_OFFSET),
 		    get_u64(s, BTRFS_SEND_A_CLONE_LEN),
 		    get_uuid(s, BTRFS_SEND_A_CLONE_UUID),
@@ -621,7 +619,7 @@ static int dispatch_utimes(struct send_stream *s,
 	struct send_timespec at, mt, ct;
 	const char *path;
 
-	NEED_STRING(PATH, path);
+	path = get_string(s, BTRFS_SEND_A_PATH);
 	get_timespec(s, BTRFS_SEND_A_ATIME, &at);
 	get_timespec(s, BTRFS_SEND_A_MTIME, &mt);
 	get_timespec(s, BTRFS_SEND_A_CTIME, &ct);
@@ -635,7 +633,7 @@ static int dispatch_encoded_write(struct send_stream *s,
 	struct send_encoded_write ew;
 	const char *path;
 
-	NEED_STRING(PATH, path);
+	path = get_string(s, BTRFS_SEND_A_PATH);
 	ew.offset = get_u64(s, BTRFS_SEND_A_FILE_OFFSET);
 	ew.unencoded_file_len = get_u64(s, BTRFS_SEND_A_UNENCODED_FILE_LEN);
 	ew.unencoded_len = get_u64(s, BTRFS_SEND_A_UNENCODED_LEN);
@@ -654,7 +652,7 @@ static int dispatch_enable_verity(struct send_stream *s,
 	struct send_verity v = { 0 };
 	const char *path;
 
-	NEED_STRING(PATH, path);
+	path = get_string(s, BTRFS_SEND_A_PATH);
 	v.algorithm = s->attrs[BTRFS_SEND_A_VERITY_ALGORITHM].data[0];
 	v.block_size = get_u32(s, BTRFS_SEND_A_VERITY_BLOCK_SIZE);
 	if (has_attr(s, BTRFS_SEND_A_VERITY_SALT_DATA)) {
@@ -675,11 +673,11 @@ static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 
 	switch (s->cmd) {
 	case BTRFS_SEND_C_SUBVOL:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(subvol, path, get_uuid(s, BTRFS_SEND_A_UUID),
 			    get_u64(s, BTRFS_SEND_A_CTRANSID));
 	case BTRFS_SEND_C_SNAPSHOT:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(snapshot, path, get_uuid(s, BTRFS_SEND_A_UUID),
 			    get_u64(s, BTRFS_SEND_A_CTRANSID),
 			    get_uuid(s, BTRFS_SEND_A_CLONE_UUID),
@@ -692,39 +690,39 @@ static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 	case BTRFS_SEND_C_RMDIR:
 		return dispatch_path_only(s, ops, user);
 	case BTRFS_SEND_C_MKNOD:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(mknod, path, get_u64(s, BTRFS_SEND_A_MODE),
 			    get_u64(s, BTRFS_SEND_A_RDEV));
 	case BTRFS_SEND_C_SYMLINK:
-		NEED_STRING(PATH, path);
-		NEED_STRING(PATH_LINK, path2);
+		path = get_string(s, BTRFS_SEND_A_PATH);
+		path2 = get_string(s, BTRFS_SEND_A_PATH_LINK);
 		return CALL(symlink, path, path2);
 	case BTRFS_SEND_C_RENAME:
-		NEED_STRING(PATH, path);
-		NEED_STRING(PATH_TO, path2);
+		path = get_string(s, BTRFS_SEND_A_PATH);
+		path2 = get_string(s, BTRFS_SEND_A_PATH_TO);
 		return CALL(rename, path, path2);
 	case BTRFS_SEND_C_LINK:
-		NEED_STRING(PATH, path);
-		NEED_STRING(PATH_LINK, path2);
+		path = get_string(s, BTRFS_SEND_A_PATH);
+		path2 = get_string(s, BTRFS_SEND_A_PATH_LINK);
 		return CALL(link, path, path2);
 	case BTRFS_SEND_C_SET_XATTR:
 	case BTRFS_SEND_C_REMOVE_XATTR:
 		return dispatch_xattr(s, ops, user);
 	case BTRFS_SEND_C_WRITE:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(write, path, s->attrs[BTRFS_SEND_A_DATA].data,
 			    get_u64(s, BTRFS_SEND_A_FILE_OFFSET),
 			    s->attrs[BTRFS_SEND_A_DATA].len);
 	case BTRFS_SEND_C_CLONE:
 		return dispatch_clone(s, ops, user);
 	case BTRFS_SEND_C_TRUNCATE:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(truncate, path, get_u64(s, BTRFS_SEND_A_SIZE));
 	case BTRFS_SEND_C_CHMOD:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(chmod, path, get_u64(s, BTRFS_SEND_A_MODE));
 	case BTRFS_SEND_C_CHOWN:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(chown, path, get_u64(s, BTRFS_SEND_A_UID),
 			    get_u64(s, BTRFS_SEND_A_GID));
 	case BTRFS_SEND_C_UTIMES:
@@ -732,18 +730,18 @@ static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 	case BTRFS_SEND_C_END:
 		return ops->end ? ops->end(user) : -EOPNOTSUPP;
 	case BTRFS_SEND_C_UPDATE_EXTENT:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(update_extent, path,
 			    get_u64(s, BTRFS_SEND_A_FILE_OFFSET),
 			    get_u64(s, BTRFS_SEND_A_SIZE));
 	case BTRFS_SEND_C_FALLOCATE:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(fallocate, path,
 			    get_u32(s, BTRFS_SEND_A_FALLOCATE_MODE),
 			    get_u64(s, BTRFS_SEND_A_FILE_OFFSET),
 			    get_u64(s, BTRFS_SEND_A_SIZE));
 	case BTRFS_SEND_C_FILEATTR:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(fileattr, path, get_u64(s, BTRFS_SEND_A_FILEATTR));
 	case BTRFS_SEND_C_ENCODED_WRITE:
 		return dispatch_encoded_write(s, ops, user);
@@ -754,7 +752,6 @@ static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 }
 
 #undef CALL
-#undef NEED_STRING
 
 static uint64_t max_cmd_len(const struct send_stream *s)
 {
