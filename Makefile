@@ -29,7 +29,7 @@ CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Objects shared by the binary and the unit tests.
 LIB_OBJS := crc32c.o send-stream.o progress.o receive-dump.o receive-dump-json.o utils.o \
-	    rbtree.o send-utils.o confined-path.o decompress.o dir-times.o \
+	    rbtree.o subvol-index.o confined-path.o decompress.o dir-times.o \
 	    receive-btrfs.o receive-dir.o copy-tree.o resume.o send-pump.o send-frame.o \
 	    mounts.o
 OBJS := btrfs.o cmds-receive.o cmds-send.o send-estimate.o receive-resume.o \

@@ -34,7 +34,7 @@
 #include "send-estimate.h"
 #include "send-pump.h"
 #include "send-stream.h"
-#include "send-utils.h"
+#include "subvol-index.h"
 #include "utils.h"
 
 #define SYSFS_SEND_STREAM_VERSION "/sys/fs/btrfs/features/send_stream_version"

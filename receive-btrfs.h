@@ -16,7 +16,7 @@
 #include "copy-tree.h"
 #include "dir-times.h"
 #include "send-stream.h"
-#include "send-utils.h"
+#include "subvol-index.h"
 
 /* The subvolume being received. */
 struct received_subvol {

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "rbtree.h"
-#include "send-utils.h"
+#include "subvol-index.h"
 
 struct item {
 	int key;

@@ -4,8 +4,8 @@
  * uuid, by root id and by path, built from libbtrfsutil.  The only place
  * that knows how subvolumes are found.
  */
-#ifndef SEND_UTILS_H
-#define SEND_UTILS_H
+#ifndef SUBVOL_INDEX_H
+#define SUBVOL_INDEX_H
 
 #include <stdbool.h>
 #include <stdint.h>

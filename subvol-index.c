@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "send-utils.h"
+#include "subvol-index.h"
 #include "utils.h"
 
 #define BTRFS_FS_TREE_OBJECTID 5ULL
