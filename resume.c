@@ -441,7 +441,7 @@ static int parse_line(char *line, struct resume_record *r)
 	return ret;
 }
 
-static int parse_record(char *text, size_t len, struct resume_record *r)
+static int parse_resume_record(char *text, size_t len, struct resume_record *r)
 {
 	char *crc_line, *line, *next;
 	unsigned int crc;
@@ -467,8 +467,8 @@ static int parse_record(char *text, size_t len, struct resume_record *r)
 	return 0;
 }
 
-static int read_record_file(int dest_fd, const char *name,
-			    struct resume_record *r)
+static int read_resume_record(int dest_fd, const char *name,
+			      struct resume_record *r)
 {
 	char *text;
 	ssize_t n;
@@ -484,7 +484,7 @@ static int read_record_file(int dest_fd, const char *name,
 	}
 	n = read(fd, text, RECORD_MAX);
 	close(fd);
-	ret = n < 0 ? -errno : parse_record(text, n, r);
+	ret = n < 0 ? -errno : parse_resume_record(text, n, r);
 	free(text);
 	return ret;
 }
@@ -498,7 +498,7 @@ int resume_record_read(int dest_fd, const char *subvol,
 	ret = resume_record_name(subvol, name, sizeof(name));
 	if (ret < 0)
 		return -ENOENT;
-	return read_record_file(dest_fd, name, r);
+	return read_resume_record(dest_fd, name, r);
 }
 
 int resume_record_remove(int dest_fd, const char *subvol)
@@ -536,7 +536,7 @@ int resume_record_find(int dest_fd, const uint8_t *uuid, uint64_t ctransid,
 		    strncmp(de->d_name, RECORD_PREFIX, plen) ||
 		    strcmp(de->d_name + len - slen, RECORD_SUFFIX))
 			continue;
-		if (read_record_file(dest_fd, de->d_name, r) < 0 ||
+		if (read_resume_record(dest_fd, de->d_name, r) < 0 ||
 		    memcmp(r->tok.uuid, uuid, 16) || r->tok.ctransid != ctransid)
 			continue;
 		if (len - plen - slen >= size)

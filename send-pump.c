@@ -189,7 +189,7 @@ static ssize_t read_some(int fd, unsigned char *buf, size_t len)
 }
 
 /* Make need bytes readable at buf + start: 0, PUMP_EOF or an errno. */
-static int fill(struct send_pump *p, size_t need, size_t most)
+static int ensure_buffered(struct send_pump *p, size_t need, size_t most)
 {
 	size_t size = p->size;
 	ssize_t n;
@@ -261,8 +261,9 @@ static int read_unit_header(struct send_pump *p, size_t *hlen, size_t *ulen)
 
 	*hlen = (!p->at.offset && !p->headerless) ?
 		BTRFS_SEND_STREAM_HEADER_LEN : BTRFS_SEND_CMD_HEADER_LEN;
-	ret = fill(p, *hlen, p->in_off >= p->verify_end && p->can_splice &&
-		   p->large_payload ? FAST_READ : SIZE_MAX);
+	ret = ensure_buffered(p, *hlen,
+			      p->in_off >= p->verify_end && p->can_splice &&
+			      p->large_payload ? FAST_READ : SIZE_MAX);
 	if (ret)
 		return ret;
 	h = p->buf + p->start;
@@ -335,7 +336,7 @@ static int take_checked(struct send_pump *p, size_t hlen, size_t ulen,
 	struct send_stream_pos next;
 	int ret;
 
-	ret = fill(p, ulen, SIZE_MAX);
+	ret = ensure_buffered(p, ulen, SIZE_MAX);
 	if (ret)
 		return ret;
 	if (hlen == BTRFS_SEND_CMD_HEADER_LEN && !unit_crc_ok(p, ulen))
@@ -432,8 +433,10 @@ static int take_fast(struct send_pump *p, size_t hlen, size_t ulen)
 		if (n)
 			ret = splice_payload(p, n, &left);
 		else
-			ret = fill(p, 1, !p->can_splice ? SIZE_MAX :
-				   left < FAST_READ ? left : FAST_READ);
+			ret = ensure_buffered(p, 1,
+					      !p->can_splice ? SIZE_MAX :
+					      left < FAST_READ ? left :
+					      FAST_READ);
 		if (ret)
 			return ret;
 	}
@@ -466,7 +469,7 @@ static int drain(struct send_pump *p)
 	p->restart_seen = true;
 	while (!ret) {
 		p->start = p->end = 0;
-		ret = fill(p, 1, SIZE_MAX);
+		ret = ensure_buffered(p, 1, SIZE_MAX);
 	}
 	return ret < 0 ? ret : 0;
 }

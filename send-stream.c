@@ -293,7 +293,7 @@ static int grow_buffer(struct send_stream *s, size_t need)
  * Make at least need bytes available at buf + pos.  Returns 0 when they
  * are, 1 when the input ended first, or a negative errno.
  */
-static int fill(struct send_stream *s, size_t need)
+static int ensure_buffered(struct send_stream *s, size_t need)
 {
 	ssize_t n;
 	int ret;
@@ -371,7 +371,7 @@ static int read_stream_header(struct send_stream *s)
 	uint32_t version;
 	int ret;
 
-	ret = fill(s, BTRFS_SEND_STREAM_HEADER_LEN);
+	ret = ensure_buffered(s, BTRFS_SEND_STREAM_HEADER_LEN);
 	if (ret < 0)
 		return ret;
 	p = s->buf + s->pos;
@@ -812,7 +812,7 @@ static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 	/* Nothing of the last command stays visible once the buffer moves. */
 	s->attrs_present = 0;
 	s->cmd_offset = input_offset(s);
-	ret = fill(s, BTRFS_SEND_CMD_HEADER_LEN);
+	ret = ensure_buffered(s, BTRFS_SEND_CMD_HEADER_LEN);
 	if (ret < 0)
 		return ret;
 	if (ret > 0) {
@@ -841,7 +841,7 @@ static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 			"command length %llu exceeds the protocol v%u maximum of %llu",
 			(unsigned long long)len, s->version,
 			(unsigned long long)max_cmd_len(s));
-	ret = fill(s, BTRFS_SEND_CMD_HEADER_LEN + len);
+	ret = ensure_buffered(s, BTRFS_SEND_CMD_HEADER_LEN + len);
 	if (ret < 0) {
 		*suspect = false;
 		return ret;
@@ -851,7 +851,7 @@ static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 			"truncated command: stream ends after %zu of %llu bytes",
 			s->end - s->pos,
 			(unsigned long long)len + BTRFS_SEND_CMD_HEADER_LEN);
-	/* fill() may have moved the buffer. */
+	/* ensure_buffered() may have moved the buffer. */
 	hdr = s->buf + s->pos;
 	ret = check_crc(s, hdr, len);
 	if (ret < 0)
@@ -927,7 +927,8 @@ static bool find_head(struct send_stream *s, size_t *at)
 			}
 			from = have - s->head_len + 1;
 		}
-		if (have == want || s->input_eof || fill(s, have + 1) < 0)
+		if (have == want || s->input_eof ||
+		    ensure_buffered(s, have + 1) < 0)
 			return false;
 	}
 }
@@ -1185,7 +1186,7 @@ void send_stream_position(const struct send_stream *s,
 
 int send_stream_peek(struct send_stream *s, const void **data, size_t len)
 {
-	int ret = fill(s, len);
+	int ret = ensure_buffered(s, len);
 
 	if (ret)
 		return ret;
