@@ -132,7 +132,7 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
-int usage_exit(const struct command *cmd, int status)
+int print_usage(const struct command *cmd, int status)
 {
 	fputs(cmd->usage, status ? stderr : stdout);
 	return status;
@@ -173,7 +173,7 @@ static int cmd_help_run(int argc, char **argv)
 		print_overview(stderr);
 		return 1;
 	}
-	return usage_exit(cmd, 0);
+	return print_usage(cmd, 0);
 }
 
 static int cmd_version_run(int argc, char **argv)

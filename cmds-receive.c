@@ -192,7 +192,7 @@ static int take_option(int c, char **argv, struct receive_opts *o,
 		o->progress = true;
 		break;
 	case OPT_EXPECTED_SIZE:
-		if (progress_parse_size(optarg, &o->expected_size)) {
+		if (parse_size(optarg, &o->expected_size)) {
 			error("invalid value for --expected-size: %s",
 			      optarg);
 			*status = 1;
@@ -200,7 +200,7 @@ static int take_option(int c, char **argv, struct receive_opts *o,
 		}
 		break;
 	case OPT_HELP:
-		*status = usage_exit(&cmd_receive, 0);
+		*status = print_usage(&cmd_receive, 0);
 		return 1;
 	default:
 		*status = option_error(&cmd_receive, c, argv);

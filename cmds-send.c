@@ -13,7 +13,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <linux/btrfs.h>
-#include <mntent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,14 +24,17 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #include "commands.h"
+#include "confined-path.h"
+#include "mounts.h"
 #include "progress.h"
 #include "resume.h"
 #include "send-estimate.h"
 #include "send-pump.h"
 #include "send-stream.h"
-#include "send-utils.h"
+#include "subvol-index.h"
 #include "utils.h"
 
 #define SYSFS_SEND_STREAM_VERSION "/sys/fs/btrfs/features/send_stream_version"
@@ -195,13 +197,6 @@ static int add_clone(struct send_ctx *s, uint64_t root_id)
 	return 0;
 }
 
-static bool uuid_is_zero(const uint8_t *uuid)
-{
-	static const uint8_t zero[16];
-
-	return !memcmp(uuid, zero, sizeof(zero));
-}
-
 /* Like btrfs-progs: base 0, "-" refused, ULLONG_MAX taken as overflow. */
 static int parse_proto(const char *arg, uint32_t *proto)
 {
@@ -230,45 +225,23 @@ static int parse_proto(const char *arg, uint32_t *proto)
 }
 
 /*
- * The mount whose directory is the longest prefix of path (the last one
- * listed when several share it: that is the one on top).  1 when that
- * mount is not btrfs, 0 with *root set, or a negative errno.
+ * The mount point of the mount that holds path: 0 with *root set, 1 when
+ * that mount is not btrfs, or a negative errno.
  */
 static int find_mount_root(const char *path, char **root)
 {
-	struct mntent *ent;
-	char *best = NULL;
-	bool best_btrfs = false;
-	size_t best_len = 0;
-	size_t len;
-	FILE *f;
+	struct mount_point mp;
+	int ret;
 
-	f = setmntent("/proc/self/mounts", "r");
-	if (!f)
-		return -errno;
-	while ((ent = getmntent(f))) {
-		len = strlen(ent->mnt_dir);
-		if (strncmp(path, ent->mnt_dir, len))
-			continue;
-		if (len > 1 && path[len] != '/' && path[len] != '\0')
-			continue;
-		if (best && len < best_len)
-			continue;
-		free(best);
-		best = strdup(ent->mnt_dir);
-		if (!best) {
-			endmntent(f);
-			return -ENOMEM;
-		}
-		best_len = len;
-		best_btrfs = !strcmp(ent->mnt_type, "btrfs");
-	}
-	endmntent(f);
-	if (!best || !best_btrfs) {
-		free(best);
+	ret = mount_point_find(path, &mp);
+	if (ret)
+		return ret;
+	if (!mp.is_btrfs) {
+		mount_point_free(&mp);
 		return 1;
 	}
-	*root = best;
+	*root = mp.dir;
+	free(mp.fs_root);
 	return 0;
 }
 
@@ -519,7 +492,7 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 			o->progress = true;
 			break;
 		case OPT_HELP:
-			*status = usage_exit(&cmd_send, 0);
+			*status = print_usage(&cmd_send, 0);
 			return 1;
 		default:
 			option_error(&cmd_send, c, argv);
@@ -582,15 +555,6 @@ static int resolve_root(struct send_ctx *s, const char *arg)
 	return ret ? -EINVAL : 0;
 }
 
-static bool path_is_below(const char *path, const char *dir)
-{
-	size_t len = strlen(dir);
-
-	if (!strcmp(dir, "/"))
-		return path[0] == '/';
-	return !strncmp(path, dir, len) && (path[len] == '/' || !path[len]);
-}
-
 /*
  * Root ids of the parent and of the clone sources, which must all be on
  * the filesystem of the first <subvol>; the parent is also a clone
@@ -617,7 +581,7 @@ static int resolve_sources(struct send_ctx *s, const struct send_opts *o)
 	}
 	if (!o->parent)
 		return 0;
-	if (!path_is_below(o->parent, s->root_path)) {
+	if (!path_is_under(o->parent, s->root_path)) {
 		error("not on mount point: %s", s->root_path);
 		return -EINVAL;
 	}
@@ -754,7 +718,7 @@ static int find_good_parent(struct send_ctx *s, uint64_t root_id,
 		s->have_idx = true;
 	}
 	sv = subvol_index_find_by_root_id(&s->idx, root_id);
-	if (!sv || uuid_is_zero(sv->parent_uuid))
+	if (!sv || uuid_is_null(sv->parent_uuid))
 		return -ENOENT;
 	origin = subvol_index_find_by_uuid(&s->idx, sv->parent_uuid);
 	if (!origin)

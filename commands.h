@@ -15,8 +15,11 @@ struct command {
 extern const struct command cmd_send;
 extern const struct command cmd_receive;
 
-/* Print a command's usage; to stderr with status 1 on misuse. */
-int usage_exit(const struct command *cmd, int status);
+/*
+ * Print a command's usage, to stdout for a status of 0 (--help), else to
+ * stderr; returns status, for the caller to exit with.
+ */
+int print_usage(const struct command *cmd, int status);
 /* "btrfs CMD: <fmt with arg>" and a pointer to --help; returns 1. */
 int usage_error(const struct command *cmd, const char *fmt, const char *arg);
 /* The usage error for getopt_long's ':' or '?' return c; returns 1. */

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -70,16 +71,12 @@ static void confined_forget(struct confined_root *cr)
 
 void confined_forget_under(struct confined_root *cr, const char *path)
 {
-	size_t len = strlen(path);
-
 	if (!cr->cache)
 		return;
 	for (unsigned int i = 0; i < cr->nr_sets * CONFINED_WAYS; i++) {
 		struct confined_dir *d = &cr->cache[i];
 
-		if (d->fd >= 0 && d->len >= len &&
-		    !memcmp(d->path, path, len) &&
-		    (d->len == len || d->path[len] == '/'))
+		if (d->fd >= 0 && path_is_under(d->path, path))
 			drop_slot(d);
 	}
 }
@@ -183,15 +180,6 @@ static bool same_subvolume(const struct confined_root *cr, int fd)
 	return !fstat(fd, &st) && st.st_dev == cr->root_dev;
 }
 
-static unsigned int hash_path(const char *path, size_t len)
-{
-	unsigned int h = 2166136261u;	/* FNV-1a */
-
-	while (len--)
-		h = (h ^ (unsigned char)*path++) * 16777619u;
-	return h;
-}
-
 static int alloc_cache(struct confined_root *cr)
 {
 	size_t n = (size_t)cr->nr_sets * CONFINED_WAYS;
@@ -276,7 +264,7 @@ int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
 		error("cannot open directory of %s: %s", path, strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	hash = hash_path(path, dir_len);
+	hash = path_hash(path, dir_len);
 	slot = find_slot(cr, path, dir_len, hash, &hit);
 	if (hit) {
 		slot->used = ++cr->clock;
@@ -308,4 +296,32 @@ int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
 	slot->used = ++cr->clock;
 	*dir_fd = fd;
 	return 0;
+}
+
+const char *path_relative_to(const char *path, const char *dir)
+{
+	size_t len = strlen(dir);
+
+	if (!strcmp(dir, "/") || !len) {
+		if ((path[0] == '/') != (dir[0] == '/'))
+			return NULL;
+		return path + strspn(path, "/");
+	}
+	if (strncmp(path, dir, len) || (path[len] && path[len] != '/'))
+		return NULL;
+	return path + len + strspn(path + len, "/");
+}
+
+bool path_is_under(const char *path, const char *dir)
+{
+	return path_relative_to(path, dir) != NULL;
+}
+
+size_t path_hash(const char *path, size_t len)
+{
+	uint64_t h = 14695981039346656037ULL;	/* FNV-1a, 64 bits */
+
+	while (len--)
+		h = (h ^ (unsigned char)*path++) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 32));
 }

@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "crc32c.h"
+#include "le.h"
 
 /* The reflected Castagnoli polynomial. */
 #define CRC32C_POLY 0x82f63b78u
@@ -33,17 +34,6 @@ static void crc32c_init_table(void)
 	}
 }
 
-static inline uint64_t load_le64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	v = __builtin_bswap64(v);
-#endif
-	return v;
-}
-
 uint32_t crc32c_update_sw(uint32_t crc, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
@@ -56,7 +46,7 @@ uint32_t crc32c_update_sw(uint32_t crc, const void *buf, size_t len)
 		len--;
 	}
 	while (len >= 8) {
-		v = load_le64(p) ^ crc;
+		v = get_le64(p) ^ crc;
 		crc = crc_table[7][v & 0xff] ^
 		      crc_table[6][(v >> 8) & 0xff] ^
 		      crc_table[5][(v >> 16) & 0xff] ^

@@ -10,6 +10,7 @@
 #include <zstd.h>
 
 #include "decompress.h"
+#include "le.h"
 
 #define COMPRESS_ZLIB	1
 #define COMPRESS_ZSTD	2
@@ -57,11 +58,6 @@ static int decompress_zstd(const void *in, size_t in_len, void *out,
 	ZSTD_freeDCtx(dctx);
 	*done = ob.pos;
 	return 0;
-}
-
-static uint32_t get_le32(const unsigned char *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /*

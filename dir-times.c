@@ -12,21 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "confined-path.h"
 #include "dir-times.h"
-
-static size_t hash_path(const char *path)
-{
-	uint64_t h = 14695981039346656037ULL;	/* FNV-1a, 64 bits */
-
-	while (*path)
-		h = (h ^ (unsigned char)*path++) * 1099511628211ULL;
-	return (size_t)(h ^ (h >> 32));
-}
 
 static struct dir_times_entry *find(struct dir_times_entry *slots,
 				    size_t nr_slots, const char *path)
 {
-	size_t i = hash_path(path) & (nr_slots - 1);
+	size_t i = path_hash(path, strlen(path)) & (nr_slots - 1);
 
 	while (slots[i].path && strcmp(slots[i].path, path))
 		i = (i + 1) & (nr_slots - 1);
@@ -82,18 +74,13 @@ int dir_times_set(struct dir_times *dt, const char *path,
 	return 0;
 }
 
-static bool is_under(const char *path, const char *dir, size_t len)
-{
-	return !strncmp(path, dir, len) && (!path[len] || path[len] == '/');
-}
-
 /* The new path of an entry: moved under `to`, or kept. */
 static char *moved_path(const char *path, const char *from, size_t len,
 			const char *to)
 {
 	char *out;
 
-	if (!is_under(path, from, len))
+	if (!path_is_under(path, from))
 		return strdup(path);
 	if (asprintf(&out, "%s%s", to, path + len) < 0)
 		return NULL;
@@ -114,10 +101,10 @@ int dir_times_move(struct dir_times *dt, const char *from, const char *to)
 	for (i = 0; i < dt->nr_slots; i++) {
 		const struct dir_times_entry *old = &dt->slots[i];
 
-		if (!old->path || (!to && is_under(old->path, from, len)))
+		if (!old->path || (!to && path_is_under(old->path, from)))
 			continue;
 		/* The old holder of `to` goes: it was replaced. */
-		if (to && is_under(old->path, to, strlen(to)))
+		if (to && path_is_under(old->path, to))
 			continue;
 		path = to ? moved_path(old->path, from, len, to) :
 			    strdup(old->path);

@@ -59,10 +59,4 @@ void progress_finish(struct progress *p, uint64_t bytes, uint64_t cmds);
 /* 1.23GiB: two decimals and a binary unit, like btrfs-progs' sizes. */
 void progress_pretty_size(char *buf, size_t size, double bytes);
 
-/*
- * "123", "123k", "1.5M", "2G", "1T": a byte count with an optional binary
- * suffix (k/K/M/G/T, powers of 1024).  0 or -EINVAL.
- */
-int progress_parse_size(const char *str, uint64_t *value);
-
 #endif

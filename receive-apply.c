@@ -382,10 +382,9 @@ static void rename_lost_device(struct receive_ctx *ctx, const char *from,
 			       const char *to)
 {
 	struct receive_loss *loss = &ctx->losses[RECEIVE_LOSS_DEVICE];
-	size_t len = strlen(ctx->cur.name);
+	const char *rel = path_relative_to(loss->first, ctx->cur.name);
 
-	if (loss->count != 1 || strncmp(loss->first, ctx->cur.name, len) ||
-	    loss->first[len] != '/' || strcmp(loss->first + len + 1, from))
+	if (loss->count != 1 || !rel || strcmp(rel, from))
 		return;
 	if (snprintf(loss->first, sizeof(loss->first), "%s/%s", ctx->cur.name,
 		     to) >= (int)sizeof(loss->first))
@@ -553,8 +552,7 @@ static void rename_cached_file(struct receive_ctx *ctx, const char *from,
 		return;
 	if (!strcmp(ctx->write_path, from)) {
 		snprintf(ctx->write_path, sizeof(ctx->write_path), "%s", to);
-	} else if (!strncmp(ctx->write_path, from, len) &&
-		   ctx->write_path[len] == '/') {
+	} else if (path_is_under(ctx->write_path, from)) {
 		if (snprintf(moved, sizeof(moved), "%s%s", to,
 			     ctx->write_path + len) >= (int)sizeof(moved)) {
 			close_write_fd(ctx);
@@ -737,27 +735,21 @@ static int open_for_write(struct receive_ctx *ctx, const char *path)
 	return fd;
 }
 
-static int write_all(int fd, const void *data, size_t len, uint64_t offset,
-		     const char *path)
+/* Write data at offset of the file of path; prints its own errors. */
+static int write_range(int fd, const void *data, size_t len,
+		       uint64_t offset, const char *path)
 {
-	const char *p = data;
-	ssize_t n;
+	int ret;
 
 	if (offset > (uint64_t)INT64_MAX - len) {
 		error("write %s: offset %llu out of range", path,
 		      (unsigned long long)offset);
 		return -EFBIG;
 	}
-	while (len) {
-		n = pwrite(fd, p, len, offset);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return fail_errno("write", path);
-		}
-		p += n;
-		len -= n;
-		offset += n;
+	ret = pwrite_all(fd, data, len, offset);
+	if (ret < 0) {
+		errno = -ret;
+		return fail_errno("write", path);
 	}
 	return 0;
 }
@@ -769,7 +761,7 @@ static int apply_write(const char *path, const void *data, uint64_t offset,
 
 	if (fd < 0)
 		return fd;
-	return write_all(fd, data, len, offset, path);
+	return write_range(fd, data, len, offset, path);
 }
 
 /*
@@ -1246,8 +1238,9 @@ static int decompressed_write(struct receive_ctx *ctx, int fd,
 		      path, ew->compression, strerror(-ret));
 		return ret;
 	}
-	return write_all(fd, (char *)ctx->decompress_buf + ew->unencoded_offset,
-			 ew->unencoded_file_len, ew->offset, path);
+	return write_range(fd, (char *)ctx->decompress_buf +
+			   ew->unencoded_offset, ew->unencoded_file_len,
+			   ew->offset, path);
 }
 
 static int apply_encoded_write(const char *path,
@@ -1273,9 +1266,9 @@ static int apply_encoded_write(const char *path,
 			      path);
 			return -EINVAL;
 		}
-		return write_all(fd, (const char *)ew->data +
-				 ew->unencoded_offset, ew->unencoded_file_len,
-				 ew->offset, path);
+		return write_range(fd, (const char *)ew->data +
+				   ew->unencoded_offset, ew->unencoded_file_len,
+				   ew->offset, path);
 	}
 	if (ctx->dest_ops->write_encoded) {
 		ret = ctx->dest_ops->write_encoded(ctx, fd, path, ew);

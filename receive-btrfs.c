@@ -2,7 +2,7 @@
 /*
  * The btrfs destination of receive: subvolumes and snapshots made with
  * the btrfs ioctls, parents and clone sources found in the filesystem's
- * subvolume index, encoded writes, the received uuid and read-only flag
+ * subvolume index (subvol-index.c), encoded writes, the received uuid and read-only flag
  * that mark a subvolume complete, and its resume record.  Also where the
  * destination is: its mount point (-m), its subvolume, the -C chroot.
  */
@@ -22,7 +22,8 @@
 
 #include "receive-btrfs.h"
 #include "receive-resume.h"
-#include "send-utils.h"
+#include "mounts.h"
+#include "subvol-index.h"
 #include "utils.h"
 
 #define BTRFS_FS_TREE_OBJECTID 5ULL
@@ -116,27 +117,6 @@ static bool usable_source(const struct subvol_info *si)
 	return si->read_only && si->root_id != BTRFS_FS_TREE_OBJECTID;
 }
 
-/*
- * A subvolume's path (from the top level) relative to the anchor, or NULL
- * when it is not beneath the anchor: outside the mounted subvolume, or
- * outside the -C chroot.
- */
-static const char *anchor_relative(const struct receive_btrfs *bd,
-				   const char *path)
-{
-	size_t alen = strlen(bd->anchor_path);
-
-	if (!alen)
-		return path;
-	if (strncmp(path, bd->anchor_path, alen) ||
-	    (path[alen] != '/' && path[alen] != '\0'))
-		return NULL;
-	path += alen;
-	while (*path == '/')
-		path++;
-	return path;
-}
-
 /* Whether si can be used, and if not, the worst reason so far in *why. */
 static bool acceptable_source(const struct receive_btrfs *bd,
 			      const struct subvol_info *si,
@@ -147,7 +127,7 @@ static bool acceptable_source(const struct receive_btrfs *bd,
 			*why = LOOKUP_NOT_USABLE;
 		return false;
 	}
-	if (!anchor_relative(bd, si->path)) {
+	if (!path_relative_to(si->path, bd->anchor_path)) {
 		*why = LOOKUP_UNREACHABLE;
 		return false;
 	}
@@ -226,7 +206,7 @@ static const char *lookup_failure_reason(const struct receive_btrfs *bd,
 /* Open a subvolume, given by its path from the top level, via the anchor. */
 static int open_subvol(struct receive_btrfs *bd, const struct subvol_info *si)
 {
-	const char *rel = anchor_relative(bd, si->path);
+	const char *rel = path_relative_to(si->path, bd->anchor_path);
 	int fd;
 
 	if (!rel) {
@@ -433,84 +413,6 @@ struct resume_marks *receive_btrfs_resume_marks(struct receive_ctx *ctx)
 	return &btrfs_of(ctx)->marks;
 }
 
-/* Where the destination's filesystem is mounted, and what it mounts. */
-struct mount_point {
-	char *dir;		/* the mount point */
-	char *fs_root;		/* its path from the top level, no leading / */
-};
-
-static void mount_point_free(struct mount_point *mp)
-{
-	free(mp->dir);
-	free(mp->fs_root);
-	mp->dir = mp->fs_root = NULL;
-}
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape_mountinfo(char *s)
-{
-	char *d = s;
-
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*d++ = (s[1] - '0') << 6 | (s[2] - '0') << 3 |
-			       (s[3] - '0');
-			s += 4;
-		} else {
-			*d++ = *s++;
-		}
-	}
-	*d = '\0';
-}
-
-static bool path_is_under(const char *path, const char *dir)
-{
-	size_t len = strlen(dir);
-
-	if (!strcmp(dir, "/"))
-		return true;
-	return !strncmp(path, dir, len) && (path[len] == '/' || !path[len]);
-}
-
-/* The btrfs mount whose mount point is the longest prefix of path. */
-static int find_mount_point(const char *path, struct mount_point *mp)
-{
-	char root[PATH_MAX], dir[PATH_MAX], fstype[64];
-	char *line = NULL;
-	size_t size = 0;
-	size_t best = 0;
-	char *sep;
-	FILE *f;
-
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	while (getline(&line, &size, f) > 0) {
-		sep = strstr(line, " - ");
-		if (!sep || sscanf(sep, " - %63s", fstype) != 1 ||
-		    strcmp(fstype, "btrfs"))
-			continue;
-		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, dir) != 2)
-			continue;
-		unescape_mountinfo(root);
-		unescape_mountinfo(dir);
-		if (!path_is_under(path, dir) || strlen(dir) < best)
-			continue;
-		best = strlen(dir);
-		mount_point_free(mp);
-		mp->dir = strdup(dir);
-		mp->fs_root = strdup(root + strspn(root, "/"));
-	}
-	free(line);
-	fclose(f);
-	if (!mp->dir || !mp->fs_root) {
-		mount_point_free(mp);
-		return -ENOENT;
-	}
-	return 0;
-}
-
 /* -m ROOTMOUNT: trust it, and ask btrfs what it mounts when /proc cannot. */
 static int mount_point_from_option(const char *root_mount,
 				   struct mount_point *mp)
@@ -524,7 +426,7 @@ static int mount_point_from_option(const char *root_mount,
 		error("cannot resolve root mount %s: %m", root_mount);
 		return -errno;
 	}
-	if (!find_mount_point(real, mp) && !strcmp(mp->dir, real))
+	if (!mount_point_find_btrfs(real, mp) && !strcmp(mp->dir, real))
 		return 0;
 	mount_point_free(mp);
 	err = btrfs_util_subvolume_id(real, &id);
@@ -575,7 +477,7 @@ static int locate_mount(const struct receive_btrfs_opts *o,
 	int ret;
 
 	ret = o->root_mount ? mount_point_from_option(o->root_mount, mp) :
-			      find_mount_point(real_dest, mp);
+			      mount_point_find_btrfs(real_dest, mp);
 	if (ret < 0) {
 		if (!o->root_mount)
 			error("cannot find the mount point of %s, use -m", o->dest);

@@ -95,7 +95,7 @@ static void field_u64(FILE *out, const char *key, uint64_t value)
 
 static void field_uuid(FILE *out, const char *key, const uint8_t *uuid)
 {
-	char str[37];
+	char str[UUID_STR_LEN];
 
 	uuid_unparse(uuid, str);
 	fprintf(out, ",\"%s\":\"%s\"", key, str);

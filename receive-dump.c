@@ -131,7 +131,7 @@ static int dump_subvol(const char *path, const uint8_t *uuid,
 		       uint64_t ctransid, void *user)
 {
 	struct dump_ctx *ctx = user;
-	char uuid_str[37];
+	char uuid_str[UUID_STR_LEN];
 	int ret;
 
 	ret = enter_subvol(ctx, path);
@@ -150,7 +150,7 @@ static int dump_snapshot(const char *path, const uint8_t *uuid,
 			 uint64_t parent_ctransid, void *user)
 {
 	struct dump_ctx *ctx = user;
-	char uuid_str[37], parent_str[37];
+	char uuid_str[UUID_STR_LEN], parent_str[UUID_STR_LEN];
 	int ret;
 
 	ret = enter_subvol(ctx, path);

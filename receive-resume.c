@@ -225,11 +225,6 @@ static int reopen(struct receive_ctx *ctx, struct resume_marks *marks,
 	return 0;
 }
 
-static void uuid_text(const uint8_t *uuid, char *out)
-{
-	uuid_unparse(uuid, out);
-}
-
 static int take_up_frame(struct send_stream *s, struct receive_ctx *ctx,
 			 struct resume_marks *marks)
 {
@@ -254,7 +249,7 @@ static int take_up_frame(struct send_stream *s, struct receive_ctx *ctx,
 	ret = resume_record_find(ctx->dest_fd, tok.uuid, tok.ctransid, name,
 				 sizeof(name), &r);
 	if (ret < 0) {
-		uuid_text(tok.uuid, uuid);
+		uuid_unparse(tok.uuid, uuid);
 		error("continuation stream of subvolume %s (ctransid %llu), but no interrupted receive of it here",
 		      uuid, (unsigned long long)tok.ctransid);
 		return -ENOENT;
@@ -466,8 +461,8 @@ out:
 	return ret;
 }
 
-static int read_record(int dest_fd, const char *name, const char *path,
-		       struct resume_record *r)
+static int read_named_record(int dest_fd, const char *name,
+			     const char *path, struct resume_record *r)
 {
 	int ret = resume_record_read(dest_fd, name, r);
 
@@ -490,7 +485,7 @@ int resume_print_token(const char *path)
 	ret = split_path(path, &dest_fd, &name);
 	if (ret < 0)
 		return ret;
-	ret = read_record(dest_fd, name, path, &r);
+	ret = read_named_record(dest_fd, name, path, &r);
 	if (!ret)
 		ret = check_partial(dest_fd, name, &r);
 	if (!ret) {
@@ -513,7 +508,7 @@ int resume_abort(const char *path)
 	ret = split_path(path, &dest_fd, &name);
 	if (ret < 0)
 		return ret;
-	ret = read_record(dest_fd, name, path, &r);
+	ret = read_named_record(dest_fd, name, path, &r);
 	if (ret < 0)
 		goto out;
 	/* Only the subvolume the record describes, never another one. */

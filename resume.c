@@ -8,7 +8,6 @@
  * command CRC, and the CRC32C of all of it, integers little-endian.
  */
 #include <dirent.h>
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,7 +20,9 @@
 #include <uuid/uuid.h>
 
 #include "crc32c.h"
+#include "le.h"
 #include "resume.h"
+#include "utils.h"
 
 #define TOKEN_VERSION		1
 #define BLOB_LEN		87
@@ -34,34 +35,6 @@
 
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static void put_le64(unsigned char *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
-
-static uint32_t get_le32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint64_t get_le64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
 
 void resume_token_from_pos(struct resume_token *t,
 			   const struct send_stream_pos *pos)
@@ -233,7 +206,7 @@ static void put_hex(FILE *f, const char *key, const void *data, size_t len)
 
 static void put_uuid(FILE *f, const char *key, const uint8_t *uuid)
 {
-	char str[37];
+	char str[UUID_STR_LEN];
 
 	uuid_unparse(uuid, str);
 	fprintf(f, "%s %s\n", key, str);
@@ -318,17 +291,10 @@ static char *record_block(const struct resume_record *r)
 
 static int write_block(int fd, const char *block)
 {
-	size_t done = 0;
-	ssize_t n;
+	int ret = pwrite_all(fd, block, RECORD_SIZE, 0);
 
-	while (done < RECORD_SIZE) {
-		n = pwrite(fd, block + done, RECORD_SIZE - done, done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += n;
-	}
+	if (ret < 0)
+		return ret;
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
@@ -475,7 +441,7 @@ static int parse_line(char *line, struct resume_record *r)
 	return ret;
 }
 
-static int parse_record(char *text, size_t len, struct resume_record *r)
+static int parse_resume_record(char *text, size_t len, struct resume_record *r)
 {
 	char *crc_line, *line, *next;
 	unsigned int crc;
@@ -501,8 +467,8 @@ static int parse_record(char *text, size_t len, struct resume_record *r)
 	return 0;
 }
 
-static int read_record_file(int dest_fd, const char *name,
-			    struct resume_record *r)
+static int read_resume_record(int dest_fd, const char *name,
+			      struct resume_record *r)
 {
 	char *text;
 	ssize_t n;
@@ -518,7 +484,7 @@ static int read_record_file(int dest_fd, const char *name,
 	}
 	n = read(fd, text, RECORD_MAX);
 	close(fd);
-	ret = n < 0 ? -errno : parse_record(text, n, r);
+	ret = n < 0 ? -errno : parse_resume_record(text, n, r);
 	free(text);
 	return ret;
 }
@@ -532,7 +498,7 @@ int resume_record_read(int dest_fd, const char *subvol,
 	ret = resume_record_name(subvol, name, sizeof(name));
 	if (ret < 0)
 		return -ENOENT;
-	return read_record_file(dest_fd, name, r);
+	return read_resume_record(dest_fd, name, r);
 }
 
 int resume_record_remove(int dest_fd, const char *subvol)
@@ -570,7 +536,7 @@ int resume_record_find(int dest_fd, const uint8_t *uuid, uint64_t ctransid,
 		    strncmp(de->d_name, RECORD_PREFIX, plen) ||
 		    strcmp(de->d_name + len - slen, RECORD_SUFFIX))
 			continue;
-		if (read_record_file(dest_fd, de->d_name, r) < 0 ||
+		if (read_resume_record(dest_fd, de->d_name, r) < 0 ||
 		    memcmp(r->tok.uuid, uuid, 16) || r->tok.ctransid != ctransid)
 			continue;
 		if (len - plen - slen >= size)

@@ -24,6 +24,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
+#include "le.h"
 #include "send-estimate.h"
 #include "send-stream.h"
 
@@ -48,14 +49,6 @@ struct estimate_ctx {
 #define FE_DISK_NUM_BYTES	29
 #define FE_INLINE_DATA		21
 #define FE_REG_SIZE		53
-
-static uint64_t le64_at(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
 
 /*
  * The bytes of data an ENCODED_WRITE of the extent of path at offset
@@ -91,7 +84,7 @@ static uint64_t encoded_bytes(const struct send_estimate *e, const char *path,
 		return sh.len - FE_INLINE_DATA;
 	if (item[FE_TYPE] != BTRFS_FILE_EXTENT_REG || sh.len < FE_REG_SIZE)
 		return 0;
-	return le64_at(item + FE_DISK_NUM_BYTES);
+	return get_le64(item + FE_DISK_NUM_BYTES);
 }
 
 /*

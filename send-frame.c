@@ -3,31 +3,22 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "le.h"
 #include "send-frame.h"
-
-static uint16_t le16(const unsigned char *p)
-{
-	return p[0] | p[1] << 8;
-}
-
-static uint32_t le32(const unsigned char *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 bool send_frame_stream_header(const unsigned char *hdr, uint32_t *version)
 {
 	if (memcmp(hdr, BTRFS_SEND_STREAM_MAGIC, BTRFS_SEND_STREAM_MAGIC_LEN))
 		return false;
-	*version = le32(hdr + BTRFS_SEND_STREAM_MAGIC_LEN);
+	*version = get_le32(hdr + BTRFS_SEND_STREAM_MAGIC_LEN);
 	return true;
 }
 
 void send_frame_cmd_header(const unsigned char *hdr, struct send_frame_cmd *c)
 {
-	c->len = le32(hdr);
-	c->cmd = le16(hdr + 4);
-	c->crc = le32(hdr + 6);
+	c->len = get_le32(hdr);
+	c->cmd = get_le16(hdr + 4);
+	c->crc = get_le32(hdr + 6);
 }
 
 uint32_t send_frame_cmd_crc(const unsigned char *hdr,
@@ -75,9 +66,9 @@ bool send_frame_first_path(const unsigned char *payload, size_t avail,
 	if (avail > len)
 		avail = len;
 	if (avail < BTRFS_SEND_TLV_HEADER_LEN ||
-	    le16(payload) != BTRFS_SEND_A_PATH)
+	    get_le16(payload) != BTRFS_SEND_A_PATH)
 		return false;
-	alen = le16(payload + 2);
+	alen = get_le16(payload + 2);
 	if (alen > avail - BTRFS_SEND_TLV_HEADER_LEN)
 		return false;
 	*path = (const char *)payload + BTRFS_SEND_TLV_HEADER_LEN;

@@ -24,6 +24,7 @@
 #include "send-frame.h"
 #include "send-pump.h"
 #include "send.h"
+#include "utils.h"
 
 /* Payloads this large are spliced past the pump, not copied. */
 #define SPLICE_MIN	(16 * 1024)
@@ -40,16 +41,6 @@
 #define PUMP_EOF	1	/* the attempt's pipe ended */
 #define PUMP_RESTART	2	/* the content shows a restarted stream */
 
-static int wait_writable(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-	while (poll(&pfd, 1, -1) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
-}
-
 /* After EAGAIN: data to read yet?  Then the output is full; wait for it. */
 static int wait_ready(struct send_pump *p)
 {
@@ -61,29 +52,6 @@ static int wait_ready(struct send_pump *p)
 	while (poll(&pfd, 1, -1) < 0)
 		if (errno != EINTR)
 			return -errno;
-	return 0;
-}
-
-static int write_all(int fd, const unsigned char *buf, size_t len)
-{
-	ssize_t n;
-	int ret;
-
-	while (len) {
-		n = write(fd, buf, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				return -errno;
-			ret = wait_writable(fd);
-			if (ret < 0)
-				return ret;
-			continue;
-		}
-		buf += n;
-		len -= n;
-	}
 	return 0;
 }
 
@@ -221,7 +189,7 @@ static ssize_t read_some(int fd, unsigned char *buf, size_t len)
 }
 
 /* Make need bytes readable at buf + start: 0, PUMP_EOF or an errno. */
-static int fill(struct send_pump *p, size_t need, size_t most)
+static int ensure_buffered(struct send_pump *p, size_t need, size_t most)
 {
 	size_t size = p->size;
 	ssize_t n;
@@ -293,8 +261,9 @@ static int read_unit_header(struct send_pump *p, size_t *hlen, size_t *ulen)
 
 	*hlen = (!p->at.offset && !p->headerless) ?
 		BTRFS_SEND_STREAM_HEADER_LEN : BTRFS_SEND_CMD_HEADER_LEN;
-	ret = fill(p, *hlen, p->in_off >= p->verify_end && p->can_splice &&
-		   p->large_payload ? FAST_READ : SIZE_MAX);
+	ret = ensure_buffered(p, *hlen,
+			      p->in_off >= p->verify_end && p->can_splice &&
+			      p->large_payload ? FAST_READ : SIZE_MAX);
 	if (ret)
 		return ret;
 	h = p->buf + p->start;
@@ -367,7 +336,7 @@ static int take_checked(struct send_pump *p, size_t hlen, size_t ulen,
 	struct send_stream_pos next;
 	int ret;
 
-	ret = fill(p, ulen, SIZE_MAX);
+	ret = ensure_buffered(p, ulen, SIZE_MAX);
 	if (ret)
 		return ret;
 	if (hlen == BTRFS_SEND_CMD_HEADER_LEN && !unit_crc_ok(p, ulen))
@@ -464,8 +433,10 @@ static int take_fast(struct send_pump *p, size_t hlen, size_t ulen)
 		if (n)
 			ret = splice_payload(p, n, &left);
 		else
-			ret = fill(p, 1, !p->can_splice ? SIZE_MAX :
-				   left < FAST_READ ? left : FAST_READ);
+			ret = ensure_buffered(p, 1,
+					      !p->can_splice ? SIZE_MAX :
+					      left < FAST_READ ? left :
+					      FAST_READ);
 		if (ret)
 			return ret;
 	}
@@ -498,7 +469,7 @@ static int drain(struct send_pump *p)
 	p->restart_seen = true;
 	while (!ret) {
 		p->start = p->end = 0;
-		ret = fill(p, 1, SIZE_MAX);
+		ret = ensure_buffered(p, 1, SIZE_MAX);
 	}
 	return ret < 0 ? ret : 0;
 }

@@ -8,7 +8,6 @@
  * buffer holds at most one command beyond its read-ahead, so memory use
  * depends on the largest command, never on the size of the stream.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "le.h"
 #include "send-frame.h"
 #include "send-stream.h"
 
@@ -222,30 +222,6 @@ static size_t attr_fixed_size(enum attr_kind kind)
 	}
 }
 
-static inline uint16_t get_le16(const unsigned char *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le16toh(v);
-}
-
-static inline uint32_t get_le32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static inline uint64_t get_le64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
 __attribute__((format(printf, 3, 4)))
 static int stream_fail(struct send_stream *s, int ret, const char *fmt, ...)
 {
@@ -329,7 +305,7 @@ static int grow_buffer(struct send_stream *s, size_t need)
  * Make at least need bytes available at buf + pos.  Returns 0 when they
  * are, 1 when the input ended first, or a negative errno.
  */
-static int fill(struct send_stream *s, size_t need)
+static int ensure_buffered(struct send_stream *s, size_t need)
 {
 	ssize_t n;
 	int ret;
@@ -407,7 +383,7 @@ static int read_stream_header(struct send_stream *s)
 	uint32_t version;
 	int ret;
 
-	ret = fill(s, BTRFS_SEND_STREAM_HEADER_LEN);
+	ret = ensure_buffered(s, BTRFS_SEND_STREAM_HEADER_LEN);
 	if (ret < 0)
 		return ret;
 	p = s->buf + s->pos;
@@ -595,8 +571,6 @@ static int reserve_strings(struct send_stream *s, uint32_t payload_len)
 	return 0;
 }
 
-#define NEED_STRING(type, var) ((var) = get_string(s, BTRFS_SEND_A_##type))
-
 #define CALL(slot, ...)							\
 	(ops->slot ? ops->slot(__VA_ARGS__, user) : -EOPNOTSUPP)
 
@@ -605,7 +579,7 @@ static int dispatch_path_only(struct send_stream *s,
 {
 	const char *path;
 
-	NEED_STRING(PATH, path);
+	path = get_string(s, BTRFS_SEND_A_PATH);
 	switch (s->cmd) {
 	case BTRFS_SEND_C_MKFILE:
 		return CALL(mkfile, path);
@@ -628,8 +602,8 @@ static int dispatch_xattr(struct send_stream *s,
 {
 	const char *path, *name;
 
-	NEED_STRING(PATH, path);
-	NEED_STRING(XATTR_NAME, name);
+	path = get_string(s, BTRFS_SEND_A_PATH);
+	name = get_string(s, BTRFS_SEND_A_XATTR_NAME);
 	if (s->cmd == BTRFS_SEND_C_REMOVE_XATTR)
 		return CALL(remove_xattr, path, name);
 	return CALL(set_xattr, path, name,
@@ -642,8 +616,8 @@ static int dispatch_clone(struct send_stream *s,
 {
 	const char *path, *clone_path;
 
-	NEED_STRING(PATH, path);
-	NEED_STRING(CLONE_PATH, clone_path);
+	path = get_string(s, BTRFS_SEND_A_PATH);
+	clone_path = get_string(s, BTRFS_SEND_A_CLONE_PATH);
 	return CALL(clone, path, get_u64(s, BTRFS_SEND_A_FILE_OFFSET),
 		    get_u64(s, BTRFS_SEND_A_CLONE_LEN),
 		    get_uuid(s, BTRFS_SEND_A_CLONE_UUID),
@@ -657,7 +631,7 @@ static int dispatch_utimes(struct send_stream *s,
 	struct send_timespec at, mt, ct;
 	const char *path;
 
-	NEED_STRING(PATH, path);
+	path = get_string(s, BTRFS_SEND_A_PATH);
 	get_timespec(s, BTRFS_SEND_A_ATIME, &at);
 	get_timespec(s, BTRFS_SEND_A_MTIME, &mt);
 	get_timespec(s, BTRFS_SEND_A_CTIME, &ct);
@@ -671,7 +645,7 @@ static int dispatch_encoded_write(struct send_stream *s,
 	struct send_encoded_write ew;
 	const char *path;
 
-	NEED_STRING(PATH, path);
+	path = get_string(s, BTRFS_SEND_A_PATH);
 	ew.offset = get_u64(s, BTRFS_SEND_A_FILE_OFFSET);
 	ew.unencoded_file_len = get_u64(s, BTRFS_SEND_A_UNENCODED_FILE_LEN);
 	ew.unencoded_len = get_u64(s, BTRFS_SEND_A_UNENCODED_LEN);
@@ -690,7 +664,7 @@ static int dispatch_enable_verity(struct send_stream *s,
 	struct send_verity v = { 0 };
 	const char *path;
 
-	NEED_STRING(PATH, path);
+	path = get_string(s, BTRFS_SEND_A_PATH);
 	v.algorithm = s->attrs[BTRFS_SEND_A_VERITY_ALGORITHM].data[0];
 	v.block_size = get_u32(s, BTRFS_SEND_A_VERITY_BLOCK_SIZE);
 	if (has_attr(s, BTRFS_SEND_A_VERITY_SALT_DATA)) {
@@ -711,11 +685,11 @@ static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 
 	switch (s->cmd) {
 	case BTRFS_SEND_C_SUBVOL:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(subvol, path, get_uuid(s, BTRFS_SEND_A_UUID),
 			    get_u64(s, BTRFS_SEND_A_CTRANSID));
 	case BTRFS_SEND_C_SNAPSHOT:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(snapshot, path, get_uuid(s, BTRFS_SEND_A_UUID),
 			    get_u64(s, BTRFS_SEND_A_CTRANSID),
 			    get_uuid(s, BTRFS_SEND_A_CLONE_UUID),
@@ -728,39 +702,39 @@ static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 	case BTRFS_SEND_C_RMDIR:
 		return dispatch_path_only(s, ops, user);
 	case BTRFS_SEND_C_MKNOD:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(mknod, path, get_u64(s, BTRFS_SEND_A_MODE),
 			    get_u64(s, BTRFS_SEND_A_RDEV));
 	case BTRFS_SEND_C_SYMLINK:
-		NEED_STRING(PATH, path);
-		NEED_STRING(PATH_LINK, path2);
+		path = get_string(s, BTRFS_SEND_A_PATH);
+		path2 = get_string(s, BTRFS_SEND_A_PATH_LINK);
 		return CALL(symlink, path, path2);
 	case BTRFS_SEND_C_RENAME:
-		NEED_STRING(PATH, path);
-		NEED_STRING(PATH_TO, path2);
+		path = get_string(s, BTRFS_SEND_A_PATH);
+		path2 = get_string(s, BTRFS_SEND_A_PATH_TO);
 		return CALL(rename, path, path2);
 	case BTRFS_SEND_C_LINK:
-		NEED_STRING(PATH, path);
-		NEED_STRING(PATH_LINK, path2);
+		path = get_string(s, BTRFS_SEND_A_PATH);
+		path2 = get_string(s, BTRFS_SEND_A_PATH_LINK);
 		return CALL(link, path, path2);
 	case BTRFS_SEND_C_SET_XATTR:
 	case BTRFS_SEND_C_REMOVE_XATTR:
 		return dispatch_xattr(s, ops, user);
 	case BTRFS_SEND_C_WRITE:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(write, path, s->attrs[BTRFS_SEND_A_DATA].data,
 			    get_u64(s, BTRFS_SEND_A_FILE_OFFSET),
 			    s->attrs[BTRFS_SEND_A_DATA].len);
 	case BTRFS_SEND_C_CLONE:
 		return dispatch_clone(s, ops, user);
 	case BTRFS_SEND_C_TRUNCATE:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(truncate, path, get_u64(s, BTRFS_SEND_A_SIZE));
 	case BTRFS_SEND_C_CHMOD:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(chmod, path, get_u64(s, BTRFS_SEND_A_MODE));
 	case BTRFS_SEND_C_CHOWN:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(chown, path, get_u64(s, BTRFS_SEND_A_UID),
 			    get_u64(s, BTRFS_SEND_A_GID));
 	case BTRFS_SEND_C_UTIMES:
@@ -768,18 +742,18 @@ static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 	case BTRFS_SEND_C_END:
 		return ops->end ? ops->end(user) : -EOPNOTSUPP;
 	case BTRFS_SEND_C_UPDATE_EXTENT:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(update_extent, path,
 			    get_u64(s, BTRFS_SEND_A_FILE_OFFSET),
 			    get_u64(s, BTRFS_SEND_A_SIZE));
 	case BTRFS_SEND_C_FALLOCATE:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(fallocate, path,
 			    get_u32(s, BTRFS_SEND_A_FALLOCATE_MODE),
 			    get_u64(s, BTRFS_SEND_A_FILE_OFFSET),
 			    get_u64(s, BTRFS_SEND_A_SIZE));
 	case BTRFS_SEND_C_FILEATTR:
-		NEED_STRING(PATH, path);
+		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(fileattr, path, get_u64(s, BTRFS_SEND_A_FILEATTR));
 	case BTRFS_SEND_C_ENCODED_WRITE:
 		return dispatch_encoded_write(s, ops, user);
@@ -790,7 +764,6 @@ static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 }
 
 #undef CALL
-#undef NEED_STRING
 
 static uint64_t max_cmd_len(const struct send_stream *s)
 {
@@ -851,7 +824,7 @@ static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 	/* Nothing of the last command stays visible once the buffer moves. */
 	s->attrs_present = 0;
 	s->cmd_offset = input_offset(s);
-	ret = fill(s, BTRFS_SEND_CMD_HEADER_LEN);
+	ret = ensure_buffered(s, BTRFS_SEND_CMD_HEADER_LEN);
 	if (ret < 0)
 		return ret;
 	if (ret > 0) {
@@ -880,7 +853,7 @@ static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 			"command length %llu exceeds the protocol v%u maximum of %llu",
 			(unsigned long long)len, s->version,
 			(unsigned long long)max_cmd_len(s));
-	ret = fill(s, BTRFS_SEND_CMD_HEADER_LEN + len);
+	ret = ensure_buffered(s, BTRFS_SEND_CMD_HEADER_LEN + len);
 	if (ret < 0) {
 		*suspect = false;
 		return ret;
@@ -890,7 +863,7 @@ static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 			"truncated command: stream ends after %zu of %llu bytes",
 			s->end - s->pos,
 			(unsigned long long)len + BTRFS_SEND_CMD_HEADER_LEN);
-	/* fill() may have moved the buffer. */
+	/* ensure_buffered() may have moved the buffer. */
 	hdr = s->buf + s->pos;
 	ret = check_crc(s, hdr, len);
 	if (ret < 0)
@@ -966,7 +939,8 @@ static bool find_head(struct send_stream *s, size_t *at)
 			}
 			from = have - s->head_len + 1;
 		}
-		if (have == want || s->input_eof || fill(s, have + 1) < 0)
+		if (have == want || s->input_eof ||
+		    ensure_buffered(s, have + 1) < 0)
 			return false;
 	}
 }
@@ -1255,7 +1229,7 @@ void send_stream_position(const struct send_stream *s,
 
 int send_stream_peek(struct send_stream *s, const void **data, size_t len)
 {
-	int ret = fill(s, len);
+	int ret = ensure_buffered(s, len);
 
 	if (ret)
 		return ret;

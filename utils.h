@@ -2,6 +2,7 @@
 #ifndef UTILS_H
 #define UTILS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -33,7 +34,25 @@ void warning(const char *fmt, ...);
 void status_line_shown(void);
 void status_line_clear(void);
 
-/* Parse a whole decimal u64; 0 or -EINVAL. */
+/* Wait until fd can be written to; 0 or a negative errno. */
+int wait_writable(int fd);
+/*
+ * Write all len bytes of buf, or fail: 0 or a negative errno, nothing
+ * printed.  Interrupted writes are retried; on a non-blocking fd, EAGAIN
+ * waits until the fd takes more.
+ */
+int write_all(int fd, const void *buf, size_t len);
+/* The same at offset, with pwrite; the file offset does not move. */
+int pwrite_all(int fd, const void *buf, size_t len, uint64_t offset);
+
+/* Parse a whole decimal u64, digits only; 0 or -EINVAL. */
 int parse_u64(const char *str, uint64_t *value);
+/*
+ * A byte count: a whole decimal number with at most one binary suffix,
+ * k, M, G or T in any case (powers of 1024): "4096", "512M", "3G".  No
+ * fraction ("1.5M" is refused), as btrfs-receive(8) says of
+ * --expected-size.  0 or -EINVAL (overflow included).
+ */
+int parse_size(const char *str, uint64_t *value);
 
 #endif

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "rbtree.h"
-#include "send-utils.h"
+#include "subvol-index.h"
 
 struct item {
 	int key;
@@ -115,8 +115,6 @@ static void test_subvol_index_finds_by_every_key(void **state)
 	assert_int_equal(subvol_index_find_by_uuid(&idx, uuid)->root_id, 332);
 	assert_string_equal(subvol_index_find_by_root_id(&idx, 300)->path,
 			    "snaps/s45");
-	assert_int_equal(subvol_index_find_by_path(&idx, "snaps/s9")->root_id,
-			 264);
 	memset(uuid, 10, 16);
 	/* Received uuid 10 belongs to s9, s59, s109, s159, in that order. */
 	si = subvol_index_first_received(&idx, uuid);
@@ -130,7 +128,6 @@ static void test_subvol_index_finds_by_every_key(void **state)
 	assert_null(subvol_index_first_received(&idx, uuid));
 	memset(uuid, 0xee, 16);
 	assert_null(subvol_index_find_by_uuid(&idx, uuid));
-	assert_null(subvol_index_find_by_path(&idx, "snaps/none"));
 	assert_null(subvol_index_find_by_root_id(&idx, 5));
 	subvol_index_free(&idx);
 	assert_int_equal(idx.count, 0);

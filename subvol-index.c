@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The subvolume index: libbtrfsutil's iterator lists the subvolumes, four
- * red-black trees find them by uuid, received uuid, root id and path.
+ * The subvolume index: libbtrfsutil's iterator lists the subvolumes, three
+ * red-black trees find them by uuid, received uuid and root id.
  */
 #include <btrfsutil.h>
 #include <errno.h>
@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
-#include "send-utils.h"
+#include "subvol-index.h"
 #include "utils.h"
 
 #define BTRFS_FS_TREE_OBJECTID 5ULL
@@ -49,12 +50,6 @@ static int cmp_root_id(const struct rb_node *a, const struct rb_node *b)
 		       rb_entry(b, struct subvol_info, by_root_id)->root_id);
 }
 
-static int cmp_path(const struct rb_node *a, const struct rb_node *b)
-{
-	return strcmp(rb_entry(a, struct subvol_info, by_path)->path,
-		      rb_entry(b, struct subvol_info, by_path)->path);
-}
-
 static void insert(struct rb_root *root, struct rb_node *node, node_cmp cmp)
 {
 	struct rb_node **link = &root->node;
@@ -68,22 +63,13 @@ static void insert(struct rb_root *root, struct rb_node *node, node_cmp cmp)
 	rb_insert_color(node, root);
 }
 
-static bool uuid_is_zero(const uint8_t *uuid)
-{
-	static const uint8_t zero[16];
-
-	return !memcmp(uuid, zero, 16);
-}
-
 void subvol_index_add(struct subvol_index *idx, struct subvol_info *info)
 {
 	insert(&idx->by_uuid, &info->by_uuid, cmp_uuid);
 	insert(&idx->by_root_id, &info->by_root_id, cmp_root_id);
-	if (!uuid_is_zero(info->received_uuid))
+	if (!uuid_is_null(info->received_uuid))
 		insert(&idx->by_received_uuid, &info->by_received_uuid,
 		       cmp_received);
-	if (info->path)
-		insert(&idx->by_path, &info->by_path, cmp_path);
 	idx->count++;
 }
 
@@ -95,9 +81,7 @@ static void fill_info(struct subvol_info *info,
 	memcpy(info->parent_uuid, u->parent_uuid, 16);
 	memcpy(info->received_uuid, u->received_uuid, 16);
 	info->ctransid = u->ctransid;
-	info->otransid = u->otransid;
 	info->stransid = u->stransid;
-	info->rtransid = u->rtransid;
 	info->read_only = u->flags & 1ULL; /* BTRFS_ROOT_SUBVOL_RDONLY */
 }
 
@@ -252,23 +236,6 @@ subvol_index_find_by_root_id(const struct subvol_index *idx, uint64_t id)
 	while (n) {
 		info = rb_entry(n, struct subvol_info, by_root_id);
 		c = cmp_u64(id, info->root_id);
-		if (!c)
-			return info;
-		n = c < 0 ? n->left : n->right;
-	}
-	return NULL;
-}
-
-struct subvol_info *subvol_index_find_by_path(const struct subvol_index *idx,
-					      const char *path)
-{
-	struct rb_node *n = idx->by_path.node;
-	struct subvol_info *info;
-	int c;
-
-	while (n) {
-		info = rb_entry(n, struct subvol_info, by_path);
-		c = strcmp(path, info->path);
 		if (!c)
 			return info;
 		n = c < 0 ? n->left : n->right;

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The subvolumes of one btrfs filesystem, indexed by uuid, by received
- * uuid, by root id and by path, built from libbtrfsutil.  The only place
+ * uuid and by root id, built from libbtrfsutil.  The only place
  * that knows how subvolumes are found.
  */
-#ifndef SEND_UTILS_H
-#define SEND_UTILS_H
+#ifndef SUBVOL_INDEX_H
+#define SUBVOL_INDEX_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,9 +18,7 @@ struct subvol_info {
 	uint8_t parent_uuid[16];
 	uint8_t received_uuid[16];
 	uint64_t ctransid;
-	uint64_t otransid;
 	uint64_t stransid;
-	uint64_t rtransid;
 	bool read_only;
 	/* Relative to the filesystem's top level, no leading slash. */
 	char *path;
@@ -28,14 +26,12 @@ struct subvol_info {
 	struct rb_node by_uuid;
 	struct rb_node by_received_uuid;
 	struct rb_node by_root_id;
-	struct rb_node by_path;
 };
 
 struct subvol_index {
 	struct rb_root by_uuid;
 	struct rb_root by_received_uuid;
 	struct rb_root by_root_id;
-	struct rb_root by_path;
 	unsigned int count;
 };
 
@@ -65,7 +61,5 @@ subvol_index_first_received(const struct subvol_index *idx,
 struct subvol_info *subvol_index_next_received(const struct subvol_info *info);
 struct subvol_info *
 subvol_index_find_by_root_id(const struct subvol_index *idx, uint64_t id);
-struct subvol_info *subvol_index_find_by_path(const struct subvol_index *idx,
-					      const char *path);
 
 #endif
