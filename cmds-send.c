@@ -418,8 +418,69 @@ static int parse_token(const char *arg, struct send_opts *o)
 }
 
 /*
- * Options, with -p and -c checked as they come, in order.  Returns 0 to
- * go on, or 1 with *status set when there is nothing more to do.
+ * One option of getopt_long(), -p and -c checked as they come, in order:
+ * 0 to go on, or 1 when there is nothing more to do (*status is 1 unless
+ * set otherwise).
+ */
+static int take_option(int c, char **argv, struct send_opts *o, int *status)
+{
+	switch (c) {
+	case 'v':
+		verbosity++;
+		break;
+	case 'q':
+		verbosity = 0;
+		break;
+	case 'e':
+		o->omit_between = true;
+		break;
+	case 'c':
+	case 'i':
+		/* btrfs-progs 6.2 refuses -i; here it is -c's alias. */
+		if (add_clone_path(o, optarg))
+			return 1;
+		break;
+	case 'f':
+		o->outname = optarg;
+		break;
+	case 'p':
+		if (set_parent_path(o, optarg))
+			return 1;
+		break;
+	case OPT_NO_DATA:
+		o->flags |= BTRFS_SEND_FLAG_NO_FILE_DATA;
+		break;
+	case OPT_PROTO:
+		if (parse_proto(optarg, &o->proto))
+			return 1;
+		o->proto_set = true;
+		break;
+	case OPT_COMPRESSED_DATA:
+		o->flags |= BTRFS_SEND_FLAG_COMPRESSED;
+		break;
+	case OPT_RESUME:
+		if (parse_token(optarg, o))
+			return 1;
+		break;
+	case OPT_ESTIMATE:
+		o->estimate = true;
+		break;
+	case OPT_PROGRESS:
+		o->progress = true;
+		break;
+	case OPT_HELP:
+		*status = print_usage(&cmd_send, 0);
+		return 1;
+	default:
+		option_error(&cmd_send, c, argv);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Options.  Returns 0 to go on, or 1 with *status set when there is
+ * nothing more to do.
  */
 static int parse_options(int argc, char **argv, struct send_opts *o,
 			 int *status)
@@ -447,57 +508,8 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":ec:i:f:p:qv", long_options,
 				NULL)) != -1) {
-		switch (c) {
-		case 'v':
-			verbosity++;
-			break;
-		case 'q':
-			verbosity = 0;
-			break;
-		case 'e':
-			o->omit_between = true;
-			break;
-		case 'c':
-		case 'i':
-			/* btrfs-progs 6.2 refuses -i; here it is -c's alias. */
-			if (add_clone_path(o, optarg))
-				return 1;
-			break;
-		case 'f':
-			o->outname = optarg;
-			break;
-		case 'p':
-			if (set_parent_path(o, optarg))
-				return 1;
-			break;
-		case OPT_NO_DATA:
-			o->flags |= BTRFS_SEND_FLAG_NO_FILE_DATA;
-			break;
-		case OPT_PROTO:
-			if (parse_proto(optarg, &o->proto))
-				return 1;
-			o->proto_set = true;
-			break;
-		case OPT_COMPRESSED_DATA:
-			o->flags |= BTRFS_SEND_FLAG_COMPRESSED;
-			break;
-		case OPT_RESUME:
-			if (parse_token(optarg, o))
-				return 1;
-			break;
-		case OPT_ESTIMATE:
-			o->estimate = true;
-			break;
-		case OPT_PROGRESS:
-			o->progress = true;
-			break;
-		case OPT_HELP:
-			*status = print_usage(&cmd_send, 0);
+		if (take_option(c, argv, o, status))
 			return 1;
-		default:
-			option_error(&cmd_send, c, argv);
-			return 1;
-		}
 	}
 	if (o->estimate && o->resume) {
 		*status = usage_error(&cmd_send, "%s",
