@@ -31,7 +31,7 @@ CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 LIB_OBJS := crc32c.o send-stream.o progress.o receive-dump.o receive-dump-json.o utils.o \
 	    rbtree.o subvol-index.o confined-path.o decompress.o dir-times.o \
 	    receive-apply.o receive-btrfs.o receive-dir.o receive-resume.o copy-tree.o \
-	    resume.o send-pump.o send-frame.o mounts.o
+	    resume.o send-pump.o send-frame.o send-prefetch.o mounts.o
 OBJS := btrfs.o cmds-receive.o cmds-send.o send-estimate.o \
 	$(LIB_OBJS)
 UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree \

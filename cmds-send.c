@@ -32,6 +32,7 @@
 #include "progress.h"
 #include "resume.h"
 #include "send-estimate.h"
+#include "send-prefetch.h"
 #include "send-pump.h"
 #include "send-stream.h"
 #include "subvol-index.h"
@@ -937,6 +938,38 @@ static void report_send_error(struct send_ctx *s, const struct send_pump *pump,
 	}
 }
 
+/*
+ * The prefetcher for the subvolume open at fd (see send-prefetch.h), or
+ * NULL; BTRFS_SEND_PREFETCH=0 turns it off, to measure what it does.
+ */
+static struct send_prefetch *start_prefetch(struct send_ctx *s, int fd,
+					    struct send_pump *pump)
+{
+	struct btrfs_util_subvolume_info info;
+	const char *env = getenv("BTRFS_SEND_PREFETCH");
+	uint64_t min_transid = 0;
+
+	if (env && !strcmp(env, "0"))
+		return NULL;
+	/* Of an incremental, only the leaves changed since the parent. */
+	if (s->parent_id) {
+		if (btrfs_util_subvolume_info(s->root_path, s->parent_id, &info))
+			return NULL;
+		min_transid = info.ctransid;
+	}
+	return send_prefetch_start(fd, min_transid, &pump->kernel_pos);
+}
+
+static void stop_prefetch(struct send_prefetch *pf, const char *path)
+{
+	uint64_t reads;
+
+	send_prefetch_stop(pf, &reads);
+	if (pf && verbosity >= 3)
+		fprintf(stderr, "prefetch of %s: %llu readaheads\n", path,
+			(unsigned long long)reads);
+}
+
 /* Consecutive restarts seen only in the content, with nothing written. */
 #define MAX_CONTENT_RESTARTS	8
 
@@ -949,6 +982,7 @@ static int pump_one(struct send_ctx *s, int fd, const char *path,
 {
 	unsigned char frame[RESUME_FRAME_LEN];
 	unsigned int content_restarts = 0;
+	struct send_prefetch *pf;
 	struct send_pump pump;
 	uint64_t before;
 	int ioctl_err = 0;
@@ -965,6 +999,7 @@ static int pump_one(struct send_ctx *s, int fd, const char *path,
 		return ret;
 	}
 	pump.progress = s->progress;
+	pf = start_prefetch(s, fd, &pump);
 	for (;;) {
 		before = pump.written;
 		ret = pump_attempt(s, fd, flags, &pump, &ioctl_err);
@@ -978,6 +1013,7 @@ static int pump_one(struct send_ctx *s, int fd, const char *path,
 			fprintf(stderr, "the kernel restarted the send of %s after a stop: sending again, %llu bytes checked and skipped\n",
 				path, (unsigned long long)pump.written);
 	}
+	stop_prefetch(pf, path);
 	if (!ret)
 		ret = send_pump_finish(&pump, ioctl_err);
 	report_send_error(s, &pump, path, flags, ret, ioctl_err);

@@ -234,6 +234,7 @@ static int consume(struct send_pump *p, size_t n, bool keep)
 	}
 	p->start += n;
 	p->in_off += n;
+	atomic_store_explicit(&p->kernel_pos, p->in_off, memory_order_relaxed);
 	return 0;
 }
 
@@ -403,6 +404,7 @@ static int splice_payload(struct send_pump *p, size_t n, size_t *left)
 		return PUMP_EOF;
 	p->written += got;
 	p->in_off += got;
+	atomic_store_explicit(&p->kernel_pos, p->in_off, memory_order_relaxed);
 	*left -= got;
 	moved(p, got);
 	return 0;
@@ -517,6 +519,7 @@ void *send_pump_attempt(void *arg)
 	p->at.headerless = p->headerless;
 	p->start = p->end = p->queued = 0;
 	p->in_off = 0;
+	atomic_store(&p->kernel_pos, 0);
 	p->verify_end = 0;
 	p->disarmed = false;
 	p->restart_seen = false;

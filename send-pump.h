@@ -20,6 +20,7 @@
 #define SEND_PUMP_H
 
 #include <linux/types.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,8 @@ struct send_pump {
 	bool no_end;			/* send -e: no END command */
 	const unsigned char *frame;	/* --resume: written before the rest */
 	struct send_pump_progress *progress;	/* --progress, or NULL */
+	/* Where the kernel's stream stands, for the prefetcher. */
+	_Atomic uint64_t kernel_pos;
 
 	/* What the output holds of this stream, over all attempts. */
 	struct send_stream_pos done;	/* at the last whole command written */

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The prefetcher beside the send ioctl (see send-prefetch.h).  One thread
+ * searches the subvolume's tree in key order, as the kernel's send walks
+ * it, and for each extent of a regular file starts a readahead of its
+ * range through a file handle (open_by_handle_at: no path to resolve).
+ */
+#include <btrfsutil.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/btrfs.h>
+#include <linux/btrfs_tree.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "le.h"
+#include "send-prefetch.h"
+
+#define SEARCH_BUF_SIZE		(64 * 1024)
+/* A file handle of btrfs without its parent: objectid, root, generation. */
+#define FILEID_BTRFS_WITHOUT_PARENT	0x4d
+#define BTRFS_FID_LEN		20
+
+/* Offsets in struct btrfs_inode_item and btrfs_file_extent_item. */
+#define INODE_GENERATION	0
+#define INODE_SIZE		16
+#define INODE_MODE		52
+#define INODE_ITEM_LEN		160
+#define EXTENT_TYPE		20
+#define EXTENT_DISK_BYTENR	21
+#define EXTENT_NUM_BYTES	45
+#define EXTENT_REG_LEN		53
+
+struct send_prefetch {
+	int fd;				/* the subvolume */
+	uint64_t root_id;
+	uint64_t min_transid;
+	const _Atomic uint64_t *kernel_pos;
+	atomic_bool stop;
+	pthread_t thread;
+
+	/* Stream bytes the kernel will write for what was prefetched. */
+	uint64_t ahead;
+	/* The regular file whose extents come next in the tree, or -1. */
+	int file_fd;
+	uint64_t file_ino;
+	bool no_handles;		/* open_by_handle_at refused */
+	uint64_t reads;
+	struct btrfs_ioctl_search_args_v2 *args;
+};
+
+/* Wait until the kernel is within the window of what was prefetched. */
+static void wait_for_kernel(struct send_prefetch *p)
+{
+	static const struct timespec pause = { .tv_nsec = 5 * 1000 * 1000 };
+
+	while (!atomic_load(&p->stop) &&
+	       p->ahead > atomic_load(p->kernel_pos) + SEND_PREFETCH_WINDOW)
+		nanosleep(&pause, NULL);
+}
+
+static void close_file(struct send_prefetch *p)
+{
+	if (p->file_fd >= 0)
+		close(p->file_fd);
+	p->file_fd = -1;
+}
+
+static int open_by_ino(struct send_prefetch *p, uint64_t ino, uint32_t gen)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char fid[BTRFS_FID_LEN];
+	} h;
+	int fd;
+
+	h.fh.handle_bytes = BTRFS_FID_LEN;
+	h.fh.handle_type = FILEID_BTRFS_WITHOUT_PARENT;
+	put_le64(h.fid, ino);
+	put_le64(h.fid + 8, p->root_id);
+	put_le32(h.fid + 16, gen);
+	fd = open_by_handle_at(p->fd, &h.fh, O_RDONLY | O_NOATIME | O_CLOEXEC);
+	if (fd < 0 && (errno == EPERM || errno == EOPNOTSUPP ||
+		       errno == ENOSYS || errno == EINVAL))
+		p->no_handles = true;
+	return fd;
+}
+
+static void on_inode(struct send_prefetch *p, uint64_t ino,
+		     const unsigned char *item, uint32_t len)
+{
+	uint32_t mode;
+
+	close_file(p);
+	p->ahead += SEND_PREFETCH_INODE_BYTES;
+	if (len < INODE_ITEM_LEN || p->no_handles)
+		return;
+	mode = get_le32(item + INODE_MODE);
+	if (!S_ISREG(mode) || !get_le64(item + INODE_SIZE))
+		return;
+	wait_for_kernel(p);
+	p->file_fd = open_by_ino(p, ino,
+				 (uint32_t)get_le64(item + INODE_GENERATION));
+	p->file_ino = ino;
+}
+
+static void on_extent(struct send_prefetch *p, uint64_t ino, uint64_t offset,
+		      const unsigned char *item, uint32_t len)
+{
+	uint64_t bytes;
+
+	if (len <= EXTENT_TYPE)
+		return;
+	if (item[EXTENT_TYPE] == BTRFS_FILE_EXTENT_INLINE) {
+		p->ahead += len - EXTENT_DISK_BYTENR;
+		return;
+	}
+	if (len < EXTENT_REG_LEN)
+		return;
+	bytes = get_le64(item + EXTENT_NUM_BYTES);
+	p->ahead += bytes;
+	if (p->file_fd < 0 || p->file_ino != ino ||
+	    !get_le64(item + EXTENT_DISK_BYTENR))
+		return;
+	wait_for_kernel(p);
+	if (!readahead(p->file_fd, offset, bytes))
+		p->reads++;
+}
+
+/* The items of one search, in key order; the last key in *last. */
+static void take_items(struct send_prefetch *p, struct btrfs_ioctl_search_key *last)
+{
+	const unsigned char *b = (const unsigned char *)p->args->buf;
+	const struct btrfs_ioctl_search_header *sh;
+	uint32_t i;
+
+	for (i = 0; i < p->args->key.nr_items; i++) {
+		if (atomic_load(&p->stop))
+			return;
+		sh = (const struct btrfs_ioctl_search_header *)b;
+		b += sizeof(*sh);
+		if (sh->type == BTRFS_INODE_ITEM_KEY)
+			on_inode(p, sh->objectid, b, sh->len);
+		else if (sh->type == BTRFS_EXTENT_DATA_KEY)
+			on_extent(p, sh->objectid, sh->offset, b, sh->len);
+		last->min_objectid = sh->objectid;
+		last->min_type = sh->type;
+		last->min_offset = sh->offset;
+		b += sh->len;
+	}
+}
+
+/* The key just after the last one found; false past the last key. */
+static bool next_key(struct btrfs_ioctl_search_key *k)
+{
+	if (++k->min_offset)
+		return true;
+	if (++k->min_type)
+		return true;
+	k->min_type = 0;
+	return ++k->min_objectid != 0;
+}
+
+static void *prefetch_main(void *arg)
+{
+	struct send_prefetch *p = arg;
+	struct btrfs_ioctl_search_key *k = &p->args->key;
+	struct btrfs_ioctl_search_key last;
+
+	k->tree_id = p->root_id;
+	k->min_objectid = BTRFS_FIRST_FREE_OBJECTID;
+	k->max_objectid = (uint64_t)-1;
+	k->max_type = (uint32_t)-1;
+	k->max_offset = (uint64_t)-1;
+	k->min_transid = p->min_transid;
+	k->max_transid = (uint64_t)-1;
+	while (!atomic_load(&p->stop)) {
+		k->nr_items = (uint32_t)-1;
+		p->args->buf_size = SEARCH_BUF_SIZE;
+		if (ioctl(p->fd, BTRFS_IOC_TREE_SEARCH_V2, p->args) < 0 ||
+		    !k->nr_items)
+			break;
+		last = *k;
+		take_items(p, &last);
+		k->min_objectid = last.min_objectid;
+		k->min_type = last.min_type;
+		k->min_offset = last.min_offset;
+		if (!next_key(k))
+			break;
+	}
+	close_file(p);
+	return NULL;
+}
+
+struct send_prefetch *send_prefetch_start(int subvol_fd, uint64_t min_transid,
+					  const _Atomic uint64_t *kernel_pos)
+{
+	struct send_prefetch *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->args = malloc(sizeof(*p->args) + SEARCH_BUF_SIZE);
+	p->fd = fcntl(subvol_fd, F_DUPFD_CLOEXEC, 0);
+	if (!p->args || p->fd < 0 ||
+	    btrfs_util_subvolume_id_fd(p->fd, &p->root_id))
+		goto fail;
+	p->min_transid = min_transid;
+	p->kernel_pos = kernel_pos;
+	p->file_fd = -1;
+	atomic_init(&p->stop, false);
+	if (pthread_create(&p->thread, NULL, prefetch_main, p))
+		goto fail;
+	return p;
+fail:
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p->args);
+	free(p);
+	return NULL;
+}
+
+void send_prefetch_stop(struct send_prefetch *p, uint64_t *reads)
+{
+	*reads = 0;
+	if (!p)
+		return;
+	atomic_store(&p->stop, true);
+	pthread_join(p->thread, NULL);
+	*reads = p->reads;
+	close(p->fd);
+	free(p->args);
+	free(p);
+}
