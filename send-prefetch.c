@@ -29,9 +29,11 @@
 
 /* Offsets in struct btrfs_inode_item and btrfs_file_extent_item. */
 #define INODE_GENERATION	0
+#define INODE_TRANSID		8
 #define INODE_SIZE		16
 #define INODE_MODE		52
 #define INODE_ITEM_LEN		160
+#define EXTENT_GENERATION	0
 #define EXTENT_TYPE		20
 #define EXTENT_DISK_BYTENR	21
 #define EXTENT_NUM_BYTES	45
@@ -54,6 +56,15 @@ struct send_prefetch {
 	uint64_t reads;
 	struct btrfs_ioctl_search_args_v2 *args;
 };
+
+/*
+ * Of an incremental send, what the parent has too: the kernel sends
+ * nothing of it, and reads no data of it.
+ */
+static bool unchanged(const struct send_prefetch *p, uint64_t transid)
+{
+	return p->min_transid && transid <= p->min_transid;
+}
 
 /* Wait until the kernel is within the window of what was prefetched. */
 static void wait_for_kernel(struct send_prefetch *p)
@@ -98,8 +109,11 @@ static void on_inode(struct send_prefetch *p, uint64_t ino,
 	uint32_t mode;
 
 	close_file(p);
+	if (len < INODE_ITEM_LEN ||
+	    unchanged(p, get_le64(item + INODE_TRANSID)))
+		return;
 	p->ahead += SEND_PREFETCH_INODE_BYTES;
-	if (len < INODE_ITEM_LEN || p->no_handles)
+	if (p->no_handles)
 		return;
 	mode = get_le32(item + INODE_MODE);
 	if (!S_ISREG(mode) || !get_le64(item + INODE_SIZE))
@@ -115,7 +129,8 @@ static void on_extent(struct send_prefetch *p, uint64_t ino, uint64_t offset,
 {
 	uint64_t bytes;
 
-	if (len <= EXTENT_TYPE)
+	if (len <= EXTENT_TYPE ||
+	    unchanged(p, get_le64(item + EXTENT_GENERATION)))
 		return;
 	if (item[EXTENT_TYPE] == BTRFS_FILE_EXTENT_INLINE) {
 		p->ahead += len - EXTENT_DISK_BYTENR;
