@@ -126,7 +126,7 @@ asan-check: asan
 	$(SANITIZER_ENV) BTRFS_BIN=$(CURDIR)/btrfs-asan tests/run-integration.sh \
 		tests/test-dump-corpus.sh tests/test-dump-crafted.sh \
 		tests/test-dump-corrupt.sh tests/test-cli.sh tests/test-send.sh \
-		tests/test-stopped-send.sh
+		tests/test-stopped-send.sh tests/test-send-prefetch.sh
 	$(SANITIZER_ENV_NO_LEAKS) BTRFS_BIN=$(CURDIR)/btrfs-asan \
 		tests/run-integration.sh tests/test-receive.sh tests/test-progress.sh \
 		tests/test-receive-errors.sh tests/test-to-dir.sh tests/test-parents.sh \

@@ -23,6 +23,7 @@
 #include "send-prefetch.h"
 
 #define SEARCH_BUF_SIZE		(64 * 1024)
+#define READAHEAD_CHUNK		(2 << 20)
 /* A file handle of btrfs without its parent: objectid, root, generation. */
 #define FILEID_BTRFS_WITHOUT_PARENT	0x4d
 #define BTRFS_FID_LEN		20
@@ -127,7 +128,7 @@ static void on_inode(struct send_prefetch *p, uint64_t ino,
 static void on_extent(struct send_prefetch *p, uint64_t ino, uint64_t offset,
 		      const unsigned char *item, uint32_t len)
 {
-	uint64_t bytes;
+	uint64_t bytes, chunk;
 
 	if (len <= EXTENT_TYPE ||
 	    unchanged(p, get_le64(item + EXTENT_GENERATION)))
@@ -139,13 +140,21 @@ static void on_extent(struct send_prefetch *p, uint64_t ino, uint64_t offset,
 	if (len < EXTENT_REG_LEN)
 		return;
 	bytes = get_le64(item + EXTENT_NUM_BYTES);
-	p->ahead += bytes;
 	if (p->file_fd < 0 || p->file_ino != ino ||
-	    !get_le64(item + EXTENT_DISK_BYTENR))
+	    !get_le64(item + EXTENT_DISK_BYTENR)) {
+		p->ahead += bytes;
 		return;
-	wait_for_kernel(p);
-	if (!readahead(p->file_fd, offset, bytes))
-		p->reads++;
+	}
+	/* The kernel caps one readahead() at the device's window. */
+	while (bytes && !atomic_load(&p->stop)) {
+		chunk = bytes < READAHEAD_CHUNK ? bytes : READAHEAD_CHUNK;
+		p->ahead += chunk;
+		wait_for_kernel(p);
+		if (!readahead(p->file_fd, offset, chunk))
+			p->reads++;
+		offset += chunk;
+		bytes -= chunk;
+	}
 }
 
 /* The items of one search, in key order; the last key in *last. */
