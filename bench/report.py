@@ -119,6 +119,7 @@ def main():
     ap.add_argument("--failed")
     ap.add_argument("--loadavg", default="?")
     ap.add_argument("--output")
+    ap.add_argument("--warm", action="store_true")
     o = ap.parse_args()
 
     rows, raw = load(o.tsv)
@@ -183,8 +184,10 @@ def main():
     w("Medians of the runs, with the range of the runs in brackets; "
       "ratio = ours / reference of the medians (below 1: ours is "
       "faster or smaller); *fastest* compares the fastest runs, which "
-      "other work on the machine disturbs least. Caches are dropped "
-      "before every command. "
+      "other work on the machine disturbs least. " +
+      ("Caches are warm: before every command the dataset's source "
+       "trees and stream are read (BENCH_WARM=1). " if o.warm else
+       "Caches are dropped before every command. ") +
       "*wall* is the command alone; *+sync* adds the `sync` after it, "
       "which writes back what it left dirty. MB/s is stream bytes "
       "(10^6) per wall second; files/s is names in the tree (small) or "

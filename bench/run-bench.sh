@@ -17,6 +17,9 @@
 #   BENCH_KEEP=1        keep the work directory (not the mounts) at exit
 #   BENCH_PROGRESS=1    ours sends and receives with --progress (status
 #                       lines on stderr), to measure what --progress costs
+#   BENCH_WARM=1        the warm-cache pass: before every timed command the
+#                       dataset's source and stream are read (every file,
+#                       with its xattrs) instead of the caches dropped
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -242,7 +245,25 @@ verify() {
 # tools: see prime().
 ready() {
 	prime "$streams/$1.ref"
-	drop_caches
+	if warm; then
+		warm_up "$1"
+	else
+		drop_caches
+	fi
+}
+
+warm() {
+	[ -n "${BENCH_WARM:-}" ] && [ "$BENCH_WARM" != 0 ]
+}
+
+# warm_up DATASET: the source trees a send of DATASET reads, in the cache.
+warm_up() {
+	local d
+	sync
+	for d in $(send_args "$1"); do
+		[ -d "$d" ] || continue
+		tar -c --xattrs --xattrs-include='*' -f - -C "$d" . >/dev/null
+	done
 }
 
 bench_dataset() {
@@ -419,6 +440,7 @@ loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
 report_args=(--loadavg "$loadavg_start / $loadavg_end" --tsv "$tsv" --manifest "$manifest" --work "$work"
 	--scale "$scale" --runs "$runs" --ours "$ours" --ref "$ref"
 	--total-seconds "$t_total")
+! warm || report_args+=(--warm)
 [ -s "$work/failed" ] && report_args+=(--failed "$work/failed")
 if [ -n "${BENCH_RESULTS:-}" ] && [ "$BENCH_RESULTS" != 0 ]; then
 	mkdir -p "$bench/results"
@@ -426,6 +448,7 @@ if [ -n "${BENCH_RESULTS:-}" ] && [ "$BENCH_RESULTS" != 0 ]; then
 	out=$bench/results/$(date +%Y-%m-%d)-$(hostname -s)
 	[ "$scale" = 1 ] || out+=-scale$scale
 	[ -z "$(progress_opt ours)" ] || out+=-progress
+	! warm || out+=-warm
 	out+=.md
 	"$python" "$bench/report.py" "${report_args[@]}" --output "$out"
 	log "results written to $out"
