@@ -678,10 +678,27 @@ static int dispatch_enable_verity(struct send_stream *s,
 	return CALL(enable_verity, path, &v);
 }
 
+/* SYMLINK, RENAME and LINK: a path and another. */
+static int dispatch_two_paths(struct send_stream *s,
+			      const struct send_stream_ops *ops, void *user)
+{
+	const char *path = get_string(s, BTRFS_SEND_A_PATH);
+
+	switch (s->cmd) {
+	case BTRFS_SEND_C_SYMLINK:
+		return CALL(symlink, path,
+			    get_string(s, BTRFS_SEND_A_PATH_LINK));
+	case BTRFS_SEND_C_RENAME:
+		return CALL(rename, path, get_string(s, BTRFS_SEND_A_PATH_TO));
+	default:
+		return CALL(link, path, get_string(s, BTRFS_SEND_A_PATH_LINK));
+	}
+}
+
 static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 		    void *user)
 {
-	const char *path, *path2;
+	const char *path;
 
 	switch (s->cmd) {
 	case BTRFS_SEND_C_SUBVOL:
@@ -706,17 +723,9 @@ static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 		return CALL(mknod, path, get_u64(s, BTRFS_SEND_A_MODE),
 			    get_u64(s, BTRFS_SEND_A_RDEV));
 	case BTRFS_SEND_C_SYMLINK:
-		path = get_string(s, BTRFS_SEND_A_PATH);
-		path2 = get_string(s, BTRFS_SEND_A_PATH_LINK);
-		return CALL(symlink, path, path2);
 	case BTRFS_SEND_C_RENAME:
-		path = get_string(s, BTRFS_SEND_A_PATH);
-		path2 = get_string(s, BTRFS_SEND_A_PATH_TO);
-		return CALL(rename, path, path2);
 	case BTRFS_SEND_C_LINK:
-		path = get_string(s, BTRFS_SEND_A_PATH);
-		path2 = get_string(s, BTRFS_SEND_A_PATH_LINK);
-		return CALL(link, path, path2);
+		return dispatch_two_paths(s, ops, user);
 	case BTRFS_SEND_C_SET_XATTR:
 	case BTRFS_SEND_C_REMOVE_XATTR:
 		return dispatch_xattr(s, ops, user);
