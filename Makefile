@@ -130,6 +130,7 @@ asan-check: asan
 		tests/test-stopped-send.sh
 	$(SANITIZER_ENV_NO_LEAKS) BTRFS_BIN=$(CURDIR)/btrfs-asan \
 		tests/run-integration.sh tests/test-receive.sh tests/test-progress.sh \
+		tests/test-progress-json.sh \
 		tests/test-receive-errors.sh tests/test-to-dir.sh tests/test-parents.sh \
 		tests/test-restarted-stream.sh
 
