@@ -260,6 +260,21 @@ static int check_action(int argc, char **argv, struct receive_opts *o,
 	return 0;
 }
 
+/*
+ * --format json where receive writes JSON: the dump, the progress lines.
+ * Anywhere else it would be ignored in silence.
+ */
+static int check_format(const struct receive_opts *o, int *status)
+{
+	if (output_format != OUTPUT_JSON)
+		return 0;
+	if ((o->dump || o->progress) && !o->resume_token && !o->abort)
+		return 0;
+	error("--format json is supported by receive only with --dump or --progress");
+	*status = 1;
+	return 1;
+}
+
 /* Returns 0 to go on, or 1 with *status set when there is nothing to do. */
 static int parse_options(int argc, char **argv, struct receive_opts *o,
 			 int *status)
@@ -288,7 +303,7 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 		if (take_option(c, argv, o, status))
 			return 1;
 	}
-	return check_action(argc, argv, o, status);
+	return check_action(argc, argv, o, status) ?: check_format(o, status);
 }
 
 static int open_input(const struct receive_opts *o)
@@ -332,15 +347,16 @@ static inline void progress_tick(struct progress *p, struct send_stream *s)
 	if (!p || !progress_due(p))
 		return;
 	path = send_stream_cmd_path(s, &len);
-	progress_show(p, send_stream_offset(s), send_stream_cmd_count(s),
-		      path, len);
+	progress_show(p, send_stream_offset(s) - p->skip_bytes,
+		      send_stream_cmd_count(s) - p->skip_cmds, path, len);
 }
 
+/* After a resume, the figures count from where it took up the stream. */
 static void progress_end(struct progress *p, struct send_stream *s)
 {
 	if (p)
-		progress_finish(p, send_stream_offset(s),
-				send_stream_cmd_count(s));
+		progress_finish(p, send_stream_offset(s) - p->skip_bytes,
+				send_stream_cmd_count(s) - p->skip_cmds);
 }
 
 /* A loop hook: the status line after each command. */
@@ -537,7 +553,7 @@ static int apply_stream(const struct receive_opts *o, int fd,
 	catch_stop_signals();
 	send_stream_set_interrupt(s, &stop_signal);
 	send_stream_set_restart_hook(s, warn_restart, NULL);
-	ret = resume_take_up(s, ctx, marks, o->resume);
+	ret = resume_take_up(s, ctx, marks, o->resume, prog);
 	if (ret < 0) {
 		send_stream_close(s);
 		return ret;
@@ -599,6 +615,8 @@ static int receive_run(int argc, char **argv)
 		return 1;
 	if (o.progress) {
 		progress_init(&prog, "Received", input_size(&o, fd));
+		if (output_format == OUTPUT_JSON)
+			progress_use_json(&prog, "receive");
 		progp = &prog;
 	}
 	if (o.dump) {
@@ -613,5 +631,8 @@ static int receive_run(int argc, char **argv)
 	}
 	if (fd != STDIN_FILENO)
 		close(fd);
-	return ret < 0 ? 1 : 0;
+	status = ret < 0 ? 1 : 0;
+	if (progp)
+		progress_done(progp, status);
+	return status;
 }

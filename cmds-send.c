@@ -517,6 +517,10 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 				      "--resume cannot be used with --estimate");
 		return 1;
 	}
+	if (output_format == OUTPUT_JSON && !o->progress) {
+		error("--format json is supported by send only with --progress");
+		return 1;
+	}
 	if (optind >= argc) {
 		fprintf(stderr,
 			"btrfs send: not enough arguments: %d but at least 1 expected\n",
@@ -1144,6 +1148,8 @@ static int send_all(struct send_ctx *s, const struct send_opts *o,
 			resumed = ret;
 			if (resumed)
 				resume = &o->token;
+			if (resumed && s->progress)
+				progress_skip_begin(s->progress->prog);
 		}
 		if (!o->resume || resumed) {
 			ret = send_one(s, s->subvols[i], flags, resume);
@@ -1203,19 +1209,30 @@ static void print_estimate(const struct send_estimate *e)
 
 /* The real send, with --progress: one status line over all subvolumes. */
 static int send_with_progress(struct send_ctx *s, const struct send_opts *o,
-			      char **argv, uint64_t total)
+			      char **argv, struct progress *prog)
 {
-	struct send_pump_progress shown = { 0 };
-	struct progress prog;
+	struct send_pump_progress shown = { .prog = prog };
 	int ret;
 
-	progress_init(&prog, "Sent", total);
-	shown.prog = &prog;
 	s->progress = &shown;
 	ret = send_all(s, o, argv);
-	progress_finish(&prog, shown.moved, shown.cmds);
+	progress_finish(prog, shown.moved, shown.cmds);
 	s->progress = NULL;
 	return ret;
+}
+
+static void start_progress(struct progress *prog, uint64_t total)
+{
+	progress_init(prog, "Sent", total);
+	if (output_format == OUTPUT_JSON)
+		progress_use_json(prog, "send");
+}
+
+static int exit_status(const struct send_ctx *s, int ret)
+{
+	if (ret < 0)
+		return s->exit_status ? s->exit_status : 1;
+	return 0;
 }
 
 static int send_run(int argc, char **argv)
@@ -1223,6 +1240,7 @@ static int send_run(int argc, char **argv)
 	struct send_opts o = { .proto = 1 };
 	struct send_ctx s = { .out_fd = STDOUT_FILENO };
 	struct send_estimate est = { 0 };
+	struct progress prog;
 	bool dry_run;
 	char **subvols;
 	int nr_subvols;
@@ -1235,6 +1253,9 @@ static int send_run(int argc, char **argv)
 	}
 	subvols = argv + optind;
 	nr_subvols = argc - optind;
+	/* Early, for the JSON summary of a send that fails before it starts. */
+	if (o.progress)
+		start_progress(&prog, 0);
 	/* --estimate alone writes no stream, and touches no -f file. */
 	dry_run = o.estimate && !o.progress;
 
@@ -1280,9 +1301,10 @@ static int send_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (o.progress)
-		ret = send_with_progress(&s, &o, subvols, est.stream_bytes);
-	else
+	if (o.progress) {
+		start_progress(&prog, est.stream_bytes);
+		ret = send_with_progress(&s, &o, subvols, &prog);
+	} else
 		ret = send_all(&s, &o, subvols);
 out:
 	if (o.outname && s.out_fd >= 0 && close(s.out_fd) < 0 && !ret) {
@@ -1291,7 +1313,8 @@ out:
 	}
 	send_ctx_free(&s);
 	send_opts_free(&o);
-	if (ret < 0)
-		return s.exit_status ? s.exit_status : 1;
-	return 0;
+	status = exit_status(&s, ret);
+	if (o.progress)
+		progress_done(&prog, status);
+	return status;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "progress.h"
+#include "progress-json.h"
 #include "utils.h"
 
 #define NSEC_PER_SEC	1000000000ULL
@@ -165,6 +166,10 @@ void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
 					  raw_len);
 	update_rate(p, now, bytes);
 	p->next_ns = now + p->interval_ns;
+	if (p->json_op) {
+		progress_json_update(p, now, bytes, cmds, raw_path, raw_len);
+		return;
+	}
 	n = format_counts(p, line, sizeof(line), now, bytes, cmds);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
@@ -193,15 +198,75 @@ void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
 	status_line_shown();
 }
 
+/* With JSON the summary waits for the exit status: progress_done(). */
+static void record_end(struct progress *p, uint64_t now, uint64_t bytes,
+		       uint64_t cmds)
+{
+	p->finished = true;
+	p->end_ns = now;
+	p->end_bytes = bytes;
+	p->end_cmds = cmds;
+}
+
+/* Before the summary of a resumed transfer: what it did not move. */
+static void print_skipped(const struct progress *p)
+{
+	char size[32];
+
+	progress_pretty_size(size, sizeof(size), p->skip_bytes);
+	fprintf(stderr, "Skipped %" PRIu64 " bytes (%s) in %.1f s, %" PRIu64 " commands, received before the interruption\n",
+		p->skip_bytes, size, (double)p->skip_ns / NSEC_PER_SEC,
+		p->skip_cmds);
+}
+
 void progress_finish(struct progress *p, uint64_t bytes, uint64_t cmds)
 {
 	uint64_t now = progress_now();
 	double secs = (double)(now - p->start_ns) / NSEC_PER_SEC;
 	char size[32], rate[32];
 
+	if (p->json_op) {
+		record_end(p, now, bytes, cmds);
+		return;
+	}
 	progress_pretty_size(size, sizeof(size), bytes);
 	progress_pretty_size(rate, sizeof(rate), secs > 0 ? bytes / secs : 0);
 	status_line_clear();
+	if (p->resumed)
+		print_skipped(p);
 	fprintf(stderr, "%s %" PRIu64 " bytes (%s) in %.1f s, %s/s, %" PRIu64 " commands\n",
 		p->verb, bytes, size, secs, rate, cmds);
+}
+
+void progress_skip_begin(struct progress *p)
+{
+	if (p->skipping)
+		return;
+	p->skipping = true;
+	p->moving_verb = p->verb;
+	p->moving_total = p->total;
+	p->verb = "Skipping";
+	p->total = 0;
+}
+
+void progress_skip_end(struct progress *p, uint64_t bytes, uint64_t cmds,
+		       uint64_t input_bytes)
+{
+	uint64_t now = progress_now();
+
+	progress_skip_begin(p);
+	p->verb = p->moving_verb;
+	p->total = p->moving_total > input_bytes ?
+		   p->moving_total - input_bytes : 0;
+	p->skipping = false;
+	p->resumed = true;
+	p->skip_bytes = bytes;
+	p->skip_cmds = cmds;
+	p->skip_ns = now - p->start_ns;
+	/* The moving part is timed, and its rate measured, on its own. */
+	p->start_ns = now;
+	p->last_ns = now;
+	p->last_bytes = 0;
+	p->rate = 0;
+	p->next_ns = now + p->interval_ns;
 }

@@ -27,6 +27,26 @@ struct progress {
 	uint64_t last_bytes;
 	double rate;
 	bool drawn;
+
+	/*
+	 * A resumed transfer: the prefix of the stream that was passed over
+	 * (progress_skip_begin(), progress_skip_end()).  The figures given to
+	 * progress_show() and progress_finish() are those after it.
+	 */
+	bool skipping;
+	bool resumed;
+	const char *moving_verb;	/* verb, while skipping */
+	uint64_t moving_total;		/* total, while skipping */
+	uint64_t skip_bytes;
+	uint64_t skip_cmds;
+	uint64_t skip_ns;		/* how long it took */
+
+	/* --format json (progress_use_json()): "send", "receive"; or NULL. */
+	const char *json_op;
+	bool finished;
+	uint64_t end_ns;
+	uint64_t end_bytes;
+	uint64_t end_cmds;
 };
 
 /* Nanoseconds of the coarse monotonic clock (a vDSO call, no syscall). */
@@ -55,6 +75,30 @@ void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
 
 /* The summary line: bytes, time, mean rate, commands. */
 void progress_finish(struct progress *p, uint64_t bytes, uint64_t cmds);
+
+/*
+ * A resumed transfer passes over the prefix the receiver has already:
+ * status lines show "skipping" from here to progress_skip_end().
+ */
+void progress_skip_begin(struct progress *p);
+/*
+ * The prefix is passed: bytes and cmds of the stream were in it, and
+ * input_bytes of the total were read for it (the total of what follows
+ * is the rest).  Time and rate start again; the summary says both.
+ */
+void progress_skip_end(struct progress *p, uint64_t bytes, uint64_t cmds,
+		       uint64_t input_bytes);
+
+/*
+ * Status lines and the summary as JSON Lines instead of text (--format
+ * json); op names the command: "send", "receive".
+ */
+void progress_use_json(struct progress *p, const char *op);
+/*
+ * The command ends with exit_status: with JSON, the summary object is
+ * written now, once the status is known; text has its summary already.
+ */
+void progress_done(struct progress *p, int exit_status);
 
 /* 1.23GiB: two decimals and a binary unit, like btrfs-progs' sizes. */
 void progress_pretty_size(char *buf, size_t size, double bytes);

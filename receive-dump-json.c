@@ -1,91 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The JSON dump: one JSON object per command and line (JSON Lines), with
- * typed fields, for "btrfs --format json receive --dump".
- *
- * Strings are the stream's bytes.  Valid UTF-8 is written as it is, with
- * JSON's escapes for '"', '\' and control characters; a byte that is not
- * part of valid UTF-8 is written as the escape \udcXX of a lone low
- * surrogate (XX its value), the "surrogateescape" convention, so that no
- * byte is lost: Python reads it back with json.loads() and
- * s.encode("utf-8", "surrogateescape").
+ * typed fields, for "btrfs --format json receive --dump".  Strings are
+ * the stream's bytes, escaped as json-string.h says.
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <uuid/uuid.h>
 
+#include "json-string.h"
 #include "receive-dump.h"
-
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
-static int utf8_sequence(const unsigned char *p, size_t n)
-{
-	unsigned int c = p[0], min, cp;
-	int len, i;
-
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0) {
-		len = 2;
-		cp = c & 0x1f;
-		min = 0x80;
-	} else if ((c & 0xf0) == 0xe0) {
-		len = 3;
-		cp = c & 0x0f;
-		min = 0x800;
-	} else if ((c & 0xf8) == 0xf0) {
-		len = 4;
-		cp = c & 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if ((size_t)len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates and values past Unicode are invalid. */
-	if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
-static void put_json_string(FILE *out, const char *str, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)str;
-	size_t i = 0;
-	int len;
-
-	putc_unlocked('"', out);
-	while (i < n) {
-		len = utf8_sequence(p + i, n - i);
-		if (len == 0) {
-			fprintf(out, "\\udc%02x", p[i]);
-			i++;
-			continue;
-		}
-		if (len > 1) {
-			fwrite(p + i, 1, len, out);
-		} else if (p[i] == '"' || p[i] == '\\') {
-			putc_unlocked('\\', out);
-			putc_unlocked(p[i], out);
-		} else if (p[i] < 0x20 || p[i] == 0x7f) {
-			fprintf(out, "\\u%04x", p[i]);
-		} else {
-			putc_unlocked(p[i], out);
-		}
-		i += len;
-	}
-	putc_unlocked('"', out);
-}
 
 static void field_str(FILE *out, const char *key, const char *value)
 {
 	fprintf(out, ",\"%s\":", key);
-	put_json_string(out, value, strlen(value));
+	json_put_string(out, value, strlen(value));
 }
 
 static void field_u64(FILE *out, const char *key, uint64_t value)

@@ -274,6 +274,7 @@ static int take_up_frame(struct send_stream *s, struct receive_ctx *ctx,
 /* receive --resume: the parser reads commands, applying none. */
 struct prefix_scan {
 	struct receive_ctx *ctx;
+	struct progress *prog;		/* --progress, or NULL */
 	bool found;
 	char name[NAME_MAX + 1];
 	struct resume_record r;
@@ -335,10 +336,23 @@ static bool scan_go_on(struct send_stream *s, int err, void *data)
 }
 
 /* The scan stops once it has passed where the record says it stopped. */
+static void scan_tick(struct send_stream *s, struct progress *prog)
+{
+	const char *path;
+	size_t len = 0;
+
+	if (!prog || !progress_due(prog))
+		return;
+	path = send_stream_cmd_path(s, &len);
+	progress_show(prog, send_stream_offset(s), send_stream_cmd_count(s),
+		      path, len);
+}
+
 static bool scan_reached_stop(struct send_stream *s, void *data)
 {
 	struct prefix_scan *scan = data;
 
+	scan_tick(s, scan->prog);
 	if (!scan->found)
 		return false;
 	send_stream_position(s, &scan->pos);
@@ -346,9 +360,9 @@ static bool scan_reached_stop(struct send_stream *s, void *data)
 }
 
 static int skip_prefix(struct send_stream *s, struct receive_ctx *ctx,
-		       struct resume_marks *marks)
+		       struct resume_marks *marks, struct progress *prog)
 {
-	struct prefix_scan scan = { .ctx = ctx };
+	struct prefix_scan scan = { .ctx = ctx, .prog = prog };
 	const struct send_stream_loop loop = {
 		.data = &scan,
 		.callback_failed = scan_go_on,
@@ -357,6 +371,8 @@ static int skip_prefix(struct send_stream *s, struct receive_ctx *ctx,
 	struct resume_token here;
 	int ret;
 
+	if (prog)
+		progress_skip_begin(prog);
 	ret = send_stream_run(s, &scan_ops, &scan, &loop);
 	if (ret == SEND_STREAM_EOF) {
 		error("no stream in the input continues an interrupted receive here");
@@ -379,11 +395,32 @@ static int skip_prefix(struct send_stream *s, struct receive_ctx *ctx,
 	if (verbosity >= 2)
 		fprintf(stderr, "skipped %llu bytes already applied\n",
 			(unsigned long long)send_stream_offset(s));
-	return reopen(ctx, marks, scan.name, &scan.r);
+	ret = reopen(ctx, marks, scan.name, &scan.r);
+	if (!ret && prog)
+		progress_skip_end(prog, send_stream_offset(s),
+				  send_stream_cmd_count(s),
+				  send_stream_offset(s));
+	return ret;
+}
+
+/* A continuation holds the frame and the rest: nothing of the prefix. */
+static int take_up_continuation(struct send_stream *s,
+				struct receive_ctx *ctx,
+				struct resume_marks *marks,
+				struct progress *prog)
+{
+	int ret;
+
+	ret = take_up_frame(s, ctx, marks);
+	if (!ret && prog)
+		progress_skip_end(prog, send_stream_offset(s),
+				  send_stream_cmd_count(s), RESUME_FRAME_LEN);
+	return ret;
 }
 
 int resume_take_up(struct send_stream *s, struct receive_ctx *ctx,
-		   struct resume_marks *marks, bool skip)
+		   struct resume_marks *marks, bool skip,
+		   struct progress *prog)
 {
 	const void *magic;
 
@@ -391,9 +428,9 @@ int resume_take_up(struct send_stream *s, struct receive_ctx *ctx,
 		return 0;
 	if (send_stream_peek(s, &magic, RESUME_FRAME_MAGIC_LEN) == 0 &&
 	    resume_frame_magic(magic))
-		return take_up_frame(s, ctx, marks);
+		return take_up_continuation(s, ctx, marks, prog);
 	if (skip)
-		return skip_prefix(s, ctx, marks);
+		return skip_prefix(s, ctx, marks, prog);
 	return 0;
 }
 

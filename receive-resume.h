@@ -7,6 +7,7 @@
 #ifndef RECEIVE_RESUME_H
 #define RECEIVE_RESUME_H
 
+#include "progress.h"
 #include "receive-apply.h"
 #include "resume.h"
 #include "send-stream.h"
@@ -59,10 +60,12 @@ int resume_subvol_finished(struct receive_ctx *ctx, struct resume_marks *marks,
  * prefix; any other input is left alone.  With skip_prefix (receive
  * --resume) the input is an ordinary stream whose prefix is read,
  * checked and not applied.  Nothing is changed before every check passed.
- * Without marks (not a btrfs destination), nothing is done.
+ * Without marks (not a btrfs destination), nothing is done.  prog
+ * (--progress, or NULL) is told what was skipped.
  */
 int resume_take_up(struct send_stream *s, struct receive_ctx *ctx,
-		   struct resume_marks *marks, bool skip_prefix);
+		   struct resume_marks *marks, bool skip_prefix,
+		   struct progress *prog);
 
 /* --resume-token DEST/NAME and --abort DEST/NAME. */
 int resume_print_token(const char *path);

@@ -162,6 +162,18 @@ static void command_out(struct send_pump *p, size_t hlen, size_t ulen)
 	pp->path_len = len;
 }
 
+/*
+ * A command of the prefix a resumed send passes over: for --progress,
+ * how far the kernel's stream is on its way to where the output goes on.
+ */
+static void prefix_passed(struct send_pump *p)
+{
+	struct send_pump_progress *pp = p->progress;
+
+	if (pp && progress_due(pp->prog))
+		progress_show(pp->prog, p->at.offset, p->at.cmds, NULL, 0);
+}
+
 /* Write what was queued, and show it to --progress. */
 static int flush(struct send_pump *p)
 {
@@ -327,6 +339,9 @@ static int check_done(struct send_pump *p)
 	if (ret < 0)
 		return ret;
 	p->frame_due = false;
+	if (p->progress)
+		progress_skip_end(p->progress->prog, p->done.offset,
+				  p->done.cmds, 0);
 	return 0;
 }
 
@@ -357,6 +372,8 @@ static int take_checked(struct send_pump *p, size_t hlen, size_t ulen,
 	p->at = next;
 	if (drop != ulen)
 		p->done = next;
+	else if (p->frame_due)
+		prefix_passed(p);
 	return 0;
 }
 
