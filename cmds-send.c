@@ -1235,6 +1235,24 @@ static int exit_status(const struct send_ctx *s, int ret)
 	return 0;
 }
 
+/* The filesystem, the parent and clone sources, the subvolumes, --proto. */
+static int prepare_send(struct send_ctx *s, struct send_opts *o,
+			char **subvols, int nr_subvols)
+{
+	int ret;
+
+	ret = resolve_root(s, subvols[0]);
+	if (ret < 0)
+		return ret;
+	ret = resolve_sources(s, o);
+	if (ret < 0)
+		return ret;
+	ret = check_subvols(s, nr_subvols, subvols);
+	if (ret < 0)
+		return ret;
+	return setup_protocol(s, o);
+}
+
 static int send_run(int argc, char **argv)
 {
 	struct send_opts o = { .proto = 1 };
@@ -1273,16 +1291,7 @@ static int send_run(int argc, char **argv)
 		ret = -EINVAL;
 		goto out;
 	}
-	ret = resolve_root(&s, subvols[0]);
-	if (ret < 0)
-		goto out;
-	ret = resolve_sources(&s, &o);
-	if (ret < 0)
-		goto out;
-	ret = check_subvols(&s, nr_subvols, subvols);
-	if (ret < 0)
-		goto out;
-	ret = setup_protocol(&s, &o);
+	ret = prepare_send(&s, &o, subvols, nr_subvols);
 	if (ret < 0)
 		goto out;
 
