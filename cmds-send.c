@@ -944,7 +944,9 @@ static void report_send_error(struct send_ctx *s, const struct send_pump *pump,
 
 /*
  * The prefetcher for the subvolume open at fd (see send-prefetch.h), or
- * NULL; BTRFS_SEND_PREFETCH=0 turns it off, to measure what it does.
+ * NULL.  To measure what it does, BTRFS_SEND_PREFETCH=0 turns it off and
+ * BTRFS_SEND_PREFETCH=count says on stderr how many reads it started
+ * (-vvv is btrfs-progs' output, which stays as it is).
  */
 static struct send_prefetch *start_prefetch(struct send_ctx *s, int fd,
 					    struct send_pump *pump)
@@ -966,10 +968,11 @@ static struct send_prefetch *start_prefetch(struct send_ctx *s, int fd,
 
 static void stop_prefetch(struct send_prefetch *pf, const char *path)
 {
+	const char *env = getenv("BTRFS_SEND_PREFETCH");
 	uint64_t reads;
 
 	send_prefetch_stop(pf, &reads);
-	if (pf && verbosity >= 3)
+	if (pf && env && !strcmp(env, "count"))
 		fprintf(stderr, "prefetch of %s: %llu readaheads\n", path,
 			(unsigned long long)reads);
 }
