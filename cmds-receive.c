@@ -329,7 +329,10 @@ static inline void progress_tick(struct progress *p, struct send_stream *s)
 	const char *path;
 	size_t len = 0;
 
-	if (!p || !progress_due(p))
+	if (!p)
+		return;
+	progress_note(p, send_stream_offset(s), send_stream_cmd_count(s));
+	if (!progress_due(p))
 		return;
 	path = send_stream_cmd_path(s, &len);
 	progress_show(p, send_stream_offset(s), send_stream_cmd_count(s),
@@ -599,6 +602,7 @@ static int receive_run(int argc, char **argv)
 		return 1;
 	if (o.progress) {
 		progress_init(&prog, "Received", input_size(&o, fd));
+		progress_watch(&prog, fd, "the input", -1);
 		progp = &prog;
 	}
 	if (o.dump) {

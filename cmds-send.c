@@ -1078,8 +1078,7 @@ static int send_all(struct send_ctx *s, const struct send_opts *o,
 	for (i = 0; i < s->nr_subvols; i++) {
 		if (verbosity >= 1 && !s->est &&
 		    (!o->resume || resumed || resume_is_for(s, o, i))) {
-			status_line_clear();
-			fprintf(stderr, "At subvol %s\n", argv[i]);
+			status_line_printf(stderr, "At subvol %s\n", argv[i]);
 		}
 		if (auto_parent) {
 			ret = subvol_root_id(s->subvols[i], &root_id);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "progress.h"
+#include "progress-tty.h"
 #include "utils.h"
 
 #define NSEC_PER_SEC	1000000000ULL
@@ -52,6 +53,8 @@ void progress_init(struct progress *p, const char *verb, uint64_t total)
 	p->start_ns = progress_now();
 	p->last_ns = p->start_ns;
 	p->next_ns = p->start_ns + p->interval_ns;
+	if (p->tty)
+		progress_live_start(p);
 }
 
 void progress_pretty_size(char *buf, size_t size, double bytes)
@@ -91,16 +94,6 @@ static void update_rate(struct progress *p, uint64_t now, uint64_t bytes)
 		p->rate += (inst - p->rate) * (dt / RATE_TAU_S);
 	p->last_ns = now;
 	p->last_bytes = bytes;
-}
-
-/* Columns of the terminal; lines that wrapped could not be redrawn. */
-static size_t tty_width(void)
-{
-	struct winsize ws;
-
-	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
-		return ws.ws_col;
-	return 80;
 }
 
 /* Everything but the path: size, percent, rate, time, ETA, commands. */
@@ -157,40 +150,24 @@ void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
 	char path[LINE_MAX_LEN];
 	uint64_t now = progress_now();
 	size_t path_len = 0;
-	size_t room;
 	int n;
 
 	if (raw_path)
 		path_len = printable_path(path, sizeof(path), raw_path,
 					  raw_len);
-	update_rate(p, now, bytes);
 	p->next_ns = now + p->interval_ns;
+	if (p->tty) {
+		progress_live_show(p, now, bytes, cmds, path, path_len);
+		return;
+	}
+	update_rate(p, now, bytes);
 	n = format_counts(p, line, sizeof(line), now, bytes, cmds);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
-	if (!p->tty) {
-		if (path_len)
-			fprintf(stderr, "%s, %.*s\n", line, (int)path_len, path);
-		else
-			fprintf(stderr, "%s\n", line);
-		return;
-	}
-	/* On a terminal the line must not wrap: keep the path's end. */
-	room = tty_width() - 1;
-	if (path_len && (size_t)n + 10 < room) {
-		room -= n + 2;
-		if (path_len > room) {
-			fprintf(stderr, "\r%s, ...%.*s\033[K", line,
-				(int)(room - 3), path + path_len - room + 3);
-		} else {
-			fprintf(stderr, "\r%s, %.*s\033[K", line, (int)path_len,
-				path);
-		}
-	} else {
-		fprintf(stderr, "\r%.*s\033[K", (int)room, line);
-	}
-	fflush(stderr);
-	status_line_shown();
+	if (path_len)
+		fprintf(stderr, "%s, %.*s\n", line, (int)path_len, path);
+	else
+		fprintf(stderr, "%s\n", line);
 }
 
 void progress_finish(struct progress *p, uint64_t bytes, uint64_t cmds)
@@ -198,10 +175,27 @@ void progress_finish(struct progress *p, uint64_t bytes, uint64_t cmds)
 	uint64_t now = progress_now();
 	double secs = (double)(now - p->start_ns) / NSEC_PER_SEC;
 	char size[32], rate[32];
+	char line[256];
 
 	progress_pretty_size(size, sizeof(size), bytes);
 	progress_pretty_size(rate, sizeof(rate), secs > 0 ? bytes / secs : 0);
+	snprintf(line, sizeof(line), "%s %" PRIu64 " bytes (%s) in %.1f s, %s/s, %" PRIu64 " commands",
+		 p->verb, bytes, size, secs, rate, cmds);
+	if (p->tty) {
+		progress_live_finish(p, line);
+		return;
+	}
 	status_line_clear();
-	fprintf(stderr, "%s %" PRIu64 " bytes (%s) in %.1f s, %s/s, %" PRIu64 " commands\n",
-		p->verb, bytes, size, secs, rate, cmds);
+	fprintf(stderr, "%s\n", line);
+}
+
+/* For progress-tty.c. */
+void progress_rate_update(struct progress *p, uint64_t now, uint64_t bytes)
+{
+	update_rate(p, now, bytes);
+}
+
+void progress_pretty_elapsed(char *buf, size_t size, uint64_t secs)
+{
+	pretty_time(buf, size, secs);
 }
