@@ -404,10 +404,35 @@ static void stop_thread(struct progress_live *l)
 	l->running = false;
 }
 
+/*
+ * An exit before progress_finish() (an error on the way) must not leave
+ * the line on the screen, where the shell's prompt would follow it.
+ */
+static void leave_at_exit(void)
+{
+	struct progress_live *l = term_live;
+
+	if (!l)
+		return;
+	stop_thread(l);
+	status_line_lock();
+	if (l->row == 0 && other_row_held(l))
+		fputs("\033[B\r\033[K\033[A", stderr);
+	else if (status_line_is_shown())
+		fputs("\r\033[K", stderr);
+	fflush(stderr);
+	status_line_gone();
+	release_row(l);
+	status_line_unlock();
+}
+
 void progress_live_start(struct progress *p)
 {
 	struct progress_live *l = calloc(1, sizeof(*l));
+	static bool exit_hooked;
 
+	if (!exit_hooked)
+		exit_hooked = !atexit(leave_at_exit);
 	if (!l) {
 		p->tty = false;
 		return;
