@@ -484,7 +484,7 @@ static bool apply_failed(struct send_stream *s, int err, void *data)
 	struct apply_loop *l = data;
 
 	if (verbosity >= 2)
-		fprintf(stderr, "%s\n", send_stream_error(s));
+		status_line_printf(stderr, "%s\n", send_stream_error(s));
 	l->ctx->cur.failed = true;
 	l->stop.errors++;
 	l->stop.retry_last = retry_is_safe(send_stream_cmd_type(s), err);

@@ -975,8 +975,8 @@ static int pump_one(struct send_ctx *s, int fd, const char *path,
 		if (content_restarts > MAX_CONTENT_RESTARTS)
 			break;
 		if (verbosity >= 2)
-			fprintf(stderr, "the kernel restarted the send of %s after a stop: sending again, %llu bytes checked and skipped\n",
-				path, (unsigned long long)pump.written);
+			status_line_printf(stderr, "the kernel restarted the send of %s after a stop: sending again, %llu bytes checked and skipped\n",
+					   path, (unsigned long long)pump.written);
 	}
 	if (!ret)
 		ret = send_pump_finish(&pump, ioctl_err);

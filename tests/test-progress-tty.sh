@@ -128,6 +128,28 @@ done
 check "200 columns: the pair's screen has not wrapped" \
 	grep -qx 'wrapped 0' "$WORK/end200.screen"
 
+# The stopped-sender repair with the redraw thread: a send --progress on
+# the terminal, stopped and continued again and again while the kernel
+# waits on a slow reader, still writes the stream of a clean send.
+pty 200 stopped "'$OURS' send -v --progress '$SRC/snap' \\
+		> >('$PYTHON' '$TOP/tests/slow-reader.py' 4 '$WORK/stopped.stream') &
+	pid=\$!
+	for i in \$(seq 1 40); do
+		sleep 0.1; kill -STOP \$pid 2>/dev/null || break
+		sleep 0.03; kill -CONT \$pid
+	done
+	wait \$pid; rc=\$?; wait; echo \"rc=\$rc\""
+check "stopped send on a terminal: exit 0" grep -q 'rc=0' "$WORK/stopped.raw"
+check "stopped send on a terminal: no ERROR" \
+	eval '! grep -q ERROR "$WORK/stopped.raw"'
+check "stopped send on a terminal: the stream of a clean send" \
+	cmp -s "$WORK/stopped.stream" "$WORK/snap.stream"
+"$PYTHON" "$SCREEN" screen 200 "$WORK/stopped.raw" >"$WORK/stopped.screen"
+check "stopped send on a terminal: each restart message starts a line" \
+	eval '! grep -q ".the kernel restarted" "$WORK/stopped.screen"'
+echo "    stopped send: $(grep -c 'the kernel restarted the send' \
+	"$WORK/stopped.raw") restarts repaired"
+
 if [ "$FAILURES" -gt 0 ]; then
 	for f in "$WORK"/*.screen; do
 		echo "== $f" >&2
