@@ -72,6 +72,7 @@ enum {
 static const int drop_order[] = {
 	F_CMDS, F_TOTAL, F_ELAPSED, F_RATE, F_WAIT, F_ETA, F_PCT,
 };
+#define DROPPABLE	(sizeof(drop_order) / sizeof(*drop_order))
 
 /* One status line per process: the one the hooks of utils.c act on. */
 static struct progress_live *term_live;
@@ -192,7 +193,7 @@ static void fill_fields(const struct progress *p, char f[F_NR][FIELD_LEN],
 			const char *wait)
 {
 	char a[32], b[32];
-	uint64_t left;
+	uint64_t left, pct;
 	int i;
 
 	for (i = 0; i < F_NR; i++)
@@ -201,7 +202,8 @@ static void fill_fields(const struct progress *p, char f[F_NR][FIELD_LEN],
 	snprintf(f[F_DONE], FIELD_LEN, "%s %s", p->verb, a);
 	progress_pretty_size(a, sizeof(a), p->rate);
 	snprintf(f[F_RATE], FIELD_LEN, ", %s/s", a);
-	progress_pretty_elapsed(a, sizeof(a), (now - p->start_ns) / NSEC_PER_SEC);
+	progress_pretty_elapsed(a, sizeof(a),
+				(now - p->start_ns) / NSEC_PER_SEC);
 	snprintf(f[F_ELAPSED], FIELD_LEN, ", %s", a);
 	snprintf(f[F_CMDS], FIELD_LEN, ", %" PRIu64 " commands", cmds);
 	if (wait)
@@ -210,11 +212,12 @@ static void fill_fields(const struct progress *p, char f[F_NR][FIELD_LEN],
 		return;
 	progress_pretty_size(a, sizeof(a), p->total);
 	snprintf(f[F_TOTAL], FIELD_LEN, " of %s", a);
-	snprintf(f[F_PCT], FIELD_LEN, " (%u%%)",
-		 (unsigned int)(bytes >= p->total ? 100 : bytes * 100 / p->total));
+	pct = bytes >= p->total ? 100 : bytes * 100 / p->total;
+	snprintf(f[F_PCT], FIELD_LEN, " (%u%%)", (unsigned int)pct);
 	left = bytes < p->total ? p->total - bytes : 0;
 	if (p->rate > 0)
-		progress_pretty_elapsed(b, sizeof(b), (uint64_t)(left / p->rate));
+		progress_pretty_elapsed(b, sizeof(b),
+					(uint64_t)(left / p->rate));
 	else
 		snprintf(b, sizeof(b), "-");
 	snprintf(f[F_ETA], FIELD_LEN, ", ETA %s", b);
@@ -250,7 +253,7 @@ static void format_line(const struct progress *p, char *line, size_t size,
 		len[i] = strlen(f[i]);
 		n += len[i];
 	}
-	for (i = 0; n > room && i < sizeof(drop_order) / sizeof(*drop_order); i++) {
+	for (i = 0; n > room && i < DROPPABLE; i++) {
 		n -= len[drop_order[i]];
 		len[drop_order[i]] = 0;
 	}
