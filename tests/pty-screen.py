@@ -22,6 +22,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -125,6 +126,8 @@ def run(cols, raw, command):
 
 
 def main():
+    # A reader that has seen enough (grep -q) ends the output quietly.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     mode = sys.argv[1]
     if mode == "run":
         sys.exit(run(int(sys.argv[2]), sys.argv[3], " ".join(sys.argv[5:])))
