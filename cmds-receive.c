@@ -344,11 +344,17 @@ static inline void progress_tick(struct progress *p, struct send_stream *s)
 	const char *path;
 	size_t len = 0;
 
-	if (!p || !progress_due(p))
+	uint64_t bytes, cmds;
+
+	if (!p)
+		return;
+	bytes = send_stream_offset(s) - p->skip_bytes;
+	cmds = send_stream_cmd_count(s) - p->skip_cmds;
+	progress_note(p, bytes, cmds);
+	if (!progress_due(p))
 		return;
 	path = send_stream_cmd_path(s, &len);
-	progress_show(p, send_stream_offset(s) - p->skip_bytes,
-		      send_stream_cmd_count(s) - p->skip_cmds, path, len);
+	progress_show(p, bytes, cmds, path, len);
 }
 
 /* After a resume, the figures count from where it took up the stream. */
@@ -497,7 +503,7 @@ static bool apply_failed(struct send_stream *s, int err, void *data)
 	struct apply_loop *l = data;
 
 	if (verbosity >= 2)
-		fprintf(stderr, "%s\n", send_stream_error(s));
+		status_line_printf(stderr, "%s\n", send_stream_error(s));
 	l->ctx->cur.failed = true;
 	l->stop.errors++;
 	l->stop.retry_last = retry_is_safe(send_stream_cmd_type(s), err);
@@ -617,6 +623,7 @@ static int receive_run(int argc, char **argv)
 		progress_init(&prog, "Received", input_size(&o, fd));
 		if (output_format == OUTPUT_JSON)
 			progress_use_json(&prog, "receive");
+		progress_watch(&prog, fd, "the input", -1);
 		progp = &prog;
 	}
 	if (o.dump) {

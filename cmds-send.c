@@ -1017,8 +1017,8 @@ static int pump_one(struct send_ctx *s, int fd, const char *path,
 		if (content_restarts > MAX_CONTENT_RESTARTS)
 			break;
 		if (verbosity >= 2)
-			fprintf(stderr, "the kernel restarted the send of %s after a stop: sending again, %llu bytes checked and skipped\n",
-				path, (unsigned long long)pump.written);
+			status_line_printf(stderr, "the kernel restarted the send of %s after a stop: sending again, %llu bytes checked and skipped\n",
+					   path, (unsigned long long)pump.written);
 	}
 	stop_prefetch(pf, path);
 	if (!ret)
@@ -1121,8 +1121,7 @@ static int send_all(struct send_ctx *s, const struct send_opts *o,
 	for (i = 0; i < s->nr_subvols; i++) {
 		if (verbosity >= 1 && !s->est &&
 		    (!o->resume || resumed || resume_is_for(s, o, i))) {
-			status_line_clear();
-			fprintf(stderr, "At subvol %s\n", argv[i]);
+			status_line_printf(stderr, "At subvol %s\n", argv[i]);
 		}
 		if (auto_parent) {
 			ret = subvol_root_id(s->subvols[i], &root_id);

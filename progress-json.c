@@ -16,6 +16,7 @@
 
 #include "json-string.h"
 #include "progress-json.h"
+#include "progress-tty.h"
 #include "utils.h"
 
 #define NSEC_PER_SEC	1000000000ULL
@@ -23,6 +24,10 @@
 void progress_use_json(struct progress *p, const char *op)
 {
 	p->json_op = op;
+	/* JSON lines, never a line drawn on a terminal. */
+	if (p->live)
+		progress_live_finish(p, NULL);
+	p->tty = false;
 }
 
 /* "sending", "receiving" or "skipping": what the command does now. */

@@ -16,6 +16,7 @@
 
 #include "progress.h"
 #include "progress-json.h"
+#include "progress-tty.h"
 #include "utils.h"
 
 #define NSEC_PER_SEC	1000000000ULL
@@ -53,6 +54,8 @@ void progress_init(struct progress *p, const char *verb, uint64_t total)
 	p->start_ns = progress_now();
 	p->last_ns = p->start_ns;
 	p->next_ns = p->start_ns + p->interval_ns;
+	if (p->tty)
+		progress_live_start(p);
 }
 
 void progress_pretty_size(char *buf, size_t size, double bytes)
@@ -92,16 +95,6 @@ static void update_rate(struct progress *p, uint64_t now, uint64_t bytes)
 		p->rate += (inst - p->rate) * (dt / RATE_TAU_S);
 	p->last_ns = now;
 	p->last_bytes = bytes;
-}
-
-/* Columns of the terminal; lines that wrapped could not be redrawn. */
-static size_t tty_width(void)
-{
-	struct winsize ws;
-
-	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
-		return ws.ws_col;
-	return 80;
 }
 
 /* Everything but the path: size, percent, rate, time, ETA, commands. */
@@ -158,44 +151,29 @@ void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
 	char path[LINE_MAX_LEN];
 	uint64_t now = progress_now();
 	size_t path_len = 0;
-	size_t room;
 	int n;
 
 	if (raw_path)
 		path_len = printable_path(path, sizeof(path), raw_path,
 					  raw_len);
-	update_rate(p, now, bytes);
 	p->next_ns = now + p->interval_ns;
 	if (p->json_op) {
+		update_rate(p, now, bytes);
 		progress_json_update(p, now, bytes, cmds, raw_path, raw_len);
 		return;
 	}
+	if (p->tty) {
+		progress_live_show(p, now, bytes, cmds, path, path_len);
+		return;
+	}
+	update_rate(p, now, bytes);
 	n = format_counts(p, line, sizeof(line), now, bytes, cmds);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
-	if (!p->tty) {
-		if (path_len)
-			fprintf(stderr, "%s, %.*s\n", line, (int)path_len, path);
-		else
-			fprintf(stderr, "%s\n", line);
-		return;
-	}
-	/* On a terminal the line must not wrap: keep the path's end. */
-	room = tty_width() - 1;
-	if (path_len && (size_t)n + 10 < room) {
-		room -= n + 2;
-		if (path_len > room) {
-			fprintf(stderr, "\r%s, ...%.*s\033[K", line,
-				(int)(room - 3), path + path_len - room + 3);
-		} else {
-			fprintf(stderr, "\r%s, %.*s\033[K", line, (int)path_len,
-				path);
-		}
-	} else {
-		fprintf(stderr, "\r%.*s\033[K", (int)room, line);
-	}
-	fflush(stderr);
-	status_line_shown();
+	if (path_len)
+		fprintf(stderr, "%s, %.*s\n", line, (int)path_len, path);
+	else
+		fprintf(stderr, "%s\n", line);
 }
 
 /* With JSON the summary waits for the exit status: progress_done(). */
@@ -214,7 +192,7 @@ static void print_skipped(const struct progress *p)
 	char size[32];
 
 	progress_pretty_size(size, sizeof(size), p->skip_bytes);
-	fprintf(stderr, "Skipped %" PRIu64 " bytes (%s) in %.1f s, %" PRIu64 " commands, received before the interruption\n",
+	status_line_printf(stderr, "Skipped %" PRIu64 " bytes (%s) in %.1f s, %" PRIu64 " commands, received before the interruption\n",
 		p->skip_bytes, size, (double)p->skip_ns / NSEC_PER_SEC,
 		p->skip_cmds);
 }
@@ -224,6 +202,7 @@ void progress_finish(struct progress *p, uint64_t bytes, uint64_t cmds)
 	uint64_t now = progress_now();
 	double secs = (double)(now - p->start_ns) / NSEC_PER_SEC;
 	char size[32], rate[32];
+	char line[256];
 
 	if (p->json_op) {
 		record_end(p, now, bytes, cmds);
@@ -231,11 +210,29 @@ void progress_finish(struct progress *p, uint64_t bytes, uint64_t cmds)
 	}
 	progress_pretty_size(size, sizeof(size), bytes);
 	progress_pretty_size(rate, sizeof(rate), secs > 0 ? bytes / secs : 0);
+	snprintf(line, sizeof(line), "%s %" PRIu64 " bytes (%s) in %.1f s, %s/s, %" PRIu64 " commands",
+		 p->verb, bytes, size, secs, rate, cmds);
+	if (p->tty) {
+		if (p->resumed)
+			print_skipped(p);
+		progress_live_finish(p, line);
+		return;
+	}
 	status_line_clear();
 	if (p->resumed)
 		print_skipped(p);
-	fprintf(stderr, "%s %" PRIu64 " bytes (%s) in %.1f s, %s/s, %" PRIu64 " commands\n",
-		p->verb, bytes, size, secs, rate, cmds);
+	fprintf(stderr, "%s\n", line);
+}
+
+/* For progress-tty.c. */
+void progress_rate_update(struct progress *p, uint64_t now, uint64_t bytes)
+{
+	update_rate(p, now, bytes);
+}
+
+void progress_pretty_elapsed(char *buf, size_t size, uint64_t secs)
+{
+	pretty_time(buf, size, secs);
 }
 
 void progress_skip_begin(struct progress *p)

@@ -3,8 +3,10 @@
  * A status line on stderr for long transfers (send --progress, receive
  * --progress): bytes, smoothed rate, elapsed time, commands, the current
  * path, and percent and ETA when the total is known.  On a terminal it is
- * redrawn in place at most 4 times a second; otherwise one plain line is
- * printed every 10 seconds.  progress_finish() prints the summary.
+ * redrawn in place at most 4 times a second, and at least once a second
+ * by a thread of its own when the transfer stalls (progress-tty.c);
+ * otherwise one plain line is printed every 10 seconds.
+ * progress_finish() prints the summary.
  */
 #ifndef PROGRESS_H
 #define PROGRESS_H
@@ -47,6 +49,14 @@ struct progress {
 	uint64_t end_ns;
 	uint64_t end_bytes;
 	uint64_t end_cmds;
+
+	/*
+	 * On a terminal (progress-tty.c): the counts as they stand, for the
+	 * thread that redraws the line when the transfer stalls.
+	 */
+	uint64_t seen_bytes;
+	uint64_t seen_cmds;
+	struct progress_live *live;
 };
 
 /* Nanoseconds of the coarse monotonic clock (a vDSO call, no syscall). */
@@ -65,6 +75,25 @@ static inline bool progress_due(const struct progress *p)
 {
 	return progress_now() >= p->next_ns;
 }
+
+/*
+ * The counts as they stand, cheap enough for every command (two plain
+ * stores): on a terminal a line redrawn during a stall shows them.
+ */
+static inline void progress_note(struct progress *p, uint64_t bytes,
+				 uint64_t cmds)
+{
+	__atomic_store_n(&p->seen_bytes, bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->seen_cmds, cmds, __ATOMIC_RELAXED);
+}
+
+/*
+ * On a terminal, what a stalled line says it waits for: in_fd with no
+ * data to read is "waiting for <source>" ("the kernel", "the input"),
+ * out_fd that takes no more is "waiting for the output".  -1: none.
+ */
+void progress_watch(struct progress *p, int in_fd, const char *source,
+		    int out_fd);
 
 /*
  * Draw the status line.  path (path_len bytes, not NUL-terminated, may be

@@ -156,9 +156,8 @@ static void print_verbose_subvol(const char *what, const char *name,
 	if (verbosity < 2)
 		return;
 	uuid_unparse(uuid, uuid_str);
-	status_line_clear();
-	fprintf(stderr, "receiving %s %s uuid=%s, stransid=%llu\n", what, name,
-		uuid_str, (unsigned long long)ctransid);
+	status_line_printf(stderr, "receiving %s %s uuid=%s, stransid=%llu\n",
+			   what, name, uuid_str, (unsigned long long)ctransid);
 }
 
 /*
@@ -179,13 +178,10 @@ static int start_subvol(struct receive_ctx *ctx, bool snapshot,
 		return ret;
 	/* btrfs-progs 6.2 prints the first on stderr, the second on stdout. */
 	if (verbosity >= 1) {
-		status_line_clear();
-		if (snapshot) {
-			printf("At snapshot %s\n", path);
-			fflush(stdout);
-		} else {
-			fprintf(stderr, "At subvol %s\n", path);
-		}
+		if (snapshot)
+			status_line_printf(stdout, "At snapshot %s\n", path);
+		else
+			status_line_printf(stderr, "At subvol %s\n", path);
 	}
 	print_verbose_subvol(snapshot ? "snapshot" : "subvol", path, uuid,
 			     ctransid);

@@ -134,6 +134,7 @@ static void moved(struct send_pump *p, size_t n)
 	if (!pp)
 		return;
 	pp->moved += n;
+	progress_note(pp->prog, pp->moved, pp->cmds);
 	if (progress_due(pp->prog))
 		progress_show(pp->prog, pp->moved, pp->cmds, pp->path,
 			      pp->path_len);
@@ -541,7 +542,12 @@ void *send_pump_attempt(void *arg)
 	p->disarmed = false;
 	p->restart_seen = false;
 	p->ended = false;
+	/* A stalled line says whether the kernel or the output is slow. */
+	if (p->progress)
+		progress_watch(p->progress->prog, p->in, "the kernel", p->out);
 	p->err = pump_units(p);
+	if (p->progress)
+		progress_watch(p->progress->prog, -1, NULL, p->out);
 	/*
 	 * Closing the read end makes the kernel's next write into the pipe
 	 * fail, which ends the ioctl when we stop early.

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "utils.h"
@@ -12,31 +14,100 @@
 int verbosity = VERBOSITY_DEFAULT;
 enum output_format output_format = OUTPUT_TEXT;
 static bool status_line;
+/*
+ * The line may be redrawn by a thread of its own (progress.c): the lock
+ * keeps a redraw from landing between the wipe and a message.
+ */
+static pthread_mutex_t status_line_mutex = PTHREAD_MUTEX_INITIALIZER;
+static const struct status_line_hooks *status_line_hooks;
+
+void status_line_set_hooks(const struct status_line_hooks *hooks)
+{
+	status_line_hooks = hooks;
+}
+
+void status_line_lock(void)
+{
+	pthread_mutex_lock(&status_line_mutex);
+	if (status_line_hooks)
+		status_line_hooks->lock();
+}
+
+void status_line_unlock(void)
+{
+	if (status_line_hooks)
+		status_line_hooks->unlock();
+	pthread_mutex_unlock(&status_line_mutex);
+}
 
 void status_line_shown(void)
 {
 	status_line = true;
 }
 
+void status_line_gone(void)
+{
+	status_line = false;
+}
+
+bool status_line_is_shown(void)
+{
+	return status_line;
+}
+
+/* Under the lock; len: the bytes of the message to follow. */
+static void wipe_status_line(size_t len)
+{
+	if (status_line_hooks)
+		status_line_hooks->wipe(status_line, len);
+	else if (status_line)
+		fputs("\r\033[K", stderr);
+	status_line = false;
+}
+
 void status_line_clear(void)
 {
-	if (!status_line)
-		return;
-	fputs("\r\033[K", stderr);
-	status_line = false;
+	status_line_lock();
+	wipe_status_line(0);
+	status_line_unlock();
+}
+
+void status_line_printf(FILE *out, const char *fmt, ...)
+{
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	status_line_lock();
+	wipe_status_line(len > 0 ? len : 0);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fflush(out);
+	status_line_unlock();
 }
 
 static void message(const char *prefix, const char *fmt, va_list ap)
 {
 	int saved_errno = errno;
+	va_list copy;
+	int len;
 
 	/* Whatever stdout holds goes first, so the two stay in order. */
 	fflush(stdout);
-	status_line_clear();
+	va_copy(copy, ap);
+	errno = saved_errno;	/* for %m */
+	len = vsnprintf(NULL, 0, fmt, copy);
+	va_end(copy);
+	status_line_lock();
+	wipe_status_line(len > 0 ? strlen(prefix) + len : 0);
 	errno = saved_errno;	/* for %m, and for the caller */
 	fputs(prefix, stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	status_line_unlock();
 	errno = saved_errno;
 }
 

@@ -2,8 +2,10 @@
 #ifndef UTILS_H
 #define UTILS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * Verbosity shared by all commands: 1 by default, raised by -v and
@@ -33,6 +35,30 @@ void warning(const char *fmt, ...);
  */
 void status_line_shown(void);
 void status_line_clear(void);
+bool status_line_is_shown(void);
+/* The line was wiped by whoever drew it (under the lock). */
+void status_line_gone(void);
+/* Wipe the line and print a message, with no redraw in between. */
+__attribute__((format(printf, 2, 3)))
+void status_line_printf(FILE *out, const char *fmt, ...);
+
+/*
+ * Drawing, wiping and messages hold this lock (a mutex), so that a line
+ * redrawn by another thread never lands inside a message.  Hooks set by
+ * progress.c on a terminal: lock and unlock the terminal (shared with
+ * another process drawing a line on it), and wipe the status line(s)
+ * before a message of len bytes, 0 if unknown (shown: this process's
+ * line is on the screen).
+ */
+struct status_line_hooks {
+	void (*lock)(void);
+	void (*unlock)(void);
+	void (*wipe)(bool shown, size_t len);
+};
+
+void status_line_set_hooks(const struct status_line_hooks *hooks);
+void status_line_lock(void);
+void status_line_unlock(void);
 
 /* Wait until fd can be written to; 0 or a negative errno. */
 int wait_writable(int fd);

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Run a shell command on a pseudo-terminal and read the screen.
+
+  pty-screen.py run COLS RAW -- COMMAND...
+      Run COMMAND (with bash -c) with stdin, stdout and stderr on a new
+      pty of COLS columns and 24 rows; write all it printed to RAW; exit
+      with its status.
+  pty-screen.py screen COLS RAW [STOP]
+      The screen RAW leaves, through a minimal terminal (below), or the
+      screen just before the first match of the regular expression STOP:
+      its non-empty lines, then "wrapped N": how often a character went
+      past the last column (the terminal would have wrapped the line).
+  pty-screen.py both COLS RAW WORD1 WORD2
+      Succeed if at some point the screen shows two status lines at
+      once, one starting with WORD1, one with WORD2 (not the summaries),
+      and print that screen.
+  pty-screen.py draws RAW WORD
+      Each status line drawn in place (CR ... ESC[K) that holds WORD.
+"""
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import fcntl
+import termios
+
+ROWS = 24
+SEQ = re.compile(rb"\x1b\[([0-9]*)([A-Za-z])|\x1b[78]|[\r\n\b]|[^\x1b\r\n\b]+")
+
+
+class Screen:
+    """\\r, \\n (line feed), \\b, ESC[nA/B/G/K/L: what progress draws."""
+
+    def __init__(self, cols, rows=ROWS):
+        self.cols, self.rows = cols, rows
+        self.lines = [[" "] * cols for _ in range(rows)]
+        self.r = self.c = 0
+        self.wrapped = 0
+
+    def blank(self):
+        return [" "] * self.cols
+
+    def line_feed(self):
+        if self.r == self.rows - 1:
+            self.lines = self.lines[1:] + [self.blank()]
+        else:
+            self.r += 1
+
+    def put(self, text):
+        for ch in text.decode("utf-8", "replace"):
+            if self.c >= self.cols:
+                self.wrapped += 1
+                self.c = 0
+                self.line_feed()
+            self.lines[self.r][self.c] = ch
+            self.c += 1
+
+    def csi(self, arg, op):
+        n = int(arg) if arg else 1
+        if op == "A":
+            self.r = max(0, self.r - n)
+        elif op == "B":
+            self.r = min(self.rows - 1, self.r + n)
+        elif op == "G":
+            self.c = min(self.cols - 1, n - 1)
+        elif op == "K":
+            self.lines[self.r][self.c:] = [" "] * (self.cols - self.c)
+        elif op == "L":
+            for _ in range(n):
+                self.lines.insert(self.r, self.blank())
+                del self.lines[self.rows]
+            self.c = 0
+        else:
+            raise ValueError("unexpected escape sequence ESC[%s%s" % (arg, op))
+
+    def feed(self, data):
+        for m in SEQ.finditer(data):
+            tok = m.group(0)
+            if m.group(2):
+                self.csi(m.group(1).decode(), m.group(2).decode())
+            elif tok == b"\r":
+                self.c = 0
+            elif tok == b"\n":
+                self.line_feed()
+            elif tok == b"\b":
+                self.c = max(0, self.c - 1)
+            elif not tok.startswith(b"\x1b"):
+                self.put(tok)
+
+    def status_lines(self, word):
+        return [l for l in self.text()
+                if l.startswith(word + " ") and " bytes (" not in l]
+
+    def text(self):
+        return ["".join(l).rstrip() for l in self.lines if "".join(l).strip()]
+
+
+def run(cols, raw, command):
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, cols, 0, 0))
+    proc = subprocess.Popen(["bash", "-c", command], stdin=slave, stdout=slave,
+                            stderr=slave, start_new_session=True)
+    os.close(slave)
+    out = bytearray()
+    while True:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    status = proc.wait()
+    with open(raw, "wb") as f:
+        f.write(out)
+    return status
+
+
+def main():
+    # A reader that has seen enough (grep -q) ends the output quietly.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    mode = sys.argv[1]
+    if mode == "run":
+        sys.exit(run(int(sys.argv[2]), sys.argv[3], " ".join(sys.argv[5:])))
+    if mode == "screen":
+        s = Screen(int(sys.argv[2]))
+        with open(sys.argv[3], "rb") as f:
+            data = f.read()
+        if len(sys.argv) > 4:
+            m = re.search(sys.argv[4].encode(), data)
+            data = data[:m.start()] if m else data
+        s.feed(data)
+        for line in s.text():
+            print(line)
+        print("wrapped %d" % s.wrapped)
+        return
+    if mode == "both":
+        s = Screen(int(sys.argv[2]))
+        with open(sys.argv[3], "rb") as f:
+            data = f.read()
+        for m in SEQ.finditer(data):
+            s.feed(m.group(0))
+            if m.group(2) != b"K":
+                continue
+            if s.status_lines(sys.argv[4]) and s.status_lines(sys.argv[5]):
+                print("\n".join(s.text()))
+                return
+        sys.exit(1)
+    if mode == "draws":
+        with open(sys.argv[2], "rb") as f:
+            data = f.read()
+        for m in re.finditer(rb"\r([^\r\x1b]*)\x1b\[K", data):
+            line = m.group(1).decode("utf-8", "replace")
+            if sys.argv[3] in line:
+                print(line)
+        return
+    sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
