@@ -377,7 +377,9 @@ if command -v valgrind >/dev/null; then
 	check "valgrind (no openat2): refusal names the path" grep -q 'refused: l/escaped' "$WORK/vg.err"
 	check "valgrind (no openat2): nothing escaped" [ ! -e /tmp/escaped ]
 	vg "$OURS" send -q -f /dev/null "$SRC/snap" 2>"$WORK/vg.err"
-	check "valgrind: send clean" [ $? -eq 0 ]
+	rc=$?
+	check "valgrind: send clean (exit $rc)" [ "$rc" -eq 0 ]
+	[ "$rc" -eq 0 ] || head -20 "$WORK/vg.err" >&2
 elif [ -n "${CI:-}" ]; then
 	fail "valgrind is required in CI"
 fi
