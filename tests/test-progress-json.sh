@@ -91,8 +91,10 @@ import json, sys
 dumped = set()
 for line in open(sys.argv[2], encoding="utf-8"):
     obj = json.loads(line)
-    if "path" in obj:
-        dumped.add(obj["path"].encode("utf-8", "surrogateescape"))
+    # A SUBVOL or SNAPSHOT command's path is the subvolume's name.
+    for key in ("path", "subvol"):
+        if key in obj:
+            dumped.add(obj[key].encode("utf-8", "surrogateescape"))
 seen = 0
 for line in open(sys.argv[1], encoding="utf-8"):
     obj = json.loads(line)
