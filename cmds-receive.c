@@ -600,6 +600,12 @@ static int open_destination(const struct receive_opts *o,
 	return receive_btrfs_open(ctx, &bo);
 }
 
+/* Closing a subvolume: its changes and marks go to disk. */
+static void say_syncing(void *prog, bool begin)
+{
+	progress_syncing(prog, begin);
+}
+
 static int receive_run(int argc, char **argv)
 {
 	struct receive_opts o = { .max_errors = 1 };
@@ -632,6 +638,10 @@ static int receive_run(int argc, char **argv)
 		raise_fd_limit();
 		ret = open_destination(&o, &ctx);
 		if (ret >= 0) {
+			if (progp) {
+				ctx.closing = say_syncing;
+				ctx.closing_data = progp;
+			}
 			ret = apply_stream(&o, fd, &ctx, progp);
 			receive_ctx_release(&ctx);
 		}

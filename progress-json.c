@@ -30,11 +30,13 @@ void progress_use_json(struct progress *p, const char *op)
 	p->tty = false;
 }
 
-/* "sending", "receiving" or "skipping": what the command does now. */
+/* "sending", "receiving", "skipping" or "syncing": what it does now. */
 static const char *phase(const struct progress *p)
 {
 	if (p->skipping)
 		return "skipping";
+	if (__atomic_load_n(&p->syncing, __ATOMIC_RELAXED))
+		return "syncing";
 	return strcmp(p->json_op, "send") ? "receiving" : "sending";
 }
 

@@ -206,7 +206,9 @@ static void fill_fields(const struct progress *p, char f[F_NR][FIELD_LEN],
 				(now - p->start_ns) / NSEC_PER_SEC);
 	snprintf(f[F_ELAPSED], FIELD_LEN, ", %s", a);
 	snprintf(f[F_CMDS], FIELD_LEN, ", %" PRIu64 " commands", cmds);
-	if (wait)
+	if (__atomic_load_n(&p->syncing, __ATOMIC_RELAXED))
+		snprintf(f[F_WAIT], FIELD_LEN, ", syncing");
+	else if (wait)
 		snprintf(f[F_WAIT], FIELD_LEN, ", waiting for %s", wait);
 	if (!p->total)
 		return;

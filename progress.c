@@ -176,6 +176,17 @@ void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
 		fprintf(stderr, "%s\n", line);
 }
 
+void progress_syncing(struct progress *p, bool on)
+{
+	uint64_t now = progress_now();
+
+	__atomic_store_n(&p->syncing, on, __ATOMIC_RELAXED);
+	if (!on || !p->json_op)
+		return;
+	update_rate(p, now, p->seen_bytes);
+	progress_json_update(p, now, p->seen_bytes, p->seen_cmds, NULL, 0);
+}
+
 /* With JSON the summary waits for the exit status: progress_done(). */
 static void record_end(struct progress *p, uint64_t now, uint64_t bytes,
 		       uint64_t cmds)

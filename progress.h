@@ -37,6 +37,8 @@ struct progress {
 	 */
 	bool skipping;
 	bool resumed;
+	/* Between progress_syncing(p, true) and (p, false). */
+	bool syncing;
 	const char *moving_verb;	/* verb, while skipping */
 	uint64_t moving_total;		/* total, while skipping */
 	uint64_t skip_bytes;
@@ -117,6 +119,13 @@ void progress_skip_begin(struct progress *p);
  */
 void progress_skip_end(struct progress *p, uint64_t bytes, uint64_t cmds,
 		       uint64_t input_bytes);
+
+/*
+ * The transfer waits for what it wrote to reach the disk (receive
+ * closing a subvolume): a line redrawn on a terminal says "syncing", and
+ * with JSON one update with the phase "syncing" is written at once.
+ */
+void progress_syncing(struct progress *p, bool on);
 
 /*
  * Status lines and the summary as JSON Lines instead of text (--format

@@ -73,6 +73,8 @@ int receive_close_subvol(struct receive_ctx *ctx, bool complete)
 	 * Also when incomplete: what the commands read so far did must be on
 	 * disk, for whoever looks at (or continues) the partial subvolume.
 	 */
+	if (ctx->cur.active && ctx->closing)
+		ctx->closing(ctx->closing_data, true);
 	if (ctx->cur.active && receive_settle(ctx) < 0)
 		ctx->cur.failed = true;
 	dir_times_release(&ctx->dir_times);
@@ -84,6 +86,8 @@ int receive_close_subvol(struct receive_ctx *ctx, bool complete)
 	close(ctx->cur.fd);
 	ctx->cur.fd = -1;
 	ctx->cur.active = false;
+	if (ctx->closing)
+		ctx->closing(ctx->closing_data, false);
 	return ret;
 }
 

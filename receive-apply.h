@@ -158,6 +158,14 @@ struct receive_ctx {
 
 	void *decompress_buf;
 	size_t decompress_size;
+
+	/*
+	 * Told when closing a subvolume begins (true) and ends (false): its
+	 * last changes and received marks go to disk then (--progress says
+	 * "syncing").  NULL: nobody listens.
+	 */
+	void (*closing)(void *data, bool begin);
+	void *closing_data;
 };
 
 /* The applier over dest_fd for the destination ops, whose state is dest. */

@@ -7,7 +7,9 @@
 Every line of STDERR_FILE must parse as one JSON object of OPERATION; the
 status objects come first, in the order of time, and the last line is the
 summary (phase "done").  Each KEY=VALUE is an integer the summary must
-hold (bytes=, commands=, skipped_bytes=, exit_status=, ...).
+hold (bytes=, commands=, skipped_bytes=, exit_status=, ...); syncing=N
+is how many updates of the phase "syncing" (receive closing a subvolume)
+there must be.
 """
 import json
 import sys
@@ -27,8 +29,9 @@ def fail(msg):
 def check_update(n, obj, op, last):
     if set(obj) != UPDATE_KEYS:
         fail("line %d: keys %s" % (n, sorted(obj)))
-    moving = "sending" if op == "send" else "receiving"
-    if obj["phase"] not in (moving, "skipping"):
+    phases = ("sending", "skipping") if op == "send" else \
+        ("receiving", "skipping", "syncing")
+    if obj["phase"] not in phases:
         fail("line %d: phase %r" % (n, obj["phase"]))
     for key in ("bytes", "commands", "rate"):
         if not isinstance(obj[key], int) or obj[key] < 0:
@@ -47,6 +50,7 @@ def check_update(n, obj, op, last):
 def main():
     path, op = sys.argv[1], sys.argv[2]
     want = dict(arg.split("=", 1) for arg in sys.argv[3:])
+    syncs = want.pop("syncing", None)
     with open(path, "rb") as f:
         lines = f.read().decode("utf-8").splitlines()
     if not lines:
@@ -67,6 +71,11 @@ def main():
     for key, value in want.items():
         if summary[key] != int(value):
             fail("summary %s is %r, expected %s" % (key, summary[key], value))
+    synced = [o for o in objs if o["phase"] == "syncing"]
+    if syncs is not None and len(synced) != int(syncs):
+        fail("%d syncing updates, expected %s" % (len(synced), syncs))
+    if any(o["bytes"] > summary["bytes"] for o in synced):
+        fail("a syncing update counts more bytes than the summary")
     updates = sum(1 for o in objs if o["phase"] != "done")
     print("%d updates, %s" % (updates, lines[-1]))
 

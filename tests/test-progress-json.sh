@@ -71,7 +71,9 @@ check "json send --progress: status objects while sending" \
 check "json receive --progress exits 0" [ $? -eq 0 ]
 json_ok "json receive --progress: lines and summary" "$S/recv.err" receive \
 	bytes="$SIZE" total="$SIZE" commands="$CMDS" skipped_bytes=0 \
-	exit_status=0
+	exit_status=0 syncing=1
+check "json receive --progress: the last update before the summary is syncing" \
+	grep -q '"phase":"syncing","bytes":'"$SIZE"',' <(tail -2 "$S/recv.err" | head -1)
 check "json receive --progress: the subvolume is received" \
 	[ "$("$REF" property get "$DST/whole/snap" ro)" = "ro=true" ]
 
@@ -82,7 +84,7 @@ check "json receive --dump --progress exits 0" [ $? -eq 0 ]
 check "json receive --dump --progress: stdout is the JSON dump" \
 	cmp -s "$S/dump.json" <("$OURS" --format json receive --dump -f "$S/plain")
 json_ok "json receive --dump --progress: lines and summary" "$S/dump.err" \
-	receive bytes="$SIZE" commands="$CMDS" exit_status=0
+	receive bytes="$SIZE" commands="$CMDS" exit_status=0 syncing=0
 
 # The paths of the status objects are the stream's bytes, escaped: each
 # decodes (surrogateescape) to a path of the dump.
