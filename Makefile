@@ -45,7 +45,8 @@ MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8 Documentation/bt
 DEB_PACKAGES := build-essential pkg-config uuid-dev libbtrfsutil-dev \
 		zlib1g-dev libzstd-dev liblzo2-dev libcmocka-dev \
 		btrfs-progs btrbk python3 util-linux kmod tzdata time clang \
-		libclang-rt-dev xfsprogs
+		libclang-rt-dev xfsprogs e2fsprogs openssh-client \
+		openssh-server
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=all

@@ -1,5 +1,7 @@
 #!/bin/bash
-# btrbk, Debian's package, unchanged, with this btrfs first on PATH: a full
+# The cookbook's btrbk recipe (README, COOKBOOK in the man pages), with a
+# lockfile and long timestamps of its own: btrbk, Debian's package,
+# unchanged, with this btrfs first on PATH: a full
 # and two incremental backups.  Its send and receive are ours (a wrapper
 # logs each call); its other btrfs commands reach btrfs-progs by hand-off.
 . "$(dirname "$0")/recv-lib.sh"
