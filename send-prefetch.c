@@ -188,22 +188,23 @@ static void on_extent(struct send_prefetch *p, uint64_t ino, uint64_t offset,
 static void take_items(struct send_prefetch *p, struct btrfs_ioctl_search_key *last)
 {
 	const unsigned char *b = (const unsigned char *)p->args->buf;
-	const struct btrfs_ioctl_search_header *sh;
+	struct btrfs_ioctl_search_header sh;
 	uint32_t i;
 
 	for (i = 0; i < p->args->key.nr_items; i++) {
 		if (atomic_load(&p->stop))
 			return;
-		sh = (const struct btrfs_ioctl_search_header *)b;
-		b += sizeof(*sh);
-		if (sh->type == BTRFS_INODE_ITEM_KEY)
-			on_inode(p, sh->objectid, b, sh->len);
-		else if (sh->type == BTRFS_EXTENT_DATA_KEY)
-			on_extent(p, sh->objectid, sh->offset, b, sh->len);
-		last->min_objectid = sh->objectid;
-		last->min_type = sh->type;
-		last->min_offset = sh->offset;
-		b += sh->len;
+		/* Items are packed: a header may sit at any address. */
+		memcpy(&sh, b, sizeof(sh));
+		b += sizeof(sh);
+		if (sh.type == BTRFS_INODE_ITEM_KEY)
+			on_inode(p, sh.objectid, b, sh.len);
+		else if (sh.type == BTRFS_EXTENT_DATA_KEY)
+			on_extent(p, sh.objectid, sh.offset, b, sh.len);
+		last->min_objectid = sh.objectid;
+		last->min_type = sh.type;
+		last->min_offset = sh.offset;
+		b += sh.len;
 	}
 }
 
