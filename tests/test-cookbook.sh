@@ -157,7 +157,7 @@ check "resume: the prefix was skipped, not sent" \
 	grep -q '^Skipped [0-9]* bytes' "$WORK/resume.err"
 sent=$(sed -n 's/^Sent \([0-9]*\) bytes.*/\1/p' "$WORK/resume.err")
 check "resume: less than the whole stream crossed the link (${sent:-?})" \
-	[ -n "$sent" ] && [ "$sent" -lt "$(stat -c %s "$WORK/incr.stream")" ]
+	test "${sent:-0}" -gt 0 -a "${sent:-0}" -lt "$(stat -c %s "$WORK/incr.stream")"
 check "resume: snap2 received" received "$BACKUP/snap2"
 compare_trees "resume: snap2" "$SRC/snaps/snap2" "$BACKUP/snap2" --no-extents --no-atime
 check "resume: no record left behind" [ ! -e "$BACKUP/.snap2.btrfs-receive-resume" ]
@@ -167,7 +167,8 @@ check "resume: no record left behind" [ ! -e "$BACKUP/.snap2.btrfs-receive-resum
 # restored onto btrfs (and browsed without it).
 btrfs send -q -f "$DISK/snap1.stream" snap1
 btrfs send -q -p snap1 -f "$DISK/snap2.stream" snap2
-check "file: two stream files on ext4" [ -s "$DISK/snap1.stream" ] && [ -s "$DISK/snap2.stream" ]
+check "file: two stream files on ext4" \
+	test -s "$DISK/snap1.stream" -a -s "$DISK/snap2.stream"
 btrfs receive --dump -f "$DISK/snap2.stream" >/dev/null
 check "file: a sound file passes the check" [ $? -eq 0 ]
 cp "$DISK/snap2.stream" "$WORK/bad.stream"
