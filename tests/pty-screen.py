@@ -5,7 +5,8 @@
   pty-screen.py run COLS RAW -- COMMAND...
       Run COMMAND (with bash -c) with stdin, stdout and stderr on a new
       pty of COLS columns and 24 rows; write all it printed to RAW; exit
-      with its status.
+      with its status.  After DEADLINE seconds, show its processes and
+      kill them.
   pty-screen.py screen COLS RAW [STOP]
       The screen RAW leaves, through a minimal terminal (below), or the
       screen just before the first match of the regular expression STOP:
@@ -28,8 +29,11 @@ import subprocess
 import sys
 import fcntl
 import termios
+import time
 
 ROWS = 24
+# No command of the tests takes near this long; one that does hangs.
+DEADLINE = 300
 SEQ = re.compile(rb"\x1b\[([0-9]*)([A-Za-z])|\x1b[78]|[\r\n\b]|[^\x1b\r\n\b]+")
 
 
@@ -100,6 +104,16 @@ class Screen:
         return ["".join(l).rstrip() for l in self.lines if "".join(l).strip()]
 
 
+def give_up(proc):
+    """A command that hangs: show its processes on stderr, then kill them."""
+    sys.stderr.write("pty-screen.py: no end after %d s; its processes:\n"
+                     % DEADLINE)
+    sys.stderr.flush()
+    subprocess.run(["ps", "-s", str(proc.pid), "-o",
+                    "pid,ppid,stat,wchan:24,args"], stdout=sys.stderr)
+    os.killpg(proc.pid, signal.SIGKILL)
+
+
 def run(cols, raw, command):
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, cols, 0, 0))
@@ -107,7 +121,11 @@ def run(cols, raw, command):
                             stderr=slave, start_new_session=True)
     os.close(slave)
     out = bytearray()
+    deadline = time.monotonic() + DEADLINE
     while True:
+        if time.monotonic() > deadline:
+            give_up(proc)
+            deadline = float("inf")
         ready, _, _ = select.select([master], [], [], 1.0)
         if ready:
             try:

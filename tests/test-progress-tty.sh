@@ -131,14 +131,18 @@ check "200 columns: the pair's screen has not wrapped" \
 # The stopped-sender repair with the redraw thread: a send --progress on
 # the terminal, stopped and continued again and again while the kernel
 # waits on a slow reader, still writes the stream of a clean send.
-pty 200 stopped "'$OURS' send -v --progress '$SRC/snap' \\
-		> >('$PYTHON' '$TOP/tests/slow-reader.py' 4 '$WORK/stopped.stream') &
+# The reader is waited for: the stream is whole only once it has ended.
+mkfifo "$WORK/stopped.fifo"
+pty 200 stopped "'$PYTHON' '$TOP/tests/slow-reader.py' 4 '$WORK/stopped.stream' \\
+		<'$WORK/stopped.fifo' &
+	reader=\$!
+	'$OURS' send -v --progress '$SRC/snap' >'$WORK/stopped.fifo' &
 	pid=\$!
 	for i in \$(seq 1 40); do
 		sleep 0.1; kill -STOP \$pid 2>/dev/null || break
 		sleep 0.03; kill -CONT \$pid
 	done
-	wait \$pid; rc=\$?; wait; echo \"rc=\$rc\""
+	wait \$pid; rc=\$?; wait \$reader; echo \"rc=\$rc\""
 check "stopped send on a terminal: exit 0" grep -q 'rc=0' "$WORK/stopped.raw"
 check "stopped send on a terminal: no ERROR" \
 	eval '! grep -q ERROR "$WORK/stopped.raw"'
