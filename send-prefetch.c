@@ -26,6 +26,14 @@
 #define SEARCH_BUF_SIZE		(64 * 1024)
 #define READAHEAD_CHUNK		(2 << 20)
 /*
+ * Only the head of each file is read ahead.  Past it the kernel's own
+ * readahead keeps up with a file read in order; reading the whole of
+ * large files ahead only competed with the receiving side for the disk
+ * (cold send | receive of 2 GiB in 4 files: 3.8 s against 2.9 s with
+ * only the heads, medians of 5, bench/README.md).
+ */
+#define FILE_HEAD		(2 << 20)
+/*
  * On a warm cache the prefetcher only costs: after this many files in a
  * row whose data was cached already, it opens only every COAST_STRIDE-th
  * file, to notice where the cache ends.
@@ -172,6 +180,14 @@ static void on_extent(struct send_prefetch *p, uint64_t ino, uint64_t offset,
 		return;
 	}
 	p->cached_run = 0;
+	if (offset >= FILE_HEAD) {
+		p->ahead += bytes;
+		return;
+	}
+	if (bytes > FILE_HEAD - offset) {
+		p->ahead += bytes - (FILE_HEAD - offset);
+		bytes = FILE_HEAD - offset;
+	}
 	/* The kernel caps one readahead() at the device's window. */
 	while (bytes && !atomic_load(&p->stop)) {
 		chunk = bytes < READAHEAD_CHUNK ? bytes : READAHEAD_CHUNK;

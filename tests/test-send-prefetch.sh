@@ -3,7 +3,8 @@
 # byte of the stream, it does read ahead, and it stays within its window
 # (64 MiB of stream) of what the kernel has written, however far behind
 # the reader of the stream falls: a send that waits on its reader does not
-# read the whole subvolume into the page cache.
+# read the whole subvolume into the page cache.  Of a large file it reads
+# ahead only the head: the kernel's own readahead takes the rest.
 . "$(dirname "$0")/recv-lib.sh"
 
 require "root with btrfs and loop devices" have_loop_btrfs
@@ -16,15 +17,16 @@ WINDOW_MIB=64
 make_fs src 1G || { fail "cannot make the filesystem"; finish; }
 SRC=$WORK/src
 
-# 24 files of 8 MiB (192 MiB, three windows), then small files and
-# directories; the same again changed, for an incremental.
+# 96 files of 2 MiB (192 MiB, three windows; each within the head that
+# is read ahead), then small files and directories; the same again
+# changed, for an incremental.
 "$REF" -q subvolume create "$SRC/data"
 "$PYTHON" - "$SRC/data" <<'PY'
 import os, sys
 root = sys.argv[1]
-for i in range(24):
+for i in range(96):
     with open(os.path.join(root, "big%02d" % i), "wb") as f:
-        f.write(os.urandom(8 << 20))
+        f.write(os.urandom(2 << 20))
 for d in range(20):
     os.mkdir(os.path.join(root, "d%02d" % d))
     for i in range(50):
@@ -35,7 +37,7 @@ PY
 "$PYTHON" - "$SRC/data" <<'PY'
 import os, sys
 root = sys.argv[1]
-for i in range(0, 24, 3):
+for i in range(0, 96, 12):
     with open(os.path.join(root, "big%02d" % i), "r+b") as f:
         f.seek(1 << 20)
         f.write(os.urandom(1 << 20))
@@ -44,6 +46,10 @@ for d in range(0, 20, 2):
         f.write(os.urandom(20000))
 PY
 "$REF" -q subvolume snapshot -r "$SRC/data" "$SRC/s2"
+# One file of 64 MiB.
+"$REF" -q subvolume create "$SRC/large"
+head -c 64M /dev/urandom >"$SRC/large/file"
+"$REF" -q subvolume snapshot -r "$SRC/large" "$SRC/l1"
 sync
 
 # Byte for byte the stream of a send without it, full and incremental.
@@ -65,11 +71,14 @@ readaheads() {
 }
 n=$(BTRFS_SEND_PREFETCH=count readaheads "$OURS" send -f /dev/null "$SRC/s1")
 check "the prefetcher reads ahead on a cold cache ($n readaheads)" \
-	test "${n:-0}" -ge 24
+	test "${n:-0}" -ge 96
 n=$(BTRFS_SEND_PREFETCH=count readaheads "$OURS" send -f /dev/null \
 	-p "$SRC/s1" "$SRC/s2")
 check "of an incremental it reads only what changed ($n readaheads)" \
 	test "${n:-0}" -ge 8 -a "${n:-0}" -le 24
+n=$(BTRFS_SEND_PREFETCH=count readaheads "$OURS" send -f /dev/null "$SRC/l1")
+check "of a large file only the head ($n readaheads of 2 MiB)" \
+	test "${n:-0}" -eq 1
 
 # MiB of the files of s1 in the page cache.
 cached_mib() {
