@@ -4,7 +4,8 @@
 # (64 MiB of stream) of what the kernel has written, however far behind
 # the reader of the stream falls: a send that waits on its reader does not
 # read the whole subvolume into the page cache.  Of a large file it reads
-# ahead only the head: the kernel's own readahead takes the rest.
+# ahead only the head: the kernel's own readahead takes the rest; of a
+# sparse file, the head of each run of data after a hole.
 . "$(dirname "$0")/recv-lib.sh"
 
 require "root with btrfs and loop devices" have_loop_btrfs
@@ -50,6 +51,16 @@ PY
 "$REF" -q subvolume create "$SRC/large"
 head -c 64M /dev/urandom >"$SRC/large/file"
 "$REF" -q subvolume snapshot -r "$SRC/large" "$SRC/l1"
+# A file of 32 runs of 64 KiB, each after a hole of 1 MiB.
+"$REF" -q subvolume create "$SRC/holes"
+"$PYTHON" - "$SRC/holes/file" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+for i in range(32):
+    os.pwrite(fd, os.urandom(64 << 10), (i * 1088 + 1024) << 10)
+os.close(fd)
+PY
+"$REF" -q subvolume snapshot -r "$SRC/holes" "$SRC/h1"
 sync
 
 # Byte for byte the stream of a send without it, full and incremental.
@@ -79,6 +90,9 @@ check "of an incremental it reads only what changed ($n readaheads)" \
 n=$(BTRFS_SEND_PREFETCH=count readaheads "$OURS" send -f /dev/null "$SRC/l1")
 check "of a large file only the head ($n readaheads of 2 MiB)" \
 	test "${n:-0}" -eq 1
+n=$(BTRFS_SEND_PREFETCH=count readaheads "$OURS" send -f /dev/null "$SRC/h1")
+check "of a sparse file each run after a hole ($n readaheads)" \
+	test "${n:-0}" -eq 32
 
 # MiB of the files of s1 in the page cache.
 cached_mib() {
