@@ -310,8 +310,10 @@ static int open_input(const struct receive_opts *o)
 {
 	int fd;
 
-	if (!o->file)
+	if (!o->file) {
+		pipe_grow(STDIN_FILENO, STREAM_PIPE_SIZE);
 		return STDIN_FILENO;
+	}
 	fd = open(o->file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		error("cannot open %s: %m", o->file);

@@ -1293,6 +1293,8 @@ static int send_run(int argc, char **argv)
 		ret = -EINVAL;
 		goto out;
 	}
+	if (!dry_run)
+		pipe_grow(s.out_fd, STREAM_PIPE_SIZE);
 	ret = prepare_send(&s, &o, subvols, nr_subvols);
 	if (ret < 0)
 		goto out;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "utils.h"
@@ -127,6 +129,18 @@ void warning(const char *fmt, ...)
 	va_start(ap, fmt);
 	message("WARNING: ", fmt, ap);
 	va_end(ap);
+}
+
+void pipe_grow(int fd, int size)
+{
+	struct stat st;
+	int now;
+
+	if (fstat(fd, &st) || !S_ISFIFO(st.st_mode))
+		return;
+	now = fcntl(fd, F_GETPIPE_SZ);
+	if (now >= 0 && now < size)
+		fcntl(fd, F_SETPIPE_SZ, size);
 }
 
 int wait_writable(int fd)

@@ -60,6 +60,17 @@ void status_line_set_hooks(const struct status_line_hooks *hooks);
 void status_line_lock(void);
 void status_line_unlock(void);
 
+/*
+ * Room in a pipe between send and receive: with the default 64 KiB, one
+ * side soon waits whenever the other waits on its disk, and the two take
+ * turns instead of working at once.
+ */
+#define STREAM_PIPE_SIZE	(1024 * 1024)
+/*
+ * Grow the pipe at fd to at least size bytes; anything else, or a pipe
+ * the user's pipe quota keeps as it is, is left alone.
+ */
+void pipe_grow(int fd, int size);
 /* Wait until fd can be written to; 0 or a negative errno. */
 int wait_writable(int fd);
 /*

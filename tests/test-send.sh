@@ -430,5 +430,19 @@ if [ -w /dev/full ]; then
 	check "/dev/full: exit 28" [ $? -eq 28 ]
 	check "/dev/full: one ERROR line" [ "$(wc -l <"$WORK/full.err")" -eq 1 ]
 fi
+
+# A pipe between send and receive holds 1 MiB, grown by either side: the
+# size of the pipe at fd ARG, on stderr, once it is 1 MiB or after 20 s.
+pipe_size='import fcntl, sys, time
+fd, end = int(sys.argv[1]), time.monotonic() + 20
+while fcntl.fcntl(fd, 1032) < 1 << 20 and time.monotonic() < end:
+    time.sleep(0.05)
+print(fcntl.fcntl(fd, 1032), file=sys.stderr)'
+n=$("$OURS" send -q big.0 2>/dev/null |
+	{ head -c 1 >/dev/null; "$PYTHON" -c "$pipe_size" 0 2>&1; })
+check "send grows the pipe it writes to ($n bytes)" [ "$n" = 1048576 ]
+n=$({ "$PYTHON" -c "$pipe_size" 1 2>&3 |
+	"$OURS" receive --dump >/dev/null 2>&1; } 3>&1)
+check "receive grows the pipe it reads ($n bytes)" [ "$n" = 1048576 ]
 cd / || true
 finish
