@@ -32,7 +32,8 @@
  * side for the disk (cold send | receive of 2 GiB in 4 files: 3.8 s
  * against 2.9 s with only the heads, medians of 5).  After a hole that
  * readahead starts again from nothing, so each run has its head read
- * (a sparse file of 64 KiB extents: a fifth of the time).
+ * (4 sparse files of 64 KiB extents: 1.49 s to send with heads of files
+ * only, 0.22 s with heads of runs).
  */
 #define RUN_HEAD		(2 << 20)
 /*

@@ -6,9 +6,10 @@
  * third of its time.  The prefetcher walks the same tree ahead of it with
  * BTRFS_IOC_TREE_SEARCH_V2 (which brings the tree's leaves into the cache
  * the kernel reads them from) and starts the reads of the files' data (the
- * first 2 MiB of each run of it) with readahead(), never more than a bounded window of stream bytes ahead of
- * what the kernel has written.  It changes no byte of the stream, and when
- * anything fails it stops and the send goes on without it.
+ * first 2 MiB of each run of it) with readahead(), never more than a
+ * bounded window of stream bytes ahead of what the kernel has written.  It
+ * changes no byte of the stream, and when anything fails it stops and the
+ * send goes on without it.
  */
 #ifndef SEND_PREFETCH_H
 #define SEND_PREFETCH_H
