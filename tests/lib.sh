@@ -13,6 +13,11 @@ SHARED_STREAMS="$TOP/../shared/streams/external"
 # The dump prints local time: pin it so that both tools agree.
 export TZ=UTC
 PYTHON=${PYTHON:-python3}
+# The interpreter itself, not a version manager's shim in front of it:
+# a shim (pyenv's) costs half a second a call, minutes over the suite.
+_py=$("$PYTHON" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
+	[ -n "$_py" ] && PYTHON=$_py
+unset _py
 
 # A script may set TEST_NAME (its messages), WORK_NAME and WORK_PARENT
 # (where its work directory goes) and KEEP_WORK (keep it at exit) first.

@@ -64,7 +64,7 @@ set_dest() {
 
 # A small python helper for what coreutils cannot do: xattrs, sockets,
 # reflinks of ranges, and the received-subvolume ioctl.
-RECV_PY=$("$PYTHON" -c 'import sys; print(sys.executable)')
+RECV_PY=$PYTHON
 cat >"$WORK/recv-helper.py" <<'EOF'
 import fcntl, hashlib, os, struct, sys, uuid
 

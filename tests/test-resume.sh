@@ -27,9 +27,13 @@ SRC=$WORK/src BASE=$WORK/base DST=$WORK/dst
 import os, random, sys
 root = sys.argv[1]
 rng = random.Random(1234)
+# 1 GiB of 16 different chunks, cheaper than 1 GiB of randbytes: each a
+# rotation of one random block by an amount no multiple of a page.
+block = rng.randbytes(64 << 20)
 with open(os.path.join(root, "big"), "wb") as f:
-    for _ in range(16):
-        f.write(rng.randbytes(64 << 20))
+    for i in range(16):
+        k = i * 1048583
+        f.write(block[k:] + block[:k])
 for d in range(100):
     os.makedirs(os.path.join(root, "d%02d" % d))
 for i in range(20000):
