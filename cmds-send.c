@@ -46,8 +46,6 @@
  */
 #define SEND_CHUNK_V1 (64 * 1024)
 #define SEND_CHUNK_V2 (16 * 1024 + 128 * 1024)
-/* The pipe from the kernel to the pump. */
-#define SEND_PIPE_SIZE (1024 * 1024)
 
 struct send_opts {
 	const char *outname;
@@ -816,7 +814,7 @@ static int open_pipe(int pipefd[2])
 
 	if (pipe2(pipefd, O_CLOEXEC) == 0) {
 		/* Fewer, larger reads for the pump; the default where refused. */
-		fcntl(pipefd[1], F_SETPIPE_SZ, SEND_PIPE_SIZE);
+		pipe_grow(pipefd[1], STREAM_PIPE_SIZE);
 		return 0;
 	}
 	ret = -errno;

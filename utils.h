@@ -61,9 +61,10 @@ void status_line_lock(void);
 void status_line_unlock(void);
 
 /*
- * Room in a pipe between send and receive: with the default 64 KiB, one
- * side soon waits whenever the other waits on its disk, and the two take
- * turns instead of working at once.
+ * Room in a pipe between send and receive, and between the kernel and
+ * send's pump: with the default 64 KiB, one side soon waits whenever the
+ * other waits on its disk, and the two take turns instead of working at
+ * once.
  */
 #define STREAM_PIPE_SIZE	(1024 * 1024)
 /*
