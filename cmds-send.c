@@ -1313,7 +1313,7 @@ static int send_run(int argc, char **argv)
 		}
 	}
 	if (o.progress) {
-		start_progress(&prog, est.stream_bytes);
+		progress_set_total(&prog, est.stream_bytes);
 		ret = send_with_progress(&s, &o, subvols, &prog);
 	} else
 		ret = send_all(&s, &o, subvols);

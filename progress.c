@@ -58,6 +58,16 @@ void progress_init(struct progress *p, const char *verb, uint64_t total)
 		progress_live_start(p);
 }
 
+void progress_set_total(struct progress *p, uint64_t total)
+{
+	status_line_lock();
+	p->total = total;
+	p->start_ns = progress_now();
+	p->last_ns = p->start_ns;
+	p->next_ns = p->start_ns + p->interval_ns;
+	status_line_unlock();
+}
+
 void progress_pretty_size(char *buf, size_t size, double bytes)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };

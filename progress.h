@@ -71,6 +71,11 @@ static inline uint64_t progress_now(void)
 }
 
 void progress_init(struct progress *p, const char *verb, uint64_t total);
+/*
+ * The total known once the estimate is done: the transfer's clock starts
+ * now, on the line (and row) progress_init() set up.
+ */
+void progress_set_total(struct progress *p, uint64_t total);
 
 /* True when a status line is due: cheap enough to ask after every command. */
 static inline bool progress_due(const struct progress *p)
