@@ -129,16 +129,21 @@ static size_t tty_width(void)
 	return 80;
 }
 
-/*
- * With the cursor on the upper of two rows: blank lines inserted above
- * both for a message of len bytes (0: unknown, one line), after making
- * room below them, so that the message and its newline leave the cursor
- * on the upper row again.
- */
-static void insert_above(size_t len)
+/* Lines a message of len bytes takes on the terminal (0: unknown, one). */
+static size_t message_lines(size_t len)
 {
 	size_t cols = tty_width();
-	size_t lines = len ? (len + cols - 1) / cols : 1;
+
+	return len ? (len + cols - 1) / cols : 1;
+}
+
+/*
+ * With the cursor on the upper of two rows: that many blank lines (at least
+ * one) inserted above both, after making room below them, the cursor on
+ * the first.
+ */
+static void insert_above(size_t lines)
+{
 	size_t i;
 
 	fputs("\033[B", stderr);
@@ -151,7 +156,7 @@ static void insert_above(size_t len)
 static void tty_wipe(bool shown, size_t len)
 {
 	if (term_live && other_row_held(term_live))
-		insert_above(len);
+		insert_above(message_lines(len));
 	else if (shown)
 		fputs("\r\033[K", stderr);
 }
@@ -453,6 +458,28 @@ void progress_live_start(struct progress *p)
 	l->running = start_thread(p);
 }
 
+/*
+ * Our line wiped and the cursor where a summary of len bytes goes, so
+ * that neither it nor its newline touches the other's row.
+ */
+static void make_room_for_summary(struct progress_live *l, size_t len)
+{
+	size_t lines = message_lines(len);
+
+	if (l->row == 0 && other_row_held(l)) {
+		/* Our row under the other's: wipe it, go above both. */
+		fputs("\033[B\r\033[K\033[A", stderr);
+		insert_above(lines);
+	} else if (l->row == 1 && other_row_held(l)) {
+		/* Our row above the other's: a summary that wraps needs more. */
+		fputs("\r\033[K", stderr);
+		if (lines > 1)
+			insert_above(lines - 1);
+	} else if (status_line_is_shown()) {
+		fputs("\r\033[K", stderr);
+	}
+}
+
 /* Without a summary (NULL), the line is only wiped. */
 void progress_live_finish(struct progress *p, const char *summary)
 {
@@ -460,14 +487,12 @@ void progress_live_finish(struct progress *p, const char *summary)
 
 	stop_thread(l);
 	status_line_lock();
-	if (summary && l->row == 0 && other_row_held(l)) {
-		/* Our row under the other's: wipe it, go above both. */
-		fputs("\033[B\r\033[K\033[A", stderr);
-		insert_above(strlen(summary));
-	} else if (other_row_held(l) || status_line_is_shown())
-		fputs("\r\033[K", stderr);
-	if (summary)
+	if (summary) {
+		make_room_for_summary(l, strlen(summary));
 		fprintf(stderr, "%s\n", summary);
+	} else if (other_row_held(l) || status_line_is_shown()) {
+		fputs("\r\033[K", stderr);
+	}
 	status_line_gone();
 	release_row(l);
 	status_line_unlock();

@@ -87,6 +87,12 @@ check "60 columns: no status line wider than the terminal" \
 check "60 columns: still redrawn during the stall" \
 	[ "$(draws stall60 Received | grep -c 'waiting for the input')" -ge 2 ]
 
+# What only a status line shows (a size and a comma, a wait, an elapsed
+# H:MM:SS; a summary says "bytes (...) in N s") on the screen NAME.
+no_status_piece() {
+	! grep -E 'B, |waiting for|[0-9]:[0-9]{2}:[0-9]{2}' "$WORK/$1.screen"
+}
+
 # send --progress | receive --progress on one terminal, the pipe held up
 # for 2 s in the middle so that both lines stall and are redrawn.
 pair() {
@@ -122,11 +128,27 @@ for cols in 200 60; do
 	check "$cols columns: no status line left on the screen" \
 		eval '! grep -E "(Sent|Received) [0-9.]+[KMGTP]?i?B[, ]" \
 			"$WORK/end$cols.screen"'
+	check "$cols columns: nor a piece of one" no_status_piece "end$cols"
 	check "$cols columns: the received snapshot is complete" \
 		"$REF" subvolume show "$DST/pair$cols/snap" >/dev/null
 done
 check "200 columns: the pair's screen has not wrapped" \
 	grep -qx 'wrapped 0' "$WORK/end200.screen"
+
+# Receive on the first row and send, started later, on the row above it:
+# send's summary, wider than 60 columns, wraps onto lines of its own, not
+# onto receive's.
+mkdir -p "$DST/late60"
+pty 60 late60 "set -o pipefail
+	{ sleep 1; '$OURS' send --progress '$SRC/snap'; } |
+	'$OURS' receive --progress '$DST/late60'; echo \"rc=\$?\""
+"$PYTHON" "$SCREEN" screen 60 "$WORK/late60.raw" >"$WORK/late60.screen"
+check "60 columns, send second: exits 0" grep -q 'rc=0' "$WORK/late60.raw"
+check "60 columns, send second: both summaries start a line" \
+	eval 'grep -qE "^Sent [0-9]+ bytes \(" "$WORK/late60.screen" &&
+		grep -qE "^Received [0-9]+ bytes \(" "$WORK/late60.screen"'
+check "60 columns, send second: no piece of a status line left" \
+	no_status_piece late60
 
 # The stopped-sender repair with the redraw thread: a send --progress on
 # the terminal, stopped and continued again and again while the kernel
