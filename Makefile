@@ -125,7 +125,7 @@ SANITIZER_ENV_NO_LEAKS := $(subst detect_leaks=1,detect_leaks=0,$(SANITIZER_ENV)
 asan-check: asan
 	@for t in $(ASAN_UNIT_TESTS); do echo "== $$t"; \
 		$(SANITIZER_ENV) ./$$t || exit 1; done
-	$(SANITIZER_ENV) BTRFS_BIN=$(CURDIR)/btrfs-asan CORRUPT_VARIANTS=60 \
+	$(SANITIZER_ENV) BTRFS_BIN=$(CURDIR)/btrfs-asan CORRUPT_VARIANTS=30 \
 		tests/run-integration.sh tests/test-dump-corpus.sh \
 		tests/test-dump-crafted.sh tests/test-dump-corrupt.sh \
 		tests/test-cli.sh tests/test-send.sh \
