@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "resume.h"
@@ -36,6 +37,17 @@
 #define FAST_READ	(4 * 1024)
 /* The buffer when the output takes no splice: reads and writes this big. */
 #define COPY_BUFFER	(1024 * 1024)
+/*
+ * The kernel writes each command into the pipe on its own.  A pump that
+ * reads each as it comes is woken once per command and wakes the reader
+ * of its output as often: on a stream of small files, seconds of CPU on
+ * both sides.  So after a read that found less than SMALL_READ and
+ * emptied the pipe, the pump naps GATHER_NS, and the next read takes what
+ * gathered meanwhile (the kernel fills 1 MiB of pipe in that time only
+ * at a rate at which the reads are large and no nap is taken).
+ */
+#define SMALL_READ	(64 * 1024)
+#define GATHER_NS	(1000 * 1000)
 
 /* What a step of the pump met, beyond 0 and a negative errno. */
 #define PUMP_EOF	1	/* the attempt's pipe ended */
@@ -201,6 +213,20 @@ static ssize_t read_some(int fd, unsigned char *buf, size_t len)
 	return n < 0 ? -errno : n;
 }
 
+/* Read into buf what the pipe holds, up to len: as read(2). */
+static ssize_t read_gathered(struct send_pump *p, unsigned char *buf,
+			     size_t len)
+{
+	static const struct timespec nap = { .tv_nsec = GATHER_NS };
+	ssize_t n;
+
+	if (p->drained)
+		nanosleep(&nap, NULL);
+	n = read_some(p->in, buf, len);
+	p->drained = n >= 0 && (size_t)n < len && n < SMALL_READ;
+	return n;
+}
+
 /* Make need bytes readable at buf + start: 0, PUMP_EOF or an errno. */
 static int ensure_buffered(struct send_pump *p, size_t need, size_t most)
 {
@@ -220,7 +246,7 @@ static int ensure_buffered(struct send_pump *p, size_t need, size_t most)
 		n = size - p->end;
 		if ((size_t)n > most && need - (p->end - p->start) <= most)
 			n = most;
-		n = read_some(p->in, p->buf + p->end, n);
+		n = read_gathered(p, p->buf + p->end, n);
 		if (n < 0)
 			return n;
 		if (n == 0)

@@ -71,6 +71,7 @@ struct send_pump {
 	size_t size;			/* of buf */
 	size_t start, end;		/* the unread bytes of buf */
 	size_t queued;			/* bytes before start still to write */
+	bool drained;			/* the last read emptied the pipe */
 	uint64_t in_off;		/* stream offset of buf[start] */
 
 	int err;

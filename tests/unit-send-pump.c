@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -330,6 +331,118 @@ static void test_stream_ending_inside_a_command_is_an_error(void **state)
 	sb_free(&b);
 }
 
+#define TRICKLED_CMDS	2000
+
+struct trickle {
+	int fd;
+	const unsigned char *data;
+	const size_t *ends;	/* where each unit ends */
+	size_t units;
+	__s64 *send_fd;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * After the first (the header), a unit every 20 us, each in a write of
+ * its own, as the kernel writes them.
+ */
+static void *feed_trickle(void *arg)
+{
+	struct trickle *t = arg;
+	size_t i, from = t->ends[0];
+	uint64_t next;
+
+	while (__atomic_load_n(t->send_fd, __ATOMIC_SEQ_CST) != -1)
+		usleep(100);
+	next = now_ns();
+	for (i = 1; i < t->units; i++) {
+		while (now_ns() < next)
+			;
+		next += 20000;
+		assert_int_equal(write(t->fd, t->data + from, t->ends[i] - from),
+				 (ssize_t)(t->ends[i] - from));
+		from = t->ends[i];
+	}
+	close(t->fd);
+	return NULL;
+}
+
+/* write(2) calls this thread has made so far. */
+static unsigned long writes_made(void)
+{
+	FILE *f = fopen("/proc/thread-self/io", "r");
+	char line[128];
+	unsigned long n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "syscw: %lu", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/*
+ * Small commands that trickle in, one per write, go out in far fewer
+ * writes than commands: the pump lets them gather instead of waking for
+ * each one.
+ */
+static void test_trickled_commands_go_out_gathered(void **state)
+{
+	static size_t ends[TRICKLED_CMDS + 2];
+	struct sb b = { 0 };
+	struct send_pump p;
+	struct trickle t;
+	unsigned long writes;
+	pthread_t thr;
+	__s64 send_fd;
+	int pfd[2], out = out_file();
+	size_t i;
+
+	(void)state;
+	sb_header(&b, 1);
+	ends[0] = b.len;
+	for (i = 1; i <= TRICKLED_CMDS; i++) {
+		sb_cmd(&b, i == 1 ? BTRFS_SEND_C_SUBVOL : BTRFS_SEND_C_UTIMES);
+		sb_str(&b, BTRFS_SEND_A_PATH, "some/file");
+		sb_u64(&b, BTRFS_SEND_A_INO, i);
+		sb_end_cmd(&b);
+		ends[i] = b.len;
+	}
+	sb_simple(&b, BTRFS_SEND_C_END);
+	ends[i] = b.len;
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
+					 NULL), 0);
+	assert_int_equal(pipe(pfd), 0);
+	/* The header before the pump starts: it disarms on its first read. */
+	assert_int_equal(write(pfd[1], b.buf, ends[0]), (ssize_t)ends[0]);
+	send_fd = pfd[1];
+	t = (struct trickle){ dup(pfd[1]), b.buf, ends, TRICKLED_CMDS + 2,
+			      &send_fd };
+	assert_int_equal(pthread_create(&thr, NULL, feed_trickle, &t), 0);
+	p.in = pfd[0];
+	p.write_end = pfd[1];
+	p.send_fd = &send_fd;
+	writes = writes_made();
+	send_pump_attempt(&p);
+	writes = writes_made() - writes;
+	pthread_join(thr, NULL);
+	assert_int_equal(send_pump_finish(&p, 0), 0);
+	send_pump_free(&p);
+	assert_output(out, b.buf, b.len);
+	printf("%d commands, one every 20 us: %lu writes\n", TRICKLED_CMDS,
+	       writes);
+	assert_true(writes < TRICKLED_CMDS / 5);
+	sb_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_resume_prefix_that_differs_is_refused),
 		cmocka_unit_test(test_headerless_restart),
 		cmocka_unit_test(test_stream_ending_inside_a_command_is_an_error),
+		cmocka_unit_test(test_trickled_commands_go_out_gathered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
