@@ -213,7 +213,7 @@ static ssize_t read_some(int fd, unsigned char *buf, size_t len)
 	return n < 0 ? -errno : n;
 }
 
-/* Read into buf what the pipe holds, up to len: as read(2). */
+/* What the pipe holds, up to len, after a nap if the last read found little. */
 static ssize_t read_gathered(struct send_pump *p, unsigned char *buf,
 			     size_t len)
 {
