@@ -55,30 +55,75 @@ static void build_stream(struct sb *b, bool header, bool end, int seed)
 struct feeder {
 	int fd;
 	const unsigned char *data;
-	size_t len;
+	size_t from, len;
+	const size_t *ends;	/* NULL, or where each unit ends */
 	__s64 *send_fd;
 };
 
-/* The rest of an attempt, once the pump has taken the fd out. */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * The rest of an attempt, once the pump has taken the fd out: in one
+ * write, or (with ends) a unit every 20 us, each in a write of its own,
+ * as the kernel writes them.
+ */
 static void *feed_rest(void *arg)
 {
 	struct feeder *f = arg;
+	const size_t *end = f->ends;
+	size_t from = f->from, to;
+	uint64_t next;
 
 	while (__atomic_load_n(f->send_fd, __ATOMIC_SEQ_CST) != -1)
 		usleep(100);
-	assert_int_equal(write(f->fd, f->data, f->len), (ssize_t)f->len);
+	while (end && *end <= from)
+		end++;
+	next = now_ns();
+	while (from < f->len) {
+		to = end ? *end++ : f->len;
+		while (end && now_ns() < next)
+			;
+		next += 20000;
+		assert_int_equal(write(f->fd, f->data + from, to - from),
+				 (ssize_t)(to - from));
+		from = to;
+	}
 	close(f->fd);
 	return NULL;
+}
+
+/* write(2) calls this thread has made so far. */
+static unsigned long writes_made(void)
+{
+	FILE *f = fopen("/proc/thread-self/io", "r");
+	char line[128];
+	unsigned long n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "syscw: %lu", &n) == 1)
+			break;
+	fclose(f);
+	return n;
 }
 
 /*
  * One attempt whose pipe holds data[0..len): the first `early` bytes are
  * in the pipe before the pump starts (all of them are checked by content),
- * the rest come after it took the fd out of the ioctl's arguments.
+ * the rest come after it took the fd out of the ioctl's arguments, paced
+ * by unit if ends is given.  Returns the writes the pump made.
  */
-static void attempt(struct send_pump *p, const unsigned char *data,
-		    size_t len, size_t early)
+static unsigned long paced_attempt(struct send_pump *p,
+				   const unsigned char *data, size_t len,
+				   size_t early, const size_t *ends)
 {
+	unsigned long writes;
 	struct feeder f;
 	pthread_t t;
 	__s64 send_fd;
@@ -90,15 +135,23 @@ static void attempt(struct send_pump *p, const unsigned char *data,
 		early = len;
 	assert_int_equal(write(pfd[1], data, early), (ssize_t)early);
 	send_fd = pfd[1];
-	f = (struct feeder){ dup(pfd[1]), data + early, len - early,
-			     &send_fd };
+	f = (struct feeder){ dup(pfd[1]), data, early, len, ends, &send_fd };
 	assert_int_equal(pthread_create(&t, NULL, feed_rest, &f), 0);
 	p->in = pfd[0];
 	p->write_end = pfd[1];
 	p->send_fd = &send_fd;
+	writes = writes_made();
 	send_pump_attempt(p);
+	writes = writes_made() - writes;
 	pthread_join(t, NULL);
 	assert_int_equal(send_fd, -1);
+	return writes;
+}
+
+static void attempt(struct send_pump *p, const unsigned char *data,
+		    size_t len, size_t early)
+{
+	paced_attempt(p, data, len, early, NULL);
 }
 
 static int out_file(void)
@@ -333,62 +386,6 @@ static void test_stream_ending_inside_a_command_is_an_error(void **state)
 
 #define TRICKLED_CMDS	2000
 
-struct trickle {
-	int fd;
-	const unsigned char *data;
-	const size_t *ends;	/* where each unit ends */
-	size_t units;
-	__s64 *send_fd;
-};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-/*
- * After the first (the header), a unit every 20 us, each in a write of
- * its own, as the kernel writes them.
- */
-static void *feed_trickle(void *arg)
-{
-	struct trickle *t = arg;
-	size_t i, from = t->ends[0];
-	uint64_t next;
-
-	while (__atomic_load_n(t->send_fd, __ATOMIC_SEQ_CST) != -1)
-		usleep(100);
-	next = now_ns();
-	for (i = 1; i < t->units; i++) {
-		while (now_ns() < next)
-			;
-		next += 20000;
-		assert_int_equal(write(t->fd, t->data + from, t->ends[i] - from),
-				 (ssize_t)(t->ends[i] - from));
-		from = t->ends[i];
-	}
-	close(t->fd);
-	return NULL;
-}
-
-/* write(2) calls this thread has made so far. */
-static unsigned long writes_made(void)
-{
-	FILE *f = fopen("/proc/thread-self/io", "r");
-	char line[128];
-	unsigned long n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "syscw: %lu", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
 /*
  * Small commands that trickle in, one per write, go out in far fewer
  * writes than commands: the pump lets them gather instead of waking for
@@ -396,21 +393,17 @@ static unsigned long writes_made(void)
  */
 static void test_trickled_commands_go_out_gathered(void **state)
 {
-	static size_t ends[TRICKLED_CMDS + 2];
+	static size_t ends[TRICKLED_CMDS + 1];
 	struct sb b = { 0 };
 	struct send_pump p;
-	struct trickle t;
 	unsigned long writes;
-	pthread_t thr;
-	__s64 send_fd;
-	int pfd[2], out = out_file();
+	int out = out_file();
 	size_t i;
 
 	(void)state;
 	sb_header(&b, 1);
-	ends[0] = b.len;
-	for (i = 1; i <= TRICKLED_CMDS; i++) {
-		sb_cmd(&b, i == 1 ? BTRFS_SEND_C_SUBVOL : BTRFS_SEND_C_UTIMES);
+	for (i = 0; i < TRICKLED_CMDS; i++) {
+		sb_cmd(&b, i ? BTRFS_SEND_C_UTIMES : BTRFS_SEND_C_SUBVOL);
 		sb_str(&b, BTRFS_SEND_A_PATH, "some/file");
 		sb_u64(&b, BTRFS_SEND_A_INO, i);
 		sb_end_cmd(&b);
@@ -420,20 +413,9 @@ static void test_trickled_commands_go_out_gathered(void **state)
 	ends[i] = b.len;
 	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
 					 NULL), 0);
-	assert_int_equal(pipe(pfd), 0);
-	/* The header before the pump starts: it disarms on its first read. */
-	assert_int_equal(write(pfd[1], b.buf, ends[0]), (ssize_t)ends[0]);
-	send_fd = pfd[1];
-	t = (struct trickle){ dup(pfd[1]), b.buf, ends, TRICKLED_CMDS + 2,
-			      &send_fd };
-	assert_int_equal(pthread_create(&thr, NULL, feed_trickle, &t), 0);
-	p.in = pfd[0];
-	p.write_end = pfd[1];
-	p.send_fd = &send_fd;
-	writes = writes_made();
-	send_pump_attempt(&p);
-	writes = writes_made() - writes;
-	pthread_join(thr, NULL);
+	/* The header comes first: the pump disarms on its first read. */
+	writes = paced_attempt(&p, b.buf, b.len,
+			       BTRFS_SEND_STREAM_HEADER_LEN, ends);
 	assert_int_equal(send_pump_finish(&p, 0), 0);
 	send_pump_free(&p);
 	assert_output(out, b.buf, b.len);
