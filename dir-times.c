@@ -49,14 +49,8 @@ int dir_times_set(struct dir_times *dt, const char *path,
 	struct dir_times_entry *e;
 	int ret;
 
-	if (dt->nr_slots) {
-		e = find(dt->slots, dt->nr_slots, path);
-		if (e->path) {
-			e->ts[0] = ts[0];
-			e->ts[1] = ts[1];
-			return 0;
-		}
-	}
+	if (dir_times_update_held(dt, path, ts))
+		return 0;
 	if (dt->nr_used >= DIR_TIMES_MAX)
 		return -ENOSPC;
 	if ((dt->nr_used + 1) * 2 > dt->nr_slots) {
@@ -72,6 +66,21 @@ int dir_times_set(struct dir_times *dt, const char *path,
 	e->ts[1] = ts[1];
 	dt->nr_used++;
 	return 0;
+}
+
+bool dir_times_update_held(struct dir_times *dt, const char *path,
+			   const struct timespec ts[2])
+{
+	struct dir_times_entry *e;
+
+	if (!dt->nr_slots)
+		return false;
+	e = find(dt->slots, dt->nr_slots, path);
+	if (!e->path)
+		return false;
+	e->ts[0] = ts[0];
+	e->ts[1] = ts[1];
+	return true;
 }
 
 /* The new path of an entry: moved under `to`, or kept. */

@@ -8,6 +8,7 @@
 #ifndef DIR_TIMES_H
 #define DIR_TIMES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -31,6 +32,14 @@ struct dir_times {
  */
 int dir_times_set(struct dir_times *dt, const char *path,
 		  const struct timespec ts[2]);
+
+/*
+ * Replace the times of path if they are held, and say whether they were.
+ * A held path names a directory (see dir_times_move), so a caller that
+ * finds it here needs no look at the filesystem.
+ */
+bool dir_times_update_held(struct dir_times *dt, const char *path,
+			   const struct timespec ts[2]);
 
 /*
  * Apply every held entry with apply() and forget them all.  Every entry is

@@ -1091,6 +1091,7 @@ static int apply_utimes(const char *path, const struct send_timespec *atime,
 			const struct send_timespec *mtime,
 			const struct send_timespec *ctime, void *user)
 {
+	struct receive_ctx *ctx = user;
 	struct timespec ts[2];
 	const char *name;
 	struct stat st;
@@ -1101,17 +1102,20 @@ static int apply_utimes(const char *path, const struct send_timespec *atime,
 	ts[0].tv_nsec = atime->nsec;
 	ts[1].tv_sec = mtime->sec;
 	ts[1].tv_nsec = mtime->nsec;
-	if (is_cached_file(user, path)) {
-		if (futimens(((struct receive_ctx *)user)->write_fd, ts) < 0)
+	if (is_cached_file(ctx, path)) {
+		if (futimens(ctx->write_fd, ts) < 0)
 			return fail_errno("utimes", path);
 		return 0;
 	}
-	ret = resolve_in_order(user, path, &dfd, &name);
+	/* Again, after another entry made in it: no need to look. */
+	if (dir_times_update_held(&ctx->dir_times, path, ts))
+		return 0;
+	ret = resolve_in_order(ctx, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
 	if (!fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) &&
 	    S_ISDIR(st.st_mode))
-		return hold_dir_times(user, path, ts);
+		return hold_dir_times(ctx, path, ts);
 	if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail_errno("utimes", path);
 	return 0;

@@ -107,6 +107,36 @@ static void test_move_and_drop(void **state)
 	free(a);
 }
 
+/* Only a held path is updated: a moved or dropped one is not held. */
+static void test_update_held(void **state)
+{
+	struct dir_times dt = { 0 };
+	struct applied *a = calloc(1, sizeof(*a));
+	struct timespec ts[2];
+
+	(void)state;
+	times(ts, 1);
+	assert_false(dir_times_update_held(&dt, "a", ts));
+	assert_int_equal(dir_times_set(&dt, "a", ts), 0);
+	assert_int_equal(dir_times_set(&dt, "gone", ts), 0);
+	times(ts, 7);
+	assert_true(dir_times_update_held(&dt, "a", ts));
+	assert_false(dir_times_update_held(&dt, "a/b", ts));
+	assert_int_equal(dir_times_move(&dt, "a", "z"), 0);
+	assert_int_equal(dir_times_move(&dt, "gone", NULL), 0);
+	assert_false(dir_times_update_held(&dt, "a", ts));
+	assert_false(dir_times_update_held(&dt, "gone", ts));
+	times(ts, 9);
+	assert_true(dir_times_update_held(&dt, "z", ts));
+	assert_int_equal(dt.nr_used, 1);
+	dir_times_flush(&dt, record, a);
+	assert_int_equal(a->n, 1);
+	assert_int_equal(mtime_of(a, "z"), 9);
+	assert_false(dir_times_update_held(&dt, "z", ts));
+	dir_times_release(&dt);
+	free(a);
+}
+
 static void test_bounded(void **state)
 {
 	struct dir_times dt = { 0 };
@@ -159,6 +189,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_last_times_win),
 		cmocka_unit_test(test_move_and_drop),
+		cmocka_unit_test(test_update_held),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_flush_tries_all),
 	};
