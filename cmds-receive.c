@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "input-reader.h"
 #include "progress.h"
 #include "receive-btrfs.h"
 #include "receive-dir.h"
@@ -614,6 +615,7 @@ static int receive_run(int argc, char **argv)
 	struct receive_ctx ctx;
 	struct progress prog;
 	struct progress *progp = NULL;
+	struct input_reader reader;
 	int status = 0;
 	int fd;
 	int ret;
@@ -627,8 +629,11 @@ static int receive_run(int argc, char **argv)
 	fd = open_input(&o);
 	if (fd < 0)
 		return 1;
-	if (o.progress) {
+	if (o.progress)
 		progress_init(&prog, "Received", input_size(&o, fd));
+	if (o.file)
+		fd = input_reader_start(&reader, fd);
+	if (o.progress) {
 		if (output_format == OUTPUT_JSON)
 			progress_use_json(&prog, "receive");
 		progress_watch(&prog, fd, "the input", -1);
@@ -648,8 +653,9 @@ static int receive_run(int argc, char **argv)
 			receive_ctx_release(&ctx);
 		}
 	}
-	if (fd != STDIN_FILENO)
-		close(fd);
+	/* A read error at a stream boundary looks like the end to the parser. */
+	if (o.file && input_reader_stop(&reader) < 0)
+		ret = -EIO;
 	status = ret < 0 ? 1 : 0;
 	if (progp)
 		progress_done(progp, status);

@@ -412,6 +412,22 @@ receive_both "cu.0 with -c (clones across subvolumes)" "$ST/cu0"
 # Last on this pair: its snapshots would share extents with what follows.
 self_test_tree_compare "$RMNT/chain/base.0"
 
+# receive -f reads its file around the page cache (input-reader.c): of a
+# stream that was not cached, at most its short tail is cached after.
+cached_bytes() {
+	fincore --bytes --noheadings --output RES "$1"
+}
+"$PYTHON" -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$ST/base0"
+check "the stream is out of the page cache before the receive" \
+	[ "$(cached_bytes "$ST/base0")" -eq 0 ]
+"$OURS" receive --dump -f "$ST/base0" >/dev/null
+check "receive -f leaves no more than a page of its file cached" \
+	[ "$(cached_bytes "$ST/base0")" -le 4096 ]
+check "the stream is larger than a few pages" \
+	[ "$(stat -c %s "$ST/base0")" -gt 65536 ]
+
 new_dests || { fail "cannot make the destinations"; finish; }
 RECV_COMPARE_OPTS=(--no-data)
 receive_both "--no-data full" "$ST/nodata0"

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The stream file read around the page cache: bytes, cache, early stop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "input-reader.h"
+#include "utils.h"
+
+#define PAGE	4096
+
+/* A file of len bytes of a pattern, in the build directory (not tmpfs). */
+static int pattern_file(size_t len, unsigned char **content)
+{
+	char name[] = "unit-input-reader.XXXXXX";
+	unsigned char *p = malloc(len);
+	int fd = mkstemp(name);
+
+	assert_non_null(p);
+	assert_true(fd >= 0);
+	unlink(name);
+	for (size_t i = 0; i < len; i++)
+		p[i] = (unsigned char)(i * 7 + i / 4099);
+	assert_int_equal(write_all(fd, p, len), 0);
+	assert_int_equal(fsync(fd), 0);
+	/* Out of the page cache, as after a reboot. */
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	*content = p;
+	return fd;
+}
+
+static size_t read_to_end(int fd, unsigned char *out, size_t max)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while ((n = read(fd, out + got, max - got)) > 0)
+		got += n;
+	assert_true(n == 0);
+	return got;
+}
+
+static size_t cached_pages(int fd, size_t len)
+{
+	size_t pages = (len + PAGE - 1) / PAGE, cached = 0;
+	unsigned char *vec = malloc(pages);
+	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+
+	assert_non_null(vec);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mincore(map, len, vec), 0);
+	for (size_t i = 0; i < pages; i++)
+		cached += vec[i] & 1;
+	munmap(map, len);
+	free(vec);
+	return cached;
+}
+
+static void test_bytes_arrive_and_skip_the_cache(void **state)
+{
+	size_t len = 3 * INPUT_READER_CHUNK + 123;
+	unsigned char *want, *got = malloc(len + 1);
+	struct input_reader r;
+	int fd = pattern_file(len, &want);
+	int dup_fd = dup(fd);
+	int in;
+
+	(void)state;
+	in = input_reader_start(&r, fd);
+	assert_int_not_equal(in, fd);
+	assert_true(r.direct);
+	assert_int_equal(read_to_end(in, got, len + 1), len);
+	assert_memory_equal(got, want, len);
+	assert_int_equal(input_reader_stop(&r), 0);
+	/* Only the short tail went through the page cache. */
+	assert_in_range(cached_pages(dup_fd, len), 0, 1);
+	close(dup_fd);
+	free(want);
+	free(got);
+}
+
+/* An offset O_DIRECT refuses: the thread reads through the cache. */
+static void test_unaligned_offset_reads_buffered(void **state)
+{
+	size_t len = 2 * INPUT_READER_CHUNK + 5000;
+	unsigned char *want, *got = malloc(len);
+	struct input_reader r;
+	int fd = pattern_file(len, &want);
+	int in;
+
+	(void)state;
+	assert_int_equal(lseek(fd, 5, SEEK_SET), 5);
+	in = input_reader_start(&r, fd);
+	assert_int_not_equal(in, fd);
+	assert_int_equal(read_to_end(in, got, len), len - 5);
+	assert_memory_equal(got, want + 5, len - 5);
+	assert_false(r.direct);
+	assert_int_equal(input_reader_stop(&r), 0);
+	free(want);
+	free(got);
+}
+
+/* A pipe is read as it is, by the caller. */
+static void test_not_a_file(void **state)
+{
+	struct input_reader r;
+	int fds[2];
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(input_reader_start(&r, fds[0]), fds[0]);
+	assert_int_equal(input_reader_stop(&r), 0);
+	/* The reader closed the fd it took over. */
+	assert_int_equal(close(fds[0]), -1);
+	assert_int_equal(errno, EBADF);
+	close(fds[1]);
+}
+
+/* The parser stops early (-e, an error): the thread must not hang. */
+static void test_stop_before_the_end(void **state)
+{
+	size_t len = 8 * INPUT_READER_CHUNK;
+	unsigned char *want, got[10];
+	struct input_reader r;
+	int fd = pattern_file(len, &want);
+	int in;
+
+	(void)state;
+	in = input_reader_start(&r, fd);
+	assert_int_equal(read(in, got, sizeof(got)), sizeof(got));
+	assert_memory_equal(got, want, sizeof(got));
+	assert_int_equal(input_reader_stop(&r), 0);
+	free(want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bytes_arrive_and_skip_the_cache),
+		cmocka_unit_test(test_unaligned_offset_reads_buffered),
+		cmocka_unit_test(test_not_a_file),
+		cmocka_unit_test(test_stop_before_the_end),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
