@@ -383,12 +383,27 @@ static void warn_restart(const struct send_stream_restart *r, void *user)
 		(unsigned long long)r->offset, (unsigned long long)r->skipped);
 }
 
+/* The parser on the input: fd, or the reader's chunks when it runs. */
+static int open_parser(struct send_stream **s, int fd,
+		       struct input_reader *reader)
+{
+	int ret = send_stream_open(s, fd);
+
+	if (ret < 0) {
+		error("cannot set up the stream parser: %s", strerror(-ret));
+		return ret;
+	}
+	if (reader->active)
+		send_stream_set_reader(*s, input_reader_read, reader);
+	return 0;
+}
+
 /*
  * Unlike btrfs-progs 6.2, which stops after the first, every stream of a
  * concatenated input is dumped; -e stops at the first END command.
  */
 static int dump_stream(const struct receive_opts *o, int fd,
-		       struct progress *prog)
+		       struct input_reader *reader, struct progress *prog)
 {
 	static char outbuf[64 * 1024];
 	const struct send_stream_loop loop = {
@@ -405,11 +420,9 @@ static int dump_stream(const struct receive_opts *o, int fd,
 
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	dump_ctx_init(&ctx, stdout);
-	ret = send_stream_open(&s, fd);
-	if (ret < 0) {
-		error("cannot set up the stream parser: %s", strerror(-ret));
+	ret = open_parser(&s, fd, reader);
+	if (ret < 0)
 		return ret;
-	}
 	ctx.stream = s;
 	send_stream_set_restart_hook(s, warn_restart, NULL);
 	ret = send_stream_run(s, ops, &ctx, &loop);
@@ -547,18 +560,17 @@ static void run_apply_loop(struct send_stream *s, struct apply_loop *l)
  * or leave what a resume needs.
  */
 static int apply_stream(const struct receive_opts *o, int fd,
-			struct receive_ctx *ctx, struct progress *prog)
+			struct input_reader *reader, struct receive_ctx *ctx,
+			struct progress *prog)
 {
 	struct apply_loop l = { .o = o, .ctx = ctx, .prog = prog };
 	struct resume_marks *marks = receive_btrfs_resume_marks(ctx);
 	struct send_stream *s;
 	int ret;
 
-	ret = send_stream_open(&s, fd);
-	if (ret < 0) {
-		error("cannot set up the stream parser: %s", strerror(-ret));
+	ret = open_parser(&s, fd, reader);
+	if (ret < 0)
 		return ret;
-	}
 	catch_stop_signals();
 	send_stream_set_interrupt(s, &stop_signal);
 	send_stream_set_restart_hook(s, warn_restart, NULL);
@@ -615,7 +627,7 @@ static int receive_run(int argc, char **argv)
 	struct receive_ctx ctx;
 	struct progress prog;
 	struct progress *progp = NULL;
-	struct input_reader reader;
+	struct input_reader reader = { .file_fd = -1 };
 	int status = 0;
 	int fd;
 	int ret;
@@ -632,7 +644,7 @@ static int receive_run(int argc, char **argv)
 	if (o.progress)
 		progress_init(&prog, "Received", input_size(&o, fd));
 	if (o.file)
-		fd = input_reader_start(&reader, fd);
+		input_reader_start(&reader, fd);
 	if (o.progress) {
 		if (output_format == OUTPUT_JSON)
 			progress_use_json(&prog, "receive");
@@ -640,7 +652,7 @@ static int receive_run(int argc, char **argv)
 		progp = &prog;
 	}
 	if (o.dump) {
-		ret = dump_stream(&o, fd, progp);
+		ret = dump_stream(&o, fd, &reader, progp);
 	} else {
 		raise_fd_limit();
 		ret = open_destination(&o, &ctx);
@@ -649,13 +661,12 @@ static int receive_run(int argc, char **argv)
 				ctx.closing = say_syncing;
 				ctx.closing_data = progp;
 			}
-			ret = apply_stream(&o, fd, &ctx, progp);
+			ret = apply_stream(&o, fd, &reader, &ctx, progp);
 			receive_ctx_release(&ctx);
 		}
 	}
-	/* A read error at a stream boundary looks like the end to the parser. */
-	if (o.file && input_reader_stop(&reader) < 0)
-		ret = -EIO;
+	if (o.file)
+		input_reader_stop(&reader);
 	status = ret < 0 ? 1 : 0;
 	if (progp)
 		progress_done(progp, status);

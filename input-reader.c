@@ -1,19 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The stream file read around the page cache, by a thread, into a pipe.
+ * The stream file read around the page cache, by a thread, a few chunks
+ * ahead of the parser.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "input-reader.h"
-#include "utils.h"
 
 /* O_DIRECT wants buffers aligned to the device's blocks: a page is plenty. */
 #define INPUT_READER_ALIGN	4096
+/* How long the parser waits before it looks at its interrupt flag. */
+#define INPUT_READER_WAIT_NS	(100 * 1000 * 1000)
 
 static int set_direct(int fd, bool on)
 {
@@ -42,37 +46,51 @@ static ssize_t read_chunk(struct input_reader *r, void *buf)
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno == EINVAL && r->direct && !set_direct(r->file_fd, false)) {
+		if (errno == EINVAL && r->direct &&
+		    !set_direct(r->file_fd, false)) {
 			r->direct = false;
 			continue;
 		}
-		r->err = -errno;
-		error("read error at stream offset %llu: %m",
-		      (unsigned long long)r->offset);
-		return r->err;
+		return -errno;
 	}
+}
+
+/* Wait for a free slot; false when the parser stopped. */
+static bool wait_for_room(struct input_reader *r)
+{
+	bool go;
+
+	pthread_mutex_lock(&r->lock);
+	while (r->tail - r->head == INPUT_READER_SLOTS && !r->stopping)
+		pthread_cond_wait(&r->cond, &r->lock);
+	go = !r->stopping;
+	pthread_mutex_unlock(&r->lock);
+	return go;
 }
 
 static void *reader_main(void *arg)
 {
 	struct input_reader *r = arg;
-	void *buf;
-	ssize_t n;
+	unsigned int i;
+	ssize_t n = 0;
 
-	if (posix_memalign(&buf, INPUT_READER_ALIGN, INPUT_READER_CHUNK)) {
-		r->err = -ENOMEM;
-		error("cannot allocate %d bytes to read the stream",
-		      INPUT_READER_CHUNK);
-		goto out;
+	while (wait_for_room(r)) {
+		/* The tail slot is the thread's alone until tail moves on. */
+		i = r->tail % INPUT_READER_SLOTS;
+		n = read_chunk(r, r->slot[i]);
+		pthread_mutex_lock(&r->lock);
+		if (n > 0) {
+			r->len[i] = n;
+			r->tail++;
+		} else {
+			r->err = n;
+			r->done = true;
+		}
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+		if (n <= 0)
+			break;
 	}
-	do {
-		n = read_chunk(r, buf);
-		/* EPIPE: the parser stopped reading, which is no error here. */
-	} while (n > 0 && write_all(r->pipe_wr, buf, n) >= 0);
-	free(buf);
-out:
-	/* The parser sees the end of its input. */
-	close(r->pipe_wr);
 	return NULL;
 }
 
@@ -89,43 +107,119 @@ static int start_thread(struct input_reader *r)
 	return ret;
 }
 
-int input_reader_start(struct input_reader *r, int file_fd)
+static void free_slots(struct input_reader *r)
+{
+	for (int i = 0; i < INPUT_READER_SLOTS; i++) {
+		free(r->slot[i]);
+		r->slot[i] = NULL;
+	}
+}
+
+static int alloc_slots(struct input_reader *r)
+{
+	void *p;
+
+	for (int i = 0; i < INPUT_READER_SLOTS; i++) {
+		if (posix_memalign(&p, INPUT_READER_ALIGN, INPUT_READER_CHUNK)) {
+			free_slots(r);
+			return -ENOMEM;
+		}
+		r->slot[i] = p;
+	}
+	return 0;
+}
+
+void input_reader_start(struct input_reader *r, int file_fd)
 {
 	struct stat st;
-	int fds[2];
 	off_t pos;
 
-	*r = (struct input_reader){ .file_fd = file_fd, .pipe_rd = -1,
-				    .pipe_wr = -1 };
+	*r = (struct input_reader){ .file_fd = file_fd };
 	if (fstat(file_fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return file_fd;
+		return;
 	pos = lseek(file_fd, 0, SEEK_CUR);
-	if (pos < 0 || pipe2(fds, O_CLOEXEC) < 0)
-		return file_fd;
-	pipe_grow(fds[1], STREAM_PIPE_SIZE);
+	if (pos < 0 || alloc_slots(r) < 0)
+		return;
 	r->offset = pos;
 	r->direct = !set_direct(file_fd, true);
-	r->pipe_rd = fds[0];
-	r->pipe_wr = fds[1];
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
 	if (start_thread(r) < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		r->pipe_rd = -1;
-		r->pipe_wr = -1;
+		pthread_cond_destroy(&r->cond);
+		pthread_mutex_destroy(&r->lock);
+		free_slots(r);
 		if (r->direct)
 			set_direct(file_fd, false);
-		return file_fd;
+		r->direct = false;
+		return;
 	}
-	return r->pipe_rd;
+	r->active = true;
+}
+
+/* Wait until the head chunk is there or the thread is done. */
+static int wait_for_data(struct input_reader *r)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += INPUT_READER_WAIT_NS;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (r->head == r->tail && !r->done)
+		if (pthread_cond_timedwait(&r->cond, &r->lock, &until))
+			return r->head == r->tail && !r->done ? -EINTR : 0;
+	return 0;
+}
+
+ssize_t input_reader_read(void *reader, void *buf, size_t len)
+{
+	struct input_reader *r = reader;
+	unsigned int i;
+	bool empty;
+	size_t n;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = wait_for_data(r);
+	empty = r->head == r->tail;
+	if (!ret && empty)
+		ret = r->err;	/* the end, or why it came early */
+	pthread_mutex_unlock(&r->lock);
+	if (ret < 0) {
+		errno = -ret;
+		return -1;
+	}
+	if (empty)
+		return 0;
+	/* The head slot is the parser's alone until head moves on. */
+	i = r->head % INPUT_READER_SLOTS;
+	n = r->len[i] - r->pos < len ? r->len[i] - r->pos : len;
+	memcpy(buf, r->slot[i] + r->pos, n);
+	r->pos += n;
+	if (r->pos == r->len[i]) {
+		pthread_mutex_lock(&r->lock);
+		r->pos = 0;
+		r->head++;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+	}
+	return n;
 }
 
 int input_reader_stop(struct input_reader *r)
 {
-	if (r->pipe_rd >= 0) {
-		close(r->pipe_rd);
+	if (r->active) {
+		pthread_mutex_lock(&r->lock);
+		r->stopping = true;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
 		pthread_join(r->thread, NULL);
-		r->pipe_rd = -1;
-		r->pipe_wr = -1;
+		pthread_cond_destroy(&r->cond);
+		pthread_mutex_destroy(&r->lock);
+		free_slots(r);
+		r->active = false;
 	}
 	if (r->file_fd >= 0)
 		close(r->file_fd);

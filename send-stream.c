@@ -34,6 +34,8 @@ struct send_attr_value {
 
 struct send_stream {
 	int fd;
+	send_stream_read_fn read_fn;	/* NULL: read(2) from fd */
+	void *read_user;
 	unsigned char *buf;
 	size_t buf_size;
 	/* Unconsumed bytes are buf[pos, end); buf[0] is at base in the input. */
@@ -277,6 +279,13 @@ int send_stream_open(struct send_stream **ret, int fd)
 	return 0;
 }
 
+void send_stream_set_reader(struct send_stream *s, send_stream_read_fn fn,
+			    void *user)
+{
+	s->read_fn = fn;
+	s->read_user = user;
+}
+
 void send_stream_close(struct send_stream *s)
 {
 	if (!s)
@@ -327,7 +336,10 @@ static int ensure_buffered(struct send_stream *s, size_t need)
 	while (s->end - s->pos < need) {
 		if (s->input_eof)
 			return 1;
-		n = read(s->fd, s->buf + s->end, s->buf_size - s->end);
+		n = s->read_fn ?
+			s->read_fn(s->read_user, s->buf + s->end,
+				   s->buf_size - s->end) :
+			read(s->fd, s->buf + s->end, s->buf_size - s->end);
 		if (n < 0) {
 			if (errno == EINTR && s->interrupt && *s->interrupt)
 				return stream_fail(s, -EINTR,

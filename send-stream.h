@@ -126,6 +126,11 @@ struct send_stream_pos {
 int send_stream_open(struct send_stream **ret, int fd);
 void send_stream_close(struct send_stream *s);
 
+/* Read with fn (as read(2), on user) instead of from the fd. */
+typedef ssize_t (*send_stream_read_fn)(void *user, void *buf, size_t len);
+void send_stream_set_reader(struct send_stream *s, send_stream_read_fn fn,
+			    void *user);
+
 /*
  * Read, validate and dispatch the next command, reading a stream header
  * first where one is due (at the start and after END, so that several
