@@ -8,9 +8,11 @@
  * the parser's read and the thread's write would wait on the pipe's lock
  * for each other's copies.
  *
- * Where O_DIRECT is refused (a filesystem without it, a file offset or a
- * length it cannot take), the thread goes on with ordinary reads; where
- * the thread cannot start at all, the caller reads the file itself.
+ * A chunk that the page cache holds whole already (the file was just
+ * written, the cache is warm) is copied from there instead.  Where O_DIRECT
+ * is refused (a filesystem without it, a file offset or a length it cannot
+ * take), the thread goes on with ordinary reads; where the thread cannot
+ * start at all, the caller reads the file itself.
  */
 #ifndef INPUT_READER_H
 #define INPUT_READER_H
@@ -28,7 +30,10 @@ struct input_reader {
 	int file_fd;
 	bool active;		/* the thread runs: read with input_reader_read */
 	uint64_t offset;	/* next file offset the thread reads */
-	bool direct;		/* still reading with O_DIRECT */
+	uint64_t size;		/* of the file when reading began */
+	bool direct_ok;		/* the file takes O_DIRECT reads */
+	bool direct;		/* the fd is set to O_DIRECT now */
+	uint64_t cached_chunks;	/* read from the page cache (tests) */
 	int err;		/* a failed read's negative errno, or 0 */
 	pthread_t thread;
 	pthread_mutex_t lock;

@@ -419,6 +419,7 @@ cached_bytes() {
 }
 "$PYTHON" -c 'import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
+os.fsync(fd)  # dirty pages stay cached
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$ST/base0"
 check "the stream is out of the page cache before the receive" \
 	[ "$(cached_bytes "$ST/base0")" -eq 0 ]

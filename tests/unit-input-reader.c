@@ -55,6 +55,17 @@ static size_t read_to_end(struct input_reader *r, unsigned char *out,
 	return got;
 }
 
+static size_t read_to_end_fd(int fd, unsigned char *out, size_t max)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while ((n = read(fd, out + got, max - got)) > 0)
+		got += n;
+	assert_int_equal(n, 0);
+	return got;
+}
+
 static size_t cached_pages(int fd, size_t len)
 {
 	size_t pages = (len + PAGE - 1) / PAGE, cached = 0;
@@ -85,10 +96,35 @@ static void test_bytes_arrive_and_skip_the_cache(void **state)
 	assert_true(r.direct);
 	assert_int_equal(read_to_end(&r, got, len + 1), len);
 	assert_memory_equal(got, want, len);
+	assert_int_equal(r.cached_chunks, 0);
 	assert_int_equal(input_reader_stop(&r), 0);
 	/* Only the short tail went through the page cache. */
 	assert_in_range(cached_pages(dup_fd, len), 0, 1);
 	close(dup_fd);
+	free(want);
+	free(got);
+}
+
+/* A file the page cache holds (just written, a warm cache) is read there. */
+static void test_cached_file_is_read_from_the_cache(void **state)
+{
+	size_t len = 3 * INPUT_READER_CHUNK + 123;
+	unsigned char *want, *got = malloc(len + 1);
+	struct input_reader r;
+	int fd = pattern_file(len, &want);
+
+	(void)state;
+	assert_int_equal(read_to_end_fd(fd, got, len + 1), len);
+	assert_int_equal(cached_pages(fd, len), (len + PAGE - 1) / PAGE);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	input_reader_start(&r, fd);
+	assert_true(r.active);
+	memset(got, 0, len);
+	assert_int_equal(read_to_end(&r, got, len + 1), len);
+	assert_memory_equal(got, want, len);
+	/* All 4 chunks, where a direct read would have gone to the disk. */
+	assert_int_equal(r.cached_chunks, 4);
+	assert_int_equal(input_reader_stop(&r), 0);
 	free(want);
 	free(got);
 }
@@ -154,6 +190,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bytes_arrive_and_skip_the_cache),
+		cmocka_unit_test(test_cached_file_is_read_from_the_cache),
 		cmocka_unit_test(test_unaligned_offset_reads_buffered),
 		cmocka_unit_test(test_not_a_file),
 		cmocka_unit_test(test_stop_before_the_end),
