@@ -97,8 +97,9 @@ make -s -C "$TOP" uninstall DESTDIR="$WORK/pkg" prefix=/usr >/dev/null 2>&1
 check "make uninstall removes them" [ -z "$(find "$WORK/pkg" -type f)" ]
 
 # Memory does not grow with the stream: 256 MiB of writes are dumped in
-# bounded RSS (the read buffer plus the largest command).  The baseline is a
-# one-write stream dumped by the same binary in the same run, so that a
+# bounded RSS (the read buffer plus the largest command).  The baseline is an
+# 8 MiB stream (past the 4 MiB that receive -f reads ahead) dumped by the
+# same binary in the same run, so that a
 # sanitizer build's larger, machine-dependent footprint does not count; the
 # absolute bound holds only for the normal build.
 "$PYTHON" -c '
@@ -108,7 +109,7 @@ import mkstream
 head = mkstream.build(["header 1", "subvol path=s:big uuid=uuid:00112233445566778899aabbccddeeff ctransid=u64:1"])
 write = mkstream.command(["write", "path=s:f", "file_offset=u64:0", "data=fill:65000:1"], 1)
 end = mkstream.command(["end"], 1)
-for name, writes in ((sys.argv[1], 4096), (sys.argv[2], 1)):
+for name, writes in ((sys.argv[1], 4096), (sys.argv[2], 128)):
     with open(name, "wb") as f:
         f.write(head)
         for _ in range(writes):
@@ -123,7 +124,7 @@ if [ -x /usr/bin/time ]; then
 	base=$(peak_rss "$WORK/small.stream")
 	rss=$(peak_rss "$WORK/big.stream")
 	check "256 MiB stream dumps all writes" [ "$(grep -c '^write ' "$WORK/big.out")" -eq 4096 ]
-	check "dump of 256 MiB grows RSS by under 4 MiB over a one-write stream (${base} -> ${rss} KiB)" \
+	check "dump of 256 MiB grows RSS by under 4 MiB over one of 8 MiB (${base} -> ${rss} KiB)" \
 		[ $((rss - base)) -lt 4096 ]
 	if [ "$OURS" = "$TOP/btrfs" ]; then
 		check "dump of 256 MiB stays under 16 MiB RSS (${rss} KiB)" [ "$rss" -lt 16384 ]
