@@ -92,6 +92,7 @@ static void choose_direct(struct input_reader *r)
 static ssize_t read_chunk(struct input_reader *r, void *buf)
 {
 	ssize_t n;
+	int ret;
 
 	choose_direct(r);
 	for (;;) {
@@ -103,13 +104,15 @@ static ssize_t read_chunk(struct input_reader *r, void *buf)
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno == EINVAL && r->direct &&
-		    !set_direct(r->file_fd, false)) {
-			r->direct = false;
+		ret = -errno;
+		if (ret == -EINVAL && r->direct) {
+			/* Refused here: read the rest of the file cached. */
 			r->direct_ok = false;
-			continue;
+			choose_direct(r);
+			if (!r->direct)
+				continue;
 		}
-		return -errno;
+		return ret;
 	}
 }
 
