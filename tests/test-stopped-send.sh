@@ -175,7 +175,9 @@ head -c $(($(stat -c %s "$WORK/full.clean") / 3)) "$WORK/full.clean" |
 TOK=$("$OURS" receive --resume-token "$DST/s1")
 check "resume: a token" [ -n "$TOK" ]
 "$OURS" send -q --resume "$TOK" -f "$WORK/resume.clean" "$SRC/s1"
-stopped resume --resume "$TOK" "$SRC/s1"
+# Two thirds of the stream: read as much slower, it lasts as long as the
+# others and leaves the stopper as many chances.
+RATE=$((RATE * 2 / 3)) stopped resume --resume "$TOK" "$SRC/s1"
 check_case resume "$WORK/resume.clean"
 "$OURS" receive -q -f "$WORK/resume.stopped" "$DST" 2>"$WORK/resume.recv.err"
 check "resume: the stopped continuation completes the receive" \
