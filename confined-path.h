@@ -62,6 +62,14 @@ int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
 		    const char **name);
 
 /*
+ * Open path beneath root_fd with flags, following no symlink (with O_PATH
+ * and O_NOFOLLOW, a final symlink is opened itself), and print nothing:
+ * the fd or a negative errno, -ENOSYS without openat2(2).  For lookups
+ * whose failure is no error (warming the caches ahead of the applier).
+ */
+int confined_open_quiet(int root_fd, const char *path, int flags);
+
+/*
  * Lexical tests on paths, for stream paths (relative) and mount points
  * (absolute) alike; dir has no trailing slash.  A path is under dir when
  * it is dir itself or continues it with a '/'.  The roots are "" (every

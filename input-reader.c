@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "input-reader.h"
+#include "utils.h"
 
 /* O_DIRECT wants buffers aligned to the device's blocks: a page is plenty. */
 #define INPUT_READER_ALIGN	4096
@@ -48,26 +48,33 @@ static int set_direct(int fd, bool on)
 	return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
 }
 
+bool file_range_cached(int fd, uint64_t offset, uint64_t len)
+{
+	struct cachestat_range_arg range = { offset, len };
+	struct cachestat_result cs;
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (!len || page <= 0)
+		return false;
+	if (syscall(__NR_cachestat, fd, &range, &cs, 0) < 0)
+		return false;
+	return cs.nr_cache >= (len + page - 1) / page;
+}
+
 /*
  * Whether every page of the next chunk is in the page cache (a stream
  * just written by send -f, a warm cache): then a copy from there beats a
- * read from the disk.  Without cachestat(2), no chunk counts as cached.
+ * read from the disk.
  */
 static bool chunk_cached(const struct input_reader *r)
 {
-	struct cachestat_range_arg range = { r->offset, INPUT_READER_CHUNK };
-	struct cachestat_result cs;
-	uint64_t len, pages;
-	long page = sysconf(_SC_PAGESIZE);
+	uint64_t len;
 
-	if (r->offset >= r->size || page <= 0)
+	if (r->offset >= r->size)
 		return false;
 	len = r->size - r->offset < INPUT_READER_CHUNK ?
 	      r->size - r->offset : INPUT_READER_CHUNK;
-	pages = (len + page - 1) / page;
-	if (syscall(__NR_cachestat, r->file_fd, &range, &cs, 0) < 0)
-		return false;
-	return cs.nr_cache >= pages;
+	return file_range_cached(r->file_fd, r->offset, len);
 }
 
 /* O_DIRECT for a chunk that is not cached, where the file allows it. */
@@ -155,19 +162,6 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-/* With every signal blocked: they are the main thread's to take. */
-static int start_thread(struct input_reader *r)
-{
-	sigset_t all, old;
-	int ret;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = -pthread_create(&r->thread, NULL, reader_main, r);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return ret;
-}
-
 static void free_slots(struct input_reader *r)
 {
 	for (int i = 0; i < INPUT_READER_SLOTS; i++) {
@@ -207,7 +201,7 @@ void input_reader_start(struct input_reader *r, int file_fd)
 	r->direct = r->direct_ok;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
-	if (start_thread(r) < 0) {
+	if (start_thread_without_signals(&r->thread, reader_main, r)) {
 		pthread_cond_destroy(&r->cond);
 		pthread_mutex_destroy(&r->lock);
 		free_slots(r);

@@ -68,4 +68,10 @@ ssize_t input_reader_read(void *reader, void *buf, size_t len);
  */
 int input_reader_stop(struct input_reader *r);
 
+/*
+ * Whether every page of len bytes of fd at offset is in the page cache;
+ * false also where cachestat(2) (Linux 6.5) is missing.
+ */
+bool file_range_cached(int fd, uint64_t offset, uint64_t len);
+
 #endif

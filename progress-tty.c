@@ -22,7 +22,6 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,19 +386,12 @@ static bool start_thread(struct progress *p)
 {
 	struct progress_live *l = p->live;
 	pthread_condattr_t attr;
-	sigset_t all, old;
-	int ret;
-
 	pthread_mutex_init(&l->wake_lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&l->wake, &attr);
 	pthread_condattr_destroy(&attr);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&l->thread, NULL, redraw_run, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return !ret;
+	return !start_thread_without_signals(&l->thread, redraw_run, p);
 }
 
 static void stop_thread(struct progress_live *l)

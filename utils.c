@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -254,4 +255,17 @@ int parse_size(const char *str, uint64_t *value)
 		return -EINVAL;
 	*value = v << shift;
 	return 0;
+}
+
+int start_thread_without_signals(pthread_t *thread, void *(*fn)(void *),
+				 void *arg)
+{
+	sigset_t all, old;
+	int ret;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(thread, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
 }

@@ -2,6 +2,7 @@
 #ifndef UTILS_H
 #define UTILS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +60,13 @@ struct status_line_hooks {
 void status_line_set_hooks(const struct status_line_hooks *hooks);
 void status_line_lock(void);
 void status_line_unlock(void);
+
+/*
+ * pthread_create() with every signal blocked in the new thread: signals
+ * are the main thread's to take.  Returns 0 or a negative errno.
+ */
+int start_thread_without_signals(pthread_t *thread, void *(*fn)(void *),
+				 void *arg);
 
 /*
  * Room in a pipe between send and receive, and between the kernel and
