@@ -26,6 +26,7 @@
 #include "receive-dir.h"
 #include "receive-dump.h"
 #include "receive-resume.h"
+#include "receive-warm.h"
 #include "send-stream.h"
 #include "utils.h"
 
@@ -490,11 +491,20 @@ static void raise_fd_limit(void)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* The stream: its fd, the thread that reads a file, the one that warms. */
+struct receive_input {
+	int fd;
+	struct input_reader reader;
+	struct receive_warm *warm;
+};
+
 struct apply_loop {
 	const struct receive_opts *o;
 	struct receive_ctx *ctx;
 	struct progress *prog;
 	struct receive_stop stop;
+	struct receive_warm *warm;
+	unsigned int subvols;	/* SUBVOL and SNAPSHOT commands applied */
 };
 
 static bool apply_before(struct send_stream *s, void *data)
@@ -529,10 +539,23 @@ static bool apply_failed(struct send_stream *s, int err, void *data)
 	return true;
 }
 
+/* Tell the warmer where the applier stands and in which subvolume. */
+static void follow_for_warm(struct apply_loop *l, struct send_stream *s)
+{
+	unsigned int cmd = send_stream_cmd_type(s);
+
+	if (cmd == BTRFS_SEND_C_SUBVOL || cmd == BTRFS_SEND_C_SNAPSHOT)
+		l->subvols++;
+	receive_warm_follow(l->warm, send_stream_offset(s), l->subvols,
+			    l->ctx->cur.active ? l->ctx->cur.fd : -1);
+}
+
 static bool tick_apply(struct send_stream *s, void *data)
 {
 	struct apply_loop *l = data;
 
+	if (l->warm)
+		follow_for_warm(l, s);
 	return tick(s, l->prog);
 }
 
@@ -559,16 +582,18 @@ static void run_apply_loop(struct send_stream *s, struct apply_loop *l)
  * Apply every command, and then either mark the last subvolume received
  * or leave what a resume needs.
  */
-static int apply_stream(const struct receive_opts *o, int fd,
-			struct input_reader *reader, struct receive_ctx *ctx,
+static int apply_stream(const struct receive_opts *o,
+			struct receive_input *in, struct receive_ctx *ctx,
 			struct progress *prog)
 {
-	struct apply_loop l = { .o = o, .ctx = ctx, .prog = prog };
+	struct apply_loop l = {
+		.o = o, .ctx = ctx, .prog = prog, .warm = in->warm,
+	};
 	struct resume_marks *marks = receive_btrfs_resume_marks(ctx);
 	struct send_stream *s;
 	int ret;
 
-	ret = open_parser(&s, fd, reader);
+	ret = open_parser(&s, in->fd, &in->reader);
 	if (ret < 0)
 		return ret;
 	catch_stop_signals();
@@ -627,9 +652,8 @@ static int receive_run(int argc, char **argv)
 	struct receive_ctx ctx;
 	struct progress prog;
 	struct progress *progp = NULL;
-	struct input_reader reader = { .file_fd = -1 };
+	struct receive_input in = { .reader = { .file_fd = -1 } };
 	int status = 0;
-	int fd;
 	int ret;
 
 	if (parse_options(argc, argv, &o, &status))
@@ -638,21 +662,24 @@ static int receive_run(int argc, char **argv)
 		return resume_print_token(o.resume_token) < 0 ? 1 : 0;
 	if (o.abort)
 		return resume_abort(o.abort) < 0 ? 1 : 0;
-	fd = open_input(&o);
-	if (fd < 0)
+	in.fd = open_input(&o);
+	if (in.fd < 0)
 		return 1;
 	if (o.progress)
-		progress_init(&prog, "Received", input_size(&o, fd));
+		progress_init(&prog, "Received", input_size(&o, in.fd));
+	/* Warming pays in an incremental; a resume parses a prefix first. */
+	if (o.file && !o.dump && !o.resume)
+		in.warm = receive_warm_start(in.fd);
 	if (o.file)
-		input_reader_start(&reader, fd);
+		input_reader_start(&in.reader, in.fd);
 	if (o.progress) {
 		if (output_format == OUTPUT_JSON)
 			progress_use_json(&prog, "receive");
-		progress_watch(&prog, fd, "the input", -1);
+		progress_watch(&prog, in.fd, "the input", -1);
 		progp = &prog;
 	}
 	if (o.dump) {
-		ret = dump_stream(&o, fd, &reader, progp);
+		ret = dump_stream(&o, in.fd, &in.reader, progp);
 	} else {
 		raise_fd_limit();
 		ret = open_destination(&o, &ctx);
@@ -661,12 +688,13 @@ static int receive_run(int argc, char **argv)
 				ctx.closing = say_syncing;
 				ctx.closing_data = progp;
 			}
-			ret = apply_stream(&o, fd, &reader, &ctx, progp);
+			ret = apply_stream(&o, &in, &ctx, progp);
 			receive_ctx_release(&ctx);
 		}
 	}
+	receive_warm_stop(in.warm);
 	if (o.file)
-		input_reader_stop(&reader);
+		input_reader_stop(&in.reader);
 	status = ret < 0 ? 1 : 0;
 	if (progp)
 		progress_done(progp, status);
