@@ -46,6 +46,7 @@ struct receive_warm {
 	/* The thread's own. */
 	unsigned int subvols;	/* SUBVOL and SNAPSHOT commands parsed */
 	bool in_snapshot;	/* the current one is an incremental */
+	bool full_seen;		/* a SUBVOL command: stop */
 	uint64_t cmd_offset;	/* input offset of the command parsed */
 	char last_path[256];	/* a file's commands come one after another */
 	long block;		/* page size: what a partial write reads */
@@ -219,13 +220,21 @@ static void begin_subvol(struct receive_warm *w, bool snapshot)
 	w->last_path[0] = '\0';
 }
 
+/*
+ * A full stream names nothing that is there already: the thread stops
+ * rather than parse it all a second time.  (An incremental after a full
+ * subvolume in the same input, rare, goes unwarmed.)
+ */
 static int on_subvol(const char *path, const uint8_t *uuid,
 		     uint64_t ctransid, void *user)
 {
+	struct receive_warm *w = user;
+
 	(void)path;
 	(void)uuid;
 	(void)ctransid;
-	begin_subvol(user, false);
+	begin_subvol(w, false);
+	w->full_seen = true;
 	return 0;
 }
 
@@ -405,7 +414,7 @@ static void *warm_main(void *arg)
 		w->cmd_offset = send_stream_offset(w->s);
 		ret = send_stream_next(w->s, &warm_ops, w);
 		atomic_store(&w->offset, send_stream_offset(w->s));
-		if (ret == SEND_STREAM_EOF ||
+		if (ret == SEND_STREAM_EOF || w->full_seen ||
 		    (ret < 0 && !send_stream_failed_in_callback(w->s)))
 			break;
 	}
@@ -426,7 +435,11 @@ static int reopen_stream(int stream_fd, uint64_t *size)
 	fd = open(proc, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	/*
+	 * No readahead beyond the chunk read: a chunk would look cached
+	 * already when its turn came, and stay cached after.
+	 */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
 	*size = st.st_size;
 	return fd;
 }

@@ -125,6 +125,8 @@ static void put_path_cmd(struct sb *b, uint16_t cmd, const char *path)
 {
 	sb_cmd(b, cmd);
 	sb_str(b, BTRFS_SEND_A_PATH, path);
+	if (cmd == BTRFS_SEND_C_MKFILE)
+		sb_u64(b, BTRFS_SEND_A_INO, 300);
 	if (cmd == BTRFS_SEND_C_CHOWN) {
 		sb_u64(b, BTRFS_SEND_A_UID, 0);
 		sb_u64(b, BTRFS_SEND_A_GID, 0);
@@ -166,6 +168,8 @@ static void wait_for_end(struct receive_warm *w)
 struct warm_result {
 	uint64_t found;
 	uint64_t read_ahead;
+	uint64_t offset;	/* where the thread stopped parsing */
+	uint64_t total;		/* the stream's length */
 };
 
 /* Run the warmer over the commands, the applier at offset in subvols. */
@@ -185,6 +189,8 @@ static struct warm_result run_warmer(bool snapshot, uint64_t offset,
 	receive_warm_follow(w, offset, subvols, root);
 	wait_for_end(w);
 	res.found = receive_warm_found(w, &res.read_ahead);
+	res.offset = receive_warm_offset(w, &(bool){ false });
+	res.total = b.len;
 	receive_warm_stop(w);
 	close(fd);
 	sb_free(&b);
@@ -198,6 +204,7 @@ static void test_incremental_paths_are_looked_up(void **state)
 	struct warm_result res = run_warmer(true, 0, 1, root);
 
 	(void)state;
+	assert_int_equal(res.offset, res.total);
 	/* f0..f3; not "missing", not through "out", not the new file. */
 	assert_int_equal(res.found, 4);
 	assert_int_equal(res.read_ahead, 1);
@@ -212,7 +219,7 @@ static void test_incremental_paths_are_looked_up(void **state)
 	remove_root(name, root);
 }
 
-static void test_full_stream_is_not_warmed(void **state)
+static void test_full_stream_stops_the_thread(void **state)
 {
 	char name[] = "unit-receive-warm.XXXXXX";
 	int root = make_root(name);
@@ -221,6 +228,8 @@ static void test_full_stream_is_not_warmed(void **state)
 	(void)state;
 	assert_int_equal(res.found, 0);
 	assert_int_equal(res.read_ahead, 0);
+	/* It stopped after the SUBVOL command, not at the end. */
+	assert_true(res.offset < res.total);
 	remove_root(name, root);
 }
 
@@ -277,6 +286,67 @@ static void test_bounded_ahead(void **state)
 	sb_free(&b);
 }
 
+/* Pages of fd in the page cache. */
+static size_t cached_pages(int fd, size_t len)
+{
+	size_t pages = (len + PAGE - 1) / PAGE, n = 0;
+	unsigned char *vec = calloc(pages, 1);
+	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+
+	assert_non_null(vec);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mincore(map, len, vec), 0);
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	munmap(map, len);
+	free(vec);
+	return n;
+}
+
+/* Run the warmer over a stream file of 3 MiB, in the build directory. */
+static size_t pages_cached_after_warming(bool cached_before)
+{
+	char name[] = "unit-receive-warm.XXXXXX";
+	struct receive_warm *w;
+	struct sb b = { 0 };
+	size_t pages;
+	int fd;
+
+	begin(&b, true);
+	while (b.len < 3 << 20)
+		put_write(&b, "nowhere", 0, 48 * 1024);
+	fd = mkstemp(name);
+	assert_true(fd >= 0);
+	unlink(name);
+	assert_int_equal(write_all(fd, b.buf, b.len), 0);
+	assert_int_equal(fsync(fd), 0);
+	if (!cached_before)
+		assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED),
+				 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	w = receive_warm_start(fd);
+	assert_non_null(w);
+	receive_warm_follow(w, 0, 1, -1);
+	receive_warm_follow(w, b.len, 1, -1);
+	wait_for_end(w);
+	receive_warm_stop(w);
+	pages = cached_pages(fd, b.len);
+	close(fd);
+	sb_free(&b);
+	return pages;
+}
+
+/*
+ * What the thread read into the page cache leaves it again; what was
+ * there before stays.
+ */
+static void test_stream_pages_dropped(void **state)
+{
+	(void)state;
+	assert_int_equal(pages_cached_after_warming(false), 0);
+	assert_true(pages_cached_after_warming(true) >= (3 << 20) / PAGE);
+}
+
 /* Not a regular file: nothing to start. */
 static void test_pipe_is_not_warmed(void **state)
 {
@@ -293,9 +363,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_incremental_paths_are_looked_up),
-		cmocka_unit_test(test_full_stream_is_not_warmed),
+		cmocka_unit_test(test_full_stream_stops_the_thread),
 		cmocka_unit_test(test_nothing_warmed_out_of_step),
 		cmocka_unit_test(test_bounded_ahead),
+		cmocka_unit_test(test_stream_pages_dropped),
 		cmocka_unit_test(test_pipe_is_not_warmed),
 	};
 
