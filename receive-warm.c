@@ -45,7 +45,6 @@ struct receive_warm {
 
 	/* The thread's own. */
 	unsigned int subvols;	/* SUBVOL and SNAPSHOT commands parsed */
-	bool in_snapshot;	/* the current one is an incremental */
 	bool full_seen;		/* a SUBVOL command: stop */
 	uint64_t cmd_offset;	/* input offset of the command parsed */
 	char last_path[256];	/* a file's commands come one after another */
@@ -140,12 +139,13 @@ static ssize_t warm_read(void *user, void *out, size_t len)
 
 /*
  * Whether the command being parsed is worth a lookup: it is ahead of the
- * applier, in an incremental that the applier is receiving.  Called and
- * left with the lock held.
+ * applier, in the incremental that the applier is receiving (the thread
+ * stops at a full one; root_subvols is 1 or more once root_fd is set).
+ * Called and left with the lock held.
  */
 static bool worth_warming(struct receive_warm *w)
 {
-	return w->in_snapshot && w->root_fd >= 0 &&
+	return w->root_fd >= 0 &&
 	       w->root_subvols == w->subvols &&
 	       w->cmd_offset >= atomic_load(&w->applier_offset);
 }
@@ -213,10 +213,9 @@ out:
 	pthread_mutex_unlock(&w->lock);
 }
 
-static void begin_subvol(struct receive_warm *w, bool snapshot)
+static void begin_subvol(struct receive_warm *w)
 {
 	w->subvols++;
-	w->in_snapshot = snapshot;
 	w->last_path[0] = '\0';
 }
 
@@ -233,7 +232,7 @@ static int on_subvol(const char *path, const uint8_t *uuid,
 	(void)path;
 	(void)uuid;
 	(void)ctransid;
-	begin_subvol(w, false);
+	begin_subvol(w);
 	w->full_seen = true;
 	return 0;
 }
@@ -247,7 +246,7 @@ static int on_snapshot(const char *path, const uint8_t *uuid,
 	(void)ctransid;
 	(void)parent_uuid;
 	(void)parent_ctransid;
-	begin_subvol(user, true);
+	begin_subvol(user);
 	return 0;
 }
 
