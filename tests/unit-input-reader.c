@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "input-reader.h"
+#include "page-cache.h"
 #include "utils.h"
 
 #define PAGE	4096
@@ -64,22 +65,6 @@ static size_t read_to_end_fd(int fd, unsigned char *out, size_t max)
 		got += n;
 	assert_int_equal(n, 0);
 	return got;
-}
-
-static size_t cached_pages(int fd, size_t len)
-{
-	size_t pages = (len + PAGE - 1) / PAGE, cached = 0;
-	unsigned char *vec = malloc(pages);
-	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-
-	assert_non_null(vec);
-	assert_true(map != MAP_FAILED);
-	assert_int_equal(mincore(map, len, vec), 0);
-	for (size_t i = 0; i < pages; i++)
-		cached += vec[i] & 1;
-	munmap(map, len);
-	free(vec);
-	return cached;
 }
 
 static void test_bytes_arrive_and_skip_the_cache(void **state)

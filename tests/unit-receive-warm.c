@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "page-cache.h"
 #include "receive-warm.h"
 #include "stream-builder.h"
 #include "utils.h"
@@ -82,17 +83,13 @@ static void remove_root(const char *name, int root)
 /* Whether the page of root/path at offset is in the page cache. */
 static bool page_cached(int root, const char *path, off_t offset)
 {
-	unsigned char vec = 0;
 	int fd = openat(root, path, O_RDONLY);
-	void *map;
+	size_t n;
 
 	assert_true(fd >= 0);
-	map = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	n = cached_pages_at(fd, offset, PAGE);
 	close(fd);
-	assert_true(map != MAP_FAILED);
-	assert_int_equal(mincore((char *)map + offset, PAGE, &vec), 0);
-	munmap(map, FILE_SIZE);
-	return vec & 1;
+	return n == 1;
 }
 
 static void begin(struct sb *b, bool snapshot)
@@ -284,23 +281,6 @@ static void test_bounded_ahead(void **state)
 	receive_warm_stop(w);
 	close(fd);
 	sb_free(&b);
-}
-
-/* Pages of fd in the page cache. */
-static size_t cached_pages(int fd, size_t len)
-{
-	size_t pages = (len + PAGE - 1) / PAGE, n = 0;
-	unsigned char *vec = calloc(pages, 1);
-	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-
-	assert_non_null(vec);
-	assert_true(map != MAP_FAILED);
-	assert_int_equal(mincore(map, len, vec), 0);
-	for (size_t i = 0; i < pages; i++)
-		n += vec[i] & 1;
-	munmap(map, len);
-	free(vec);
-	return n;
 }
 
 /* Run the warmer over a stream file of 3 MiB, in the build directory. */
