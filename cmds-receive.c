@@ -479,16 +479,26 @@ static bool retry_is_safe(unsigned int cmd, int err)
 
 /*
  * The directory cache of the applier holds up to half the fds allowed:
- * the usual soft limit of 1024 would keep it small.
+ * the usual soft limit of 1024 would keep it small.  The fd table is
+ * grown to the limit now, before the reader and warmer threads start,
+ * when growing it waits for no grace period.
  */
+#define RECEIVE_FD_LIMIT	4096
+
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= 4096)
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
-	rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
-	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < RECEIVE_FD_LIMIT) {
+		rl.rlim_cur = rl.rlim_max < RECEIVE_FD_LIMIT ?
+			      rl.rlim_max : RECEIVE_FD_LIMIT;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return;
+	}
+	fd_table_reserve(rl.rlim_cur < RECEIVE_FD_LIMIT ?
+			 rl.rlim_cur : RECEIVE_FD_LIMIT);
 }
 
 /* The stream: its fd, the thread that reads a file, the one that warms. */
@@ -667,6 +677,8 @@ static int receive_run(int argc, char **argv)
 		return 1;
 	if (o.progress)
 		progress_init(&prog, "Received", input_size(&o, in.fd));
+	if (!o.dump)
+		raise_fd_limit();
 	/* Warming pays in an incremental; a resume parses a prefix first. */
 	if (o.file && !o.dump && !o.resume)
 		in.warm = receive_warm_start(in.fd);
@@ -681,7 +693,6 @@ static int receive_run(int argc, char **argv)
 	if (o.dump) {
 		ret = dump_stream(&o, in.fd, &in.reader, progp);
 	} else {
-		raise_fd_limit();
 		ret = open_destination(&o, &ctx);
 		if (ret >= 0) {
 			if (progp) {

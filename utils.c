@@ -132,6 +132,23 @@ void warning(const char *fmt, ...)
 	va_end(ap);
 }
 
+int fd_table_reserve(int count)
+{
+	int fd = open("/", O_PATH | O_CLOEXEC);
+	int high;
+
+	if (fd < 0)
+		return -errno;
+	/* The lowest free fd at or above count - 1: the table holds it. */
+	high = fcntl(fd, F_DUPFD_CLOEXEC, count - 1);
+	if (high < 0)
+		high = -errno;
+	else
+		close(high);
+	close(fd);
+	return high < 0 ? high : 0;
+}
+
 void pipe_grow(int fd, int size)
 {
 	struct stat st;
