@@ -153,6 +153,24 @@ for e in default 1 2 3 0; do
 	check "-E $e: no resume record" [ ! -e "$ODEST/.e.btrfs-receive-resume" ]
 done
 
+# ------------------------------------------------------------ taken names
+# A new subvolume's top directory: the names ours knows are free there
+# need no lookup; every name taken must still fail its mkfile or mkdir
+# (btrfs-progs 6.2 opens a taken name for a mkfile, see
+# btrfs-receive(8)), and every freed name be made again.
+"$PYTHON" "$MKSTREAM" "$TOP/tests/specs/recv-top-names.spec" \
+	>"$WORK/top-names.stream"
+set_dest top-names
+expect_failure "taken names in the top directory" "$WORK/top-names.stream" -E 0
+check "taken names: ours failed exactly the taken ones" \
+	[ "$(sed -n 's/^ERROR: \(mk[a-z]* [^ ]*\) failed: File exists$/\1/p' \
+		"$RECV_LAST.ours.err" | paste -sd,)" = \
+	  "mkfile o257-5-0,mkfile o259-5-0,mkdir fifo,mkfile b,mkfile a,mkfile moved,mkdir o268-5-0,mkfile c" ]
+check "taken names: the reference failed the mkdirs" \
+	[ "$(grep -c '^ERROR: mkdir .* failed: File exists$' "$RECV_LAST.ref.err")" = 2 ]
+check "taken names: ours made the freed ones again" \
+	test -f "$ODEST/top/b" -a -f "$ODEST/top/d" -a -d "$ODEST/top/o268-5-0"
+
 # ------------------------------------------------------------ escapes
 # Streams whose paths leave the subvolume: '..', absolute paths, and
 # symlinks the stream made itself.  Ours must refuse with an ERROR naming
