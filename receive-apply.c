@@ -33,10 +33,12 @@
 
 /*
  * Names held for a subvolume's top directory: a full stream keeps there
- * only the inodes it has made and not yet moved into place.  A stream that
- * puts more there (a flat tree) has its mkfiles looked up as before.
+ * its top entries and the temporary names of inodes not yet moved into
+ * place (and of symlinks and nodes moved, which stay held).  A stream that
+ * puts more there (a flat tree) has its mkfiles looked up as before.  At
+ * most some 4 MiB, with the longest names.
  */
-#define TOP_NAMES_MAX	65536
+#define TOP_NAMES_MAX	16384
 
 void receive_ctx_init(struct receive_ctx *ctx, int dest_fd,
 		      const struct receive_dest_ops *ops, void *dest)
