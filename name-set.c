@@ -42,8 +42,7 @@ void name_set_reset(struct name_set *set, bool known)
 {
 	struct name_node *node;
 
-	for (size_t i = 0; set->buckets && set->count && i < NAME_SET_BUCKETS;
-	     i++) {
+	for (size_t i = 0; set->count && i < NAME_SET_BUCKETS; i++) {
 		while ((node = set->buckets[i])) {
 			set->buckets[i] = node->next;
 			free(node);

@@ -440,22 +440,27 @@ static int fail_missing_feature(struct receive_ctx *ctx, const char *what,
 }
 
 /* A path of one component names an entry of the top directory. */
+static bool in_top_dir(const char *path)
+{
+	return !strchr(path, '/');
+}
+
 static void top_name_added(struct receive_ctx *ctx, const char *path)
 {
-	if (!strchr(path, '/'))
+	if (in_top_dir(path))
 		name_set_add(&ctx->top_names, path);
 }
 
 static void top_name_removed(struct receive_ctx *ctx, const char *path)
 {
-	if (!strchr(path, '/'))
+	if (in_top_dir(path))
 		name_set_remove(&ctx->top_names, path);
 }
 
 /* Whether path cannot be taken, known without a lookup. */
 static bool surely_free(const struct receive_ctx *ctx, const char *path)
 {
-	return !strchr(path, '/') &&
+	return in_top_dir(path) &&
 	       name_set_surely_absent(&ctx->top_names, path);
 }
 
@@ -476,6 +481,7 @@ static int create_later(struct receive_ctx *ctx, enum pending_kind kind,
 	ret = resolve_entry(ctx, cmd, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
+	/* Asked before the name is recorded as made. */
 	free_name = surely_free(ctx, path);
 	top_name_added(ctx, path);
 	if (free_name || (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
