@@ -268,6 +268,9 @@ def main():
             ("write-big", "dd big files (cached) to the destination, "
              "conv=fsync", big_bytes, None),
             ("tar-x-small", "tar -x of the small tree (tar file cold)",
+             tar_bytes, small_entries),
+            ("tar-x-small-inode-order", "tar -x of the small tree in "
+             "inode order, a full stream's order (tar file cold)",
              tar_bytes, small_entries)]:
         r = rows.get(("floor", op, "-"))
         if not r:
