@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* A bounded set of names, hashed into chained buckets (see name-set.h). */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "confined-path.h"
 #include "name-set.h"
 
 #define NAME_SET_BUCKETS	4096
@@ -13,14 +13,9 @@ struct name_node {
 	char name[];
 };
 
-/* FNV-1a: names are short, and a hash table of a few thousand buckets. */
 static size_t bucket_of(const char *name)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 16777619u;
-	return h % NAME_SET_BUCKETS;
+	return path_hash(name, strlen(name)) % NAME_SET_BUCKETS;
 }
 
 static struct name_node **find(const struct name_set *set, const char *name)
