@@ -64,8 +64,8 @@ FUZZ_SECONDS ?= 60
 LIB_SRCS = $(LIB_OBJS:.o=.c)
 FUZZERS := tests/fuzz-dump tests/fuzz-receive
 
-.PHONY: all demo deps check fuzz unit-check integration-check install uninstall \
-	clean asan asan-check bench
+.PHONY: all demo deps check lint fuzz unit-check integration-check install \
+	uninstall clean asan asan-check bench
 
 all: btrfs
 
@@ -90,7 +90,12 @@ deps:
 			--no-install-recommends $$missing >/dev/null; \
 	fi
 
-check: unit-check integration-check
+check: lint unit-check integration-check
+
+# An assertion of the integration tests must hold its whole condition.
+lint:
+	python3 tests/lint-checks.py --self-test
+	python3 tests/lint-checks.py
 
 demo: btrfs
 	./demo.sh

@@ -151,7 +151,7 @@ CUT=$((SIZE * 60 / 100))
 head -c "$CUT" "$S/plain" | "$OURS" -q receive "$DST/cont" 2>/dev/null
 check "the cut receive fails" [ "${PIPESTATUS[1]}" != 0 ]
 OFF=$(sed -n 's/^offset //p' "$DST/cont/.snap.btrfs-receive-resume")
-check "the cut receive left a resume offset ($OFF)" [ -n "$OFF" ] && [ "$OFF" -gt 0 ]
+check "the cut receive left a resume offset ($OFF)" [ "${OFF:-0}" -gt 0 ]
 TOKEN=$("$OURS" receive --resume-token "$DST/cont/snap")
 check "a token for the interrupted receive" [ -n "$TOKEN" ]
 LEFT=$((SIZE - OFF))

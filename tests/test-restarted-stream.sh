@@ -153,9 +153,9 @@ warnings_ok() {
 	n=$(grep -c '^WARNING: the stream restarts at offset [0-9]* (the sender was stopped and the kernel sent the subvolume again, btrfs-progs issue #719): [0-9]* bytes repeated, checked and skipped$' "$base.err")
 	sum=$(sed -n 's/^WARNING: the stream restarts .*: \([0-9]*\) bytes repeated.*/\1/p' "$base.err" |
 		awk '{ s += $1 } END { print s + 0 }')
-	check "$what: a WARNING per restart ($n)" [ "$n" -ge 1 ] &&
-		check "$what: the warnings account for every repeated byte" \
-			[ "$sum" = $(($(size_of "$3") - $(size_of "$4"))) ]
+	check "$what: a WARNING per restart ($n)" [ "$n" -ge 1 ]
+	check "$what: the warnings account for every repeated byte" \
+		[ "$sum" = $(($(size_of "$3") - $(size_of "$4"))) ]
 }
 
 # receive_pair WHAT NAME RECORDED CLEAN [args]: the reference receives
