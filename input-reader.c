@@ -48,12 +48,16 @@ static int set_direct(int fd, bool on)
 	return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
 }
 
+bool (*file_range_cached_hook)(int fd, uint64_t offset, uint64_t len);
+
 bool file_range_cached(int fd, uint64_t offset, uint64_t len)
 {
 	struct cachestat_range_arg range = { offset, len };
 	struct cachestat_result cs;
 	long page = sysconf(_SC_PAGESIZE);
 
+	if (file_range_cached_hook)
+		return file_range_cached_hook(fd, offset, len);
 	if (!len || page <= 0)
 		return false;
 	if (syscall(__NR_cachestat, fd, &range, &cs, 0) < 0)

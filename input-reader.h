@@ -74,4 +74,11 @@ int input_reader_stop(struct input_reader *r);
  */
 bool file_range_cached(int fd, uint64_t offset, uint64_t len);
 
+/*
+ * Test hook, NULL otherwise: when set, it answers file_range_cached() in
+ * place of cachestat(2), so that a unit test says what is cached whatever
+ * the filesystem it runs on (tmpfs holds every page, overlayfs shows none).
+ */
+extern bool (*file_range_cached_hook)(int fd, uint64_t offset, uint64_t len);
+
 #endif

@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The stream file read around the page cache: bytes, cache, early stop. */
+/*
+ * The stream file read around the page cache: bytes, cache, early stop.
+ * What the reader decides is checked against a probe the test answers
+ * (file_range_cached_hook); what the kernel then does with the page cache
+ * on a file of a disk-like filesystem (page-cache.h), wherever the
+ * current directory and TMPDIR are.
+ */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,12 +26,17 @@
 
 #define PAGE	4096
 
-/* A file of len bytes of a pattern, in the build directory (not tmpfs). */
-static int pattern_file(size_t len, unsigned char **content)
+/*
+ * A file of len bytes of a pattern, out of the page cache, in dir (which
+ * takes O_DIRECT).
+ */
+static int pattern_file_in(const char *dir, size_t len,
+			   unsigned char **content)
 {
-	char name[] = "unit-input-reader.XXXXXX";
+	char name[PATH_MAX];
 	unsigned char *p = malloc(len);
-	int fd = mkstemp(name);
+	int fd = mkstemp(temp_name(name, sizeof(name), dir,
+				   "unit-input-reader"));
 
 	assert_non_null(p);
 	assert_true(fd >= 0);
@@ -38,6 +50,29 @@ static int pattern_file(size_t len, unsigned char **content)
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
 	*content = p;
 	return fd;
+}
+
+/* A pattern file on a disk-like filesystem; the test is skipped without. */
+static int pattern_file(size_t len, unsigned char **content)
+{
+	return pattern_file_in(require_disk_dir(), len, content);
+}
+
+/* The test's answers to "is this chunk cached": a bit per MiB of offset. */
+static unsigned int cached_mask;
+
+static bool probe_says(int fd, uint64_t offset, uint64_t len)
+{
+	(void)fd;
+	(void)len;
+	return cached_mask >> (offset / INPUT_READER_CHUNK) & 1;
+}
+
+static int teardown_probe(void **state)
+{
+	(void)state;
+	file_range_cached_hook = NULL;
+	return 0;
 }
 
 /* As the parser reads: whatever it asks for, in pieces it cannot choose. */
@@ -90,7 +125,10 @@ static void test_bytes_arrive_and_skip_the_cache(void **state)
 	free(got);
 }
 
-/* A file the page cache holds (just written, a warm cache) is read there. */
+/*
+ * A file the page cache holds (just written, a warm cache) is read there:
+ * the probe says all of it is cached.
+ */
 static void test_cached_file_is_read_from_the_cache(void **state)
 {
 	size_t len = 3 * INPUT_READER_CHUNK + 123;
@@ -100,8 +138,9 @@ static void test_cached_file_is_read_from_the_cache(void **state)
 
 	(void)state;
 	assert_int_equal(read_to_end_fd(fd, got, len + 1), len);
-	assert_int_equal(cached_pages(fd, len), (len + PAGE - 1) / PAGE);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	cached_mask = 0xf;
+	file_range_cached_hook = probe_says;
 	input_reader_start(&r, fd);
 	assert_true(r.active);
 	memset(got, 0, len);
@@ -112,6 +151,51 @@ static void test_cached_file_is_read_from_the_cache(void **state)
 	assert_int_equal(input_reader_stop(&r), 0);
 	free(want);
 	free(got);
+}
+
+/*
+ * Cached chunks and chunks that are not, one after the other: each is
+ * read as the probe says, O_DIRECT turned off and on again.
+ */
+static void test_each_chunk_read_as_the_probe_says(void **state)
+{
+	size_t len = 4 * INPUT_READER_CHUNK;
+	unsigned char *want, *got = malloc(len + 1);
+	struct input_reader r;
+	int fd = pattern_file(len, &want);
+
+	(void)state;
+	cached_mask = 0x6;
+	file_range_cached_hook = probe_says;
+	input_reader_start(&r, fd);
+	assert_true(r.active);
+	assert_int_equal(read_to_end(&r, got, len + 1), len);
+	assert_memory_equal(got, want, len);
+	assert_int_equal(r.cached_chunks, 2);
+	assert_int_equal(input_reader_stop(&r), 0);
+	free(want);
+	free(got);
+}
+
+/*
+ * The probe itself, on a memfd (the same on any machine): a range is
+ * cached when every page of it is, a hole is not.
+ */
+static void test_file_range_cached_counts_every_page(void **state)
+{
+	static unsigned char data[3 * PAGE + 100];
+	int fd = memfd_create("unit-input-reader", MFD_CLOEXEC);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write_all(fd, data, sizeof(data)), 0);
+	assert_int_equal(ftruncate(fd, 8 * PAGE), 0);
+	assert_true(file_range_cached(fd, 0, sizeof(data)));
+	assert_true(file_range_cached(fd, PAGE, 3 * PAGE));
+	assert_false(file_range_cached(fd, 2 * PAGE, 3 * PAGE));
+	assert_false(file_range_cached(fd, 5 * PAGE, PAGE));
+	assert_false(file_range_cached(fd, 0, 0));
+	close(fd);
 }
 
 /* An offset O_DIRECT refuses: the thread reads through the cache. */
@@ -157,7 +241,7 @@ static void test_stop_before_the_end(void **state)
 	size_t len = 8 * INPUT_READER_CHUNK;
 	unsigned char *want, got[10];
 	struct input_reader r;
-	int fd = pattern_file(len, &want);
+	int fd = pattern_file_in(disk_dir() ? disk_dir() : ".", len, &want);
 
 	(void)state;
 	input_reader_start(&r, fd);
@@ -175,7 +259,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bytes_arrive_and_skip_the_cache),
-		cmocka_unit_test(test_cached_file_is_read_from_the_cache),
+		cmocka_unit_test_teardown(test_cached_file_is_read_from_the_cache,
+					  teardown_probe),
+		cmocka_unit_test_teardown(test_each_chunk_read_as_the_probe_says,
+					  teardown_probe),
+		cmocka_unit_test(test_file_range_cached_counts_every_page),
 		cmocka_unit_test(test_unaligned_offset_reads_buffered),
 		cmocka_unit_test(test_not_a_file),
 		cmocka_unit_test(test_stop_before_the_end),

@@ -2,10 +2,13 @@
 /*
  * The warmer: what it looks up (paths of an incremental, beneath the
  * subvolume, ahead of the applier), what it reads ahead, how far ahead it
- * goes.
+ * goes.  The page cache is watched on files of a disk-like filesystem
+ * (page-cache.h), whatever the current directory and TMPDIR are, and the
+ * warmer's question "was this chunk cached" is answered by the test.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "input-reader.h"
 #include "page-cache.h"
 #include "receive-warm.h"
 #include "stream-builder.h"
@@ -26,6 +30,8 @@
 
 #define PAGE		4096
 #define FILE_SIZE	(3 * PAGE)
+/* What the machine's load may delay an event by, at the very most. */
+#define DEADLINE_S	120
 
 static const uint8_t UUID_A[16] = { 0xaa, 1, 2, 3 };
 static const uint8_t UUID_B[16] = { 0xbb, 1, 2, 3 };
@@ -37,17 +43,28 @@ static void sleep_ms(long ms)
 	nanosleep(&t, NULL);
 }
 
+/* Seconds on the monotonic clock, for the deadlines of the waits. */
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
 /*
  * A directory standing for the subvolume: d/f0..d/f3 of three pages each,
- * out of the page cache, and "out", a symlink to /.
+ * out of the page cache, and "out", a symlink to /.  In dir/NAME.XXXXXX,
+ * the name left in name.
  */
-static int make_root(char *name)
+static int make_root_in(const char *dir, char *name)
 {
 	static unsigned char data[FILE_SIZE];
 	char path[64];
 	int fd, root;
 
-	assert_non_null(mkdtemp(name));
+	assert_non_null(mkdtemp(temp_name(name, PATH_MAX, dir,
+					  "unit-receive-warm")));
 	root = open(name, O_RDONLY | O_DIRECTORY);
 	assert_true(root >= 0);
 	assert_int_equal(mkdirat(root, "d", 0755), 0);
@@ -64,6 +81,12 @@ static int make_root(char *name)
 	}
 	assert_int_equal(symlinkat("/", root, "out"), 0);
 	return root;
+}
+
+/* For the tests that do not watch the page cache: anywhere will do. */
+static int make_root(char *name)
+{
+	return make_root_in(disk_dir() ? disk_dir() : ".", name);
 }
 
 static void remove_root(const char *name, int root)
@@ -149,12 +172,13 @@ static void build_commands(struct sb *b, bool snapshot)
 	sb_simple(b, BTRFS_SEND_C_END);
 }
 
-/* Wait for the thread to reach the end of the stream (10 s at most). */
+/* Wait for the thread to reach the end of the stream. */
 static void wait_for_end(struct receive_warm *w)
 {
+	double deadline = now_s() + DEADLINE_S;
 	bool ended = false;
 
-	for (int i = 0; i < 10000 && !ended; i++) {
+	while (!ended && now_s() < deadline) {
 		receive_warm_offset(w, &ended);
 		if (!ended)
 			sleep_ms(1);
@@ -196,9 +220,10 @@ static struct warm_result run_warmer(bool snapshot, uint64_t offset,
 
 static void test_incremental_paths_are_looked_up(void **state)
 {
-	char name[] = "unit-receive-warm.XXXXXX";
-	int root = make_root(name);
+	char name[PATH_MAX];
+	int root = make_root_in(require_disk_dir(), name);
 	struct warm_result res = run_warmer(true, 0, 1, root);
+	double deadline = now_s() + DEADLINE_S;
 
 	(void)state;
 	assert_int_equal(res.offset, res.total);
@@ -209,7 +234,7 @@ static void test_incremental_paths_are_looked_up(void **state)
 	 * The page the partial write of f0 reads; none of f3, which a write
 	 * of whole pages does not read.
 	 */
-	for (int i = 0; i < 5000 && !page_cached(root, "d/f0", 2 * PAGE); i++)
+	while (!page_cached(root, "d/f0", 2 * PAGE) && now_s() < deadline)
 		sleep_ms(1);
 	assert_true(page_cached(root, "d/f0", 2 * PAGE));
 	assert_false(page_cached(root, "d/f3", PAGE));
@@ -218,7 +243,7 @@ static void test_incremental_paths_are_looked_up(void **state)
 
 static void test_full_stream_stops_the_thread(void **state)
 {
-	char name[] = "unit-receive-warm.XXXXXX";
+	char name[PATH_MAX];
 	int root = make_root(name);
 	struct warm_result res = run_warmer(false, 0, 1, root);
 
@@ -233,7 +258,7 @@ static void test_full_stream_stops_the_thread(void **state)
 /* The applier has not begun the subvolume, or is past the commands. */
 static void test_nothing_warmed_out_of_step(void **state)
 {
-	char name[] = "unit-receive-warm.XXXXXX";
+	char name[PATH_MAX];
 	int root = make_root(name);
 
 	(void)state;
@@ -263,7 +288,7 @@ static void test_bounded_ahead(void **state)
 	w = receive_warm_start(fd);
 	assert_non_null(w);
 	receive_warm_follow(w, 0, 1, -1);
-	for (int i = 0; i < 10000; i++) {
+	for (double end = now_s() + DEADLINE_S; now_s() < end;) {
 		if (receive_warm_offset(w, &ended) >= RECEIVE_WARM_AHEAD)
 			break;
 		sleep_ms(1);
@@ -283,10 +308,23 @@ static void test_bounded_ahead(void **state)
 	sb_free(&b);
 }
 
-/* Run the warmer over a stream file of 3 MiB, in the build directory. */
+static bool cached_answer;
+
+static bool probe_says(int fd, uint64_t offset, uint64_t len)
+{
+	(void)fd;
+	(void)offset;
+	(void)len;
+	return cached_answer;
+}
+
+/*
+ * Run the warmer over a stream file of 3 MiB on a disk-like filesystem,
+ * out of the page cache or in it; the probe tells the warmer the same.
+ */
 static size_t pages_cached_after_warming(bool cached_before)
 {
-	char name[] = "unit-receive-warm.XXXXXX";
+	char name[PATH_MAX];
 	struct receive_warm *w;
 	struct sb b = { 0 };
 	size_t pages;
@@ -295,7 +333,8 @@ static size_t pages_cached_after_warming(bool cached_before)
 	begin(&b, true);
 	while (b.len < 3 << 20)
 		put_write(&b, "nowhere", 0, 48 * 1024);
-	fd = mkstemp(name);
+	fd = mkstemp(temp_name(name, sizeof(name), require_disk_dir(),
+			       "unit-receive-warm"));
 	assert_true(fd >= 0);
 	unlink(name);
 	assert_int_equal(write_all(fd, b.buf, b.len), 0);
@@ -304,12 +343,15 @@ static size_t pages_cached_after_warming(bool cached_before)
 		assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED),
 				 0);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	cached_answer = cached_before;
+	file_range_cached_hook = probe_says;
 	w = receive_warm_start(fd);
 	assert_non_null(w);
 	receive_warm_follow(w, 0, 1, -1);
 	receive_warm_follow(w, b.len, 1, -1);
 	wait_for_end(w);
 	receive_warm_stop(w);
+	file_range_cached_hook = NULL;
 	pages = cached_pages(fd, b.len);
 	close(fd);
 	sb_free(&b);
