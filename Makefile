@@ -41,7 +41,7 @@ UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree \
 	      tests/unit-send-pump tests/unit-send-frame \
 	      tests/unit-resume tests/unit-decompress tests/unit-dump-escape \
 	      tests/unit-input-reader tests/unit-receive-warm \
-	      tests/unit-name-set
+	      tests/unit-name-set tests/unit-receive-resume
 MANPAGES := Documentation/btrfs.8 Documentation/btrfs-receive.8 Documentation/btrfs-send.8
 
 # Debian packages for building and testing; btrfs-progs is the test oracle.
@@ -65,7 +65,7 @@ LIB_SRCS = $(LIB_OBJS:.o=.c)
 FUZZERS := tests/fuzz-dump tests/fuzz-receive
 
 .PHONY: all demo deps check lint fuzz unit-check integration-check install \
-	uninstall clean asan asan-check bench
+	uninstall clean asan asan-check bench mutate
 
 all: btrfs
 
@@ -143,6 +143,12 @@ asan-check: asan
 		tests/test-progress-json.sh \
 		tests/test-receive-errors.sh tests/test-to-dir.sh tests/test-parents.sh \
 		tests/test-restarted-stream.sh
+
+# Mutation testing of the guarding code (tests/MUTATION.md); not in CI.
+# MUTATE_FILES=send-frame.c picks files; MUTATE_ARGS passes options.
+MUTATE_FILES ?=
+mutate:
+	tests/mutate.py $(addprefix --file ,$(MUTATE_FILES)) $(MUTATE_ARGS)
 
 tests/fuzz-%: tests/fuzz-%.c $(LIB_SRCS) $(wildcard *.h)
 	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(PKG_CFLAGS) -I. \

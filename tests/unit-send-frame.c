@@ -149,11 +149,78 @@ static void test_first_path_needs_the_whole_path(void **state)
 	sb_free(&b);
 }
 
+/* A command header: its length, type and CRC, little-endian. */
+static void put_cmd_header(unsigned char *h, uint32_t len, uint16_t cmd,
+			   uint32_t crc)
+{
+	h[0] = len;
+	h[1] = len >> 8;
+	h[2] = len >> 16;
+	h[3] = len >> 24;
+	h[4] = cmd;
+	h[5] = cmd >> 8;
+	h[6] = crc;
+	h[7] = crc >> 8;
+	h[8] = crc >> 16;
+	h[9] = crc >> 24;
+}
+
+static void test_advance_marks_command_types_below_32_only(void **state)
+{
+	struct send_stream_pos pos = { 0 };
+	unsigned char h[BTRFS_SEND_CMD_HEADER_LEN];
+
+	(void)state;
+	put_cmd_header(h, 0, BTRFS_SEND_C_WRITE, 0x1234);
+	send_frame_advance(&pos, h, sizeof(h), sizeof(h));
+	assert_int_equal(pos.cmds_seen, 1U << BTRFS_SEND_C_WRITE);
+	assert_int_equal(pos.last_crc, 0x1234);
+	assert_int_equal(pos.cmds, 1);
+	assert_false(pos.ended);
+	/* Type 32 has no bit: it must not wrap around to bit 0. */
+	put_cmd_header(h, 0, 32, 0);
+	send_frame_advance(&pos, h, sizeof(h), sizeof(h));
+	assert_int_equal(pos.cmds_seen, 1U << BTRFS_SEND_C_WRITE);
+	assert_int_equal(pos.cmds, 2);
+	put_cmd_header(h, 0, BTRFS_SEND_C_END, 0);
+	send_frame_advance(&pos, h, sizeof(h), sizeof(h));
+	assert_true(pos.ended);
+	assert_int_equal(pos.offset, 3 * sizeof(h));
+}
+
+static void test_first_path_that_fills_the_payload_exactly(void **state)
+{
+	static const unsigned char empty[] = { BTRFS_SEND_A_PATH, 0, 0, 0 };
+	static const unsigned char full[] = { BTRFS_SEND_A_PATH, 0, 3, 0,
+					      'a', '/', 'b' };
+	const char *path = NULL;
+	size_t len = 99;
+
+	(void)state;
+	/* Only the TLV header: an empty path, still a path. */
+	assert_true(send_frame_first_path(empty, sizeof(empty), sizeof(empty),
+					  &path, &len));
+	assert_int_equal(len, 0);
+	assert_ptr_equal(path, (const char *)empty + 4);
+	/* A path that ends where the payload ends. */
+	assert_true(send_frame_first_path(full, sizeof(full), sizeof(full),
+					  &path, &len));
+	assert_int_equal(len, 3);
+	assert_memory_equal(path, "a/b", 3);
+	/* One byte short of it, by what is at hand or by the command. */
+	assert_false(send_frame_first_path(full, sizeof(full) - 1,
+					   sizeof(full), &path, &len));
+	assert_false(send_frame_first_path(full, sizeof(full),
+					   sizeof(full) - 1, &path, &len));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_framing_agrees_with_the_parser_on_the_corpus),
 		cmocka_unit_test(test_first_path_needs_the_whole_path),
+		cmocka_unit_test(test_advance_marks_command_types_below_32_only),
+		cmocka_unit_test(test_first_path_that_fills_the_payload_exactly),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
