@@ -61,11 +61,14 @@ ASAN_UNIT_TESTS := $(addsuffix -asan,$(UNIT_TESTS))
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -g -O1
 FUZZ_SECONDS ?= 60
+# Integration tests run at once (tests/run-integration.sh).
+TEST_JOBS ?= 3
 LIB_SRCS = $(LIB_OBJS:.o=.c)
 FUZZERS := tests/fuzz-dump tests/fuzz-receive
 
 .PHONY: all demo deps check lint fuzz unit-check integration-check install \
-	uninstall clean asan asan-check bench mutate
+	uninstall clean asan asan-check asan-unit-check ci-integration-check \
+	bench mutate
 
 all: btrfs
 
@@ -107,7 +110,7 @@ unit-check: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t || exit 1; done
 
 integration-check: btrfs
-	tests/run-integration.sh
+	TEST_JOBS=$(TEST_JOBS) tests/run-integration.sh
 
 # Sanitizer builds live beside the normal ones: btrfs-asan, tests/*-asan.
 asan: btrfs-asan $(ASAN_UNIT_TESTS)
@@ -130,19 +133,37 @@ SANITIZER_ENV := ASAN_OPTIONS=exitcode=86:detect_leaks=1 \
 		 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
 SANITIZER_ENV_NO_LEAKS := $(subst detect_leaks=1,detect_leaks=0,$(SANITIZER_ENV))
 
-asan-check: asan
+# The integration tests that also run under the sanitizers.
+ASAN_LEAK_TESTS := tests/test-dump-corpus.sh tests/test-dump-crafted.sh \
+		   tests/test-dump-corrupt.sh tests/test-cli.sh \
+		   tests/test-send.sh tests/test-stopped-send.sh \
+		   tests/test-send-prefetch.sh
+ASAN_NO_LEAK_TESTS := tests/test-receive.sh tests/test-progress.sh \
+		      tests/test-progress-json.sh tests/test-receive-errors.sh \
+		      tests/test-to-dir.sh tests/test-parents.sh \
+		      tests/test-restarted-stream.sh
+# Each of them as one argument of run-integration.sh, its environment
+# first; the corruption test runs fewer variants, the paths they reach.
+ASAN_RUNS := $(foreach t,$(ASAN_LEAK_TESTS),"$(SANITIZER_ENV) \
+		BTRFS_BIN=$(CURDIR)/btrfs-asan CORRUPT_VARIANTS=30 $(t)") \
+	     $(foreach t,$(ASAN_NO_LEAK_TESTS),"$(SANITIZER_ENV_NO_LEAKS) \
+		BTRFS_BIN=$(CURDIR)/btrfs-asan $(t)")
+# CI runs each slow scenario once: the sanitizer build's tests, but for
+# the quick parser ones, not again with the normal build.
+ASAN_ONLY_TESTS := $(filter-out tests/test-dump-% tests/test-cli.sh, \
+		     $(ASAN_LEAK_TESTS) $(ASAN_NO_LEAK_TESTS))
+CI_TESTS := $(filter-out $(ASAN_ONLY_TESTS),$(wildcard tests/test-*.sh))
+
+asan-unit-check: $(ASAN_UNIT_TESTS)
 	@for t in $(ASAN_UNIT_TESTS); do echo "== $$t"; \
 		$(SANITIZER_ENV) ./$$t || exit 1; done
-	$(SANITIZER_ENV) BTRFS_BIN=$(CURDIR)/btrfs-asan CORRUPT_VARIANTS=30 \
-		tests/run-integration.sh tests/test-dump-corpus.sh \
-		tests/test-dump-crafted.sh tests/test-dump-corrupt.sh \
-		tests/test-cli.sh tests/test-send.sh \
-		tests/test-stopped-send.sh tests/test-send-prefetch.sh
-	$(SANITIZER_ENV_NO_LEAKS) BTRFS_BIN=$(CURDIR)/btrfs-asan \
-		tests/run-integration.sh tests/test-receive.sh tests/test-progress.sh \
-		tests/test-progress-json.sh \
-		tests/test-receive-errors.sh tests/test-to-dir.sh tests/test-parents.sh \
-		tests/test-restarted-stream.sh
+
+asan-check: asan-unit-check btrfs-asan
+	TEST_JOBS=$(TEST_JOBS) tests/run-integration.sh $(ASAN_RUNS)
+
+# .ci/run's integration tests: every test once, in one pool.
+ci-integration-check: btrfs btrfs-asan
+	TEST_JOBS=$(TEST_JOBS) tests/run-integration.sh $(CI_TESTS) $(ASAN_RUNS)
 
 # Mutation testing of the guarding code (tests/MUTATION.md); not in CI.
 # MUTATE_FILES=send-frame.c picks files; MUTATE_ARGS passes options.

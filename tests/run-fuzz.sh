@@ -1,8 +1,9 @@
 #!/bin/bash
-# Run the libFuzzer harnesses for FUZZ_SECONDS each (default 60), seeded
-# from the committed streams.  The receive harness works on a loop btrfs
-# made here and removed on exit.  Crashes land in tests/fuzz-crashes/; keep
-# each as a regression input in tests/regressions/ once fixed.
+# Run the libFuzzer harnesses at once for FUZZ_SECONDS each (default 60),
+# seeded from the committed streams.  The receive harness works on a loop
+# btrfs made here and removed on exit.  Crashes land in
+# tests/fuzz-crashes/; keep each as a regression input in
+# tests/regressions/ once fixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -24,17 +25,18 @@ done
 cp "$work"/corpus-dump/* "$work/corpus-receive/"
 
 run() {
-	local harness=$1 corpus=$2 input
+	local harness=$1 corpus=$2 input start
 	# Inputs that once crashed a harness must not crash it again.
 	for input in "$top"/tests/regressions/*.stream; do
 		[ -f "$input" ] || continue
-		"$top/tests/$harness" "$input" >"$work/replay.log" 2>&1 || {
-			tail -30 "$work/replay.log" >&2
+		"$top/tests/$harness" "$input" >"$work/$harness.replay" 2>&1 || {
+			tail -30 "$work/$harness.replay" >&2
 			echo "FAIL: $harness crashes again on $input" >&2
 			return 1
 		}
 	done
 	echo "== $harness for $seconds s"
+	start=$(date +%s)
 	"$top/tests/$harness" -max_total_time="$seconds" -max_len=262144 \
 		-rss_limit_mb=1024 -timeout=20 -print_final_stats=1 \
 		-artifact_prefix="$top/tests/fuzz-crashes/" "$corpus" 2>"$work/$harness.log" || {
@@ -42,10 +44,16 @@ run() {
 		echo "FAIL: $harness found a problem (see tests/fuzz-crashes/)" >&2
 		return 1
 	}
-	grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$work/$harness.log"
+	[ -n "${TEST_TIMES:-}" ] &&
+		echo "$(($(date +%s) - start)) tests/$harness" >>"$TEST_TIMES"
+	grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$work/$harness.log" |
+		sed "s/^/$harness: /"
 }
 
-run fuzz-dump "$work/corpus-dump"
-
+# The two harnesses at once, one a core: each gets its FUZZ_SECONDS.
 make_loop_fs btrfs "$work/img" 1G "$work/mnt" defaults
-FUZZ_RECEIVE_DIR="$work/mnt" run fuzz-receive "$work/corpus-receive"
+run fuzz-dump "$work/corpus-dump" &
+dump=$!
+FUZZ_RECEIVE_DIR="$work/mnt" run fuzz-receive "$work/corpus-receive" || rc=$?
+wait "$dump" || rc=$?
+exit "${rc:-0}"
