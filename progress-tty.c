@@ -306,6 +306,7 @@ void progress_live_show(struct progress *p, uint64_t now, uint64_t bytes,
 	memcpy(l->path, path, path_len);
 	l->path_len = path_len;
 	draw(p, now, bytes, cmds, NULL);
+	progress_trace(now, "show");
 	status_line_unlock();
 }
 
@@ -341,17 +342,24 @@ static const char *stall_reason(const struct progress_live *l)
 	return NULL;
 }
 
+/*
+ * The clock is read under the lock: read before it, it could be older
+ * than a draw of the data thread in between, and the difference would
+ * wrap around into a redraw just after that draw.
+ */
 static void redraw_if_stale(struct progress *p)
 {
 	struct progress_live *l = p->live;
-	uint64_t now = progress_now();
 	uint64_t bytes = __atomic_load_n(&p->seen_bytes, __ATOMIC_RELAXED);
 	uint64_t cmds = __atomic_load_n(&p->seen_cmds, __ATOMIC_RELAXED);
+	uint64_t now;
 
 	status_line_lock();
+	now = progress_now();
 	if (now - l->drawn_ns >= STALE_NS) {
 		progress_rate_update(p, now, bytes);
 		draw(p, now, bytes, cmds, stall_reason(l));
+		progress_trace(now, "stall");
 	}
 	status_line_unlock();
 }

@@ -27,5 +27,7 @@ void progress_live_finish(struct progress *p, const char *summary);
 /* From progress.c, for the line drawn here. */
 void progress_rate_update(struct progress *p, uint64_t now, uint64_t bytes);
 void progress_pretty_elapsed(char *buf, size_t size, uint64_t secs);
+/* The test hook of BTRFS_PROGRESS_TRACE_FD: a line drawn at now, by who. */
+void progress_trace(uint64_t now, const char *who);
 
 #endif

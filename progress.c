@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,33 @@
  */
 #define INTERVAL_ENV	"BTRFS_PROGRESS_INTERVAL_MS"
 
+/*
+ * For the tests only: BTRFS_PROGRESS_TRACE_FD=N writes one record to fd N
+ * for each status line drawn, "<clock> line|show|stall": the clock of
+ * progress_now() it was drawn at, and whether it was a plain line, a
+ * redraw on a terminal as the transfer moves, or one of the redraw
+ * thread's during a stall.  A test then checks the spacing of the lines
+ * on the clock that spaced them, however slow the machine is.
+ */
+#define TRACE_FD_ENV	"BTRFS_PROGRESS_TRACE_FD"
+
+static int trace_fd = -1;
+
+static void trace_init(void)
+{
+	const char *env = getenv(TRACE_FD_ENV);
+	uint64_t fd;
+
+	if (env && !parse_u64(env, &fd) && fd <= INT_MAX)
+		trace_fd = fd;
+}
+
+void progress_trace(uint64_t now, const char *who)
+{
+	if (trace_fd >= 0)
+		dprintf(trace_fd, "%" PRIu64 " %s\n", now, who);
+}
+
 static uint64_t log_interval(void)
 {
 	const char *env = getenv(INTERVAL_ENV);
@@ -51,6 +79,7 @@ void progress_init(struct progress *p, const char *verb, uint64_t total)
 	p->total = total;
 	p->tty = isatty(STDERR_FILENO);
 	p->interval_ns = p->tty ? TTY_INTERVAL_NS : log_interval();
+	trace_init();
 	p->start_ns = progress_now();
 	p->last_ns = p->start_ns;
 	p->next_ns = p->start_ns + p->interval_ns;
@@ -184,6 +213,7 @@ void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
 		fprintf(stderr, "%s, %.*s\n", line, (int)path_len, path);
 	else
 		fprintf(stderr, "%s\n", line);
+	progress_trace(now, "line");
 }
 
 void progress_syncing(struct progress *p, bool on)

@@ -4,9 +4,9 @@
 
   pty-screen.py run COLS RAW -- COMMAND...
       Run COMMAND (with bash -c) with stdin, stdout and stderr on a new
-      pty of COLS columns and 24 rows; write all it printed to RAW; exit
-      with its status.  After DEADLINE seconds, show its processes and
-      kill them.
+      pty of COLS columns and 24 rows; write all it printed to RAW, as it
+      comes; exit with its status.  After DEADLINE seconds, show its
+      processes and kill them.
   pty-screen.py screen COLS RAW [STOP]
       The screen RAW leaves, through a minimal terminal (below), or the
       screen just before the first match of the regular expression STOP:
@@ -18,6 +18,12 @@
       and print that screen.
   pty-screen.py draws RAW WORD
       Each status line drawn in place (CR ... ESC[K) that holds WORD.
+  pty-screen.py wait RAW N WORD TEXT
+  pty-screen.py wait-times RAW N WORD TEXT
+      From within COMMAND: wait until RAW holds N draws with WORD and
+      TEXT (wait-times: N different elapsed times H:MM:SS among them),
+      so that a stall lasts until the redraws it is for have happened,
+      however slow the machine.  Exit 1 after WAIT_DEADLINE seconds.
 """
 import os
 import pty
@@ -34,6 +40,10 @@ import time
 ROWS = 24
 # No command of the tests takes near this long; one that does hangs.
 DEADLINE = 300
+# What a loaded machine may delay a redraw by, at the very most.
+WAIT_DEADLINE = 120
+DRAW = re.compile(rb"\r([^\r\x1b]*)\x1b\[K")
+ELAPSED = re.compile(r", [0-9]+:[0-9]{2}:[0-9]{2}")
 SEQ = re.compile(rb"\x1b\[([0-9]*)([A-Za-z])|\x1b[78]|[\r\n\b]|[^\x1b\r\n\b]+")
 
 
@@ -120,7 +130,8 @@ def run(cols, raw, command):
     proc = subprocess.Popen(["bash", "-c", command], stdin=slave, stdout=slave,
                             stderr=slave, start_new_session=True)
     os.close(slave)
-    out = bytearray()
+    # Written as it comes: a waiter in COMMAND reads it (wait, below).
+    out = open(raw, "wb", buffering=0)
     deadline = time.monotonic() + DEADLINE
     while True:
         if time.monotonic() > deadline:
@@ -134,13 +145,36 @@ def run(cols, raw, command):
                 break
             if not chunk:
                 break
-            out += chunk
+            out.write(chunk)
         elif proc.poll() is not None:
             break
     status = proc.wait()
-    with open(raw, "wb") as f:
-        f.write(out)
+    out.close()
     return status
+
+
+def draws(data, word):
+    for m in DRAW.finditer(data):
+        line = m.group(1).decode("utf-8", "replace")
+        if word in line:
+            yield line
+
+
+def wait(raw, n, word, text, times):
+    """Until RAW shows n draws with word and text (times: n elapsed times)."""
+    deadline = time.monotonic() + WAIT_DEADLINE
+    while time.monotonic() < deadline:
+        with open(raw, "rb") as f:
+            seen = [l for l in draws(f.read(), word) if text in l]
+        if times:
+            seen = set(m.group(0) for l in seen for m in ELAPSED.finditer(l))
+        if len(seen) >= n:
+            return 0
+        time.sleep(0.05)
+    sys.stderr.write("pty-screen.py: no %d %s with %r and %r in %d s\n"
+                     % (n, "times" if times else "draws", word, text,
+                        WAIT_DEADLINE))
+    return 1
 
 
 def main():
@@ -176,11 +210,12 @@ def main():
     if mode == "draws":
         with open(sys.argv[2], "rb") as f:
             data = f.read()
-        for m in re.finditer(rb"\r([^\r\x1b]*)\x1b\[K", data):
-            line = m.group(1).decode("utf-8", "replace")
-            if sys.argv[3] in line:
-                print(line)
+        for line in draws(data, sys.argv[3]):
+            print(line)
         return
+    if mode in ("wait", "wait-times"):
+        sys.exit(wait(sys.argv[2], int(sys.argv[3]), sys.argv[4],
+                      sys.argv[5], mode == "wait-times"))
     sys.exit(__doc__)
 
 

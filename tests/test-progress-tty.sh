@@ -57,16 +57,29 @@ stall_times() {
 		sort -u
 }
 
-# A stall: receive from a pipe whose writer stops for 3 s.
+# wait_for MODE NAME N WORD TEXT: a command, run within the pty, that
+# waits until the screen NAME shows N draws of WORD with TEXT (MODE
+# wait), or N elapsed times among them (MODE wait-times): a stall lasts
+# until what it is for has been drawn, however slow the machine
+# (pty-screen.py gives up after 120 s).
+wait_for() {
+	echo "'$PYTHON' '$SCREEN' $1 '$WORK/$2.raw' $3 $4 '$5'"
+}
+
+# A stall: receive from a pipe whose writer stops until the line has been
+# redrawn in it, WAIT being what it waits for.
 stall_receive() {
-	local cols=$1 name=$2 dir=$DST/$2
+	local cols=$1 name=$2 wait=$3 dir=$DST/$2
 	mkdir -p "$dir"
-	pty "$cols" "$name" "{ head -c 300000 '$WORK/snap.stream'; sleep 3;
+	pty "$cols" "$name" "{ head -c 300000 '$WORK/snap.stream'
+		$wait
 		tail -c +300001 '$WORK/snap.stream'; } |
 		'$OURS' receive --progress '$dir'; echo \"rc=\$?\""
 }
 
-stall_receive 200 stall200
+# Two elapsed times (a redraw each half second) in the stall.
+stall_receive 200 stall200 "$(wait_for wait-times stall200 2 Received \
+	'waiting for the input')"
 check "200 columns: the receive exits 0" grep -q 'rc=0' "$WORK/stall200.raw"
 n=$(stall_times stall200 Received 'waiting for the input' | wc -l)
 check "200 columns: redrawn during the stall, elapsed time going on ($n times)" \
@@ -80,7 +93,8 @@ check "200 columns: the screen ends with the summary, nothing wrapped" \
 	eval '"$PYTHON" "$SCREEN" screen 200 "$WORK/stall200.raw" |
 		grep -qx "wrapped 0"'
 
-stall_receive 60 stall60
+stall_receive 60 stall60 "$(wait_for wait stall60 2 Received \
+	'waiting for the input')"
 check "60 columns: the receive exits 0" grep -q 'rc=0' "$WORK/stall60.raw"
 check "60 columns: no status line wider than the terminal" \
 	draws_fit stall60 Received 60
@@ -94,13 +108,16 @@ no_status_piece() {
 }
 
 # send --progress | receive --progress on one terminal, the pipe held up
-# for 2 s in the middle so that both lines stall and are redrawn.
+# in the middle until both lines have stalled and been redrawn so.
 pair() {
 	local cols=$1 name=$2 dir=$DST/$2
 	mkdir -p "$dir"
 	pty "$cols" "$name" "set -o pipefail
 		'$OURS' send --progress '$SRC/snap' |
-		{ head -c 1000000; sleep 2; cat; } |
+		{ head -c 1000000
+		  $(wait_for wait "$name" 1 Sent 'waiting for the output')
+		  $(wait_for wait "$name" 1 Received 'waiting for the input')
+		  cat; } |
 		'$OURS' receive --progress '$dir'; echo \"rc=\$?\""
 }
 
@@ -135,12 +152,13 @@ done
 check "200 columns: the pair's screen has not wrapped" \
 	grep -qx 'wrapped 0' "$WORK/end200.screen"
 
-# Receive on the first row and send, started later, on the row above it:
-# send's summary, wider than 60 columns, wraps onto lines of its own, not
-# onto receive's.
+# Receive on the first row and send, started once receive has drawn its
+# line, on the row above it: send's summary, wider than 60 columns, wraps
+# onto lines of its own, not onto receive's.
 mkdir -p "$DST/late60"
 pty 60 late60 "set -o pipefail
-	{ sleep 1; '$OURS' send --progress '$SRC/snap'; } |
+	{ $(wait_for wait late60 1 Received '')
+	  '$OURS' send --progress '$SRC/snap'; } |
 	'$OURS' receive --progress '$DST/late60'; echo \"rc=\$?\""
 "$PYTHON" "$SCREEN" screen 60 "$WORK/late60.raw" >"$WORK/late60.screen"
 check "60 columns, send second: exits 0" grep -q 'rc=0' "$WORK/late60.raw"

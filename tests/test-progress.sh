@@ -22,6 +22,11 @@ require "python3" "$PYTHON" -c 'import os; os.setxattr'
 
 # Test only: the plain progress lines come every 200 ms instead of 10 s.
 FAST_LINES=200
+# On a terminal: redrawn at most every 250 ms as bytes move, and in a
+# stall when nothing was drawn for 375 ms (progress.c, progress-tty.c).
+TTY_LINES=250
+STALE=375
+MS=1000000
 
 make_fs src 2G || { fail "cannot make the source filesystem"; finish; }
 SRC=$WORK/src
@@ -194,14 +199,17 @@ check "send --progress onto an O_APPEND file: the stream is unchanged" \
 check "send --progress onto an O_APPEND file: summary bytes" \
 	[ "$(summary_bytes "$S/append.err" Sent)" = "$(stat -c %s "$S/full-v1")" ]
 # With --estimate, percent and ETA (lines every 1 ms off a terminal).
+# The reader takes 20 MB/s at most, and the full stream is more than the
+# pipes hold: the send waits on it for a while, however fast the machine.
 BTRFS_PROGRESS_INTERVAL_MS=1 "$OURS" send --progress --estimate \
-	-f "$S/pe" -p full incr 2>"$S/pe.err"
+	full 2>"$S/pe.err" |
+	"$PYTHON" "$TOP/tests/slow-reader.py" 20 "$S/pe"
 check "send --progress --estimate: the stream is unchanged" \
-	cmp -s "$S/pe" "$S/incr-v1"
+	cmp -s "$S/pe" "$S/full-v1"
 check "send --progress --estimate: percent and ETA in the status lines" \
 	grep -qE '^Sent [0-9.]+[KMG]?i?B of [0-9.]+[KMG]?i?B \([0-9]+%\), [0-9.]+[KMG]?i?B/s, [0-9]+:[0-9]{2}:[0-9]{2}, ETA [0-9]+:[0-9]{2}:[0-9]{2}, [0-9]+ commands' "$S/pe.err"
 check "send --progress --estimate: no estimate printed on stdout" \
-	[ "$(stat -c %s "$S/pe")" = "$(stat -c %s "$S/incr-v1")" ]
+	[ "$(stat -c %s "$S/pe")" = "$(stat -c %s "$S/full-v1")" ]
 # Without --progress, send prints what the reference prints.
 "$OURS" send -f "$S/plain" full 2>"$S/plain.err"
 "$REF" send -f "$S/plain.ref" full 2>"$S/plain.ref.err"
@@ -236,27 +244,73 @@ check "receive --progress of the incremental exits 0" [ $? -eq 0 ]
 compare_trees "receive --progress, incremental" "$DST/plain/incr" \
 	"$DST/progress/incr"
 
-# slow_feed FILE: the file through a pipe in 8 pieces, 0.25 s apart.
+# feed.py GAP FILE (pieces N | CUT...): FILE on stdout in N equal pieces
+# or cut at the byte offsets CUT; after each piece, the pipe is watched
+# until the reader has taken all of it (120 s at most), then nothing
+# comes for GAP seconds.  A status line due at an interval below GAP is
+# due again in the next piece however slow the machine is: the gap runs
+# from when the reader had the bytes, not from when they were written.
+cat >"$WORK/feed.py" <<'PY'
+import fcntl, os, struct, sys, termios, time
+gap, data = float(sys.argv[1]), open(sys.argv[2], "rb").read()
+if sys.argv[3] == "pieces":
+    size = -(-len(data) // int(sys.argv[4]))
+    cuts = list(range(size, len(data), size))
+else:
+    cuts = [int(c) for c in sys.argv[3:]]
+out = sys.stdout.buffer
+for start, end in zip([0] + cuts, cuts + [len(data)]):
+    try:
+        out.write(data[start:end])
+        out.flush()
+    except BrokenPipeError:
+        sys.exit(0)
+    if end == len(data):
+        break
+    deadline = time.monotonic() + 120
+    while struct.unpack("i", fcntl.ioctl(1, termios.FIONREAD, b"0000"))[0]:
+        if time.monotonic() > deadline:
+            sys.exit("feed.py: the reader took nothing for 120 s")
+        time.sleep(0.005)
+    time.sleep(gap)
+PY
+
+# slow_feed FILE: the file through a pipe in 8 pieces, 0.3 s apart.
 slow_feed() {
-	local size piece i
-	size=$(stat -c %s "$1")
-	piece=$(((size + 7) / 8))
-	for i in 0 1 2 3 4 5 6 7; do
-		dd if="$1" bs="$piece" skip="$i" count=1 status=none
-		sleep 0.25
-	done
+	"$PYTHON" "$WORK/feed.py" 0.3 "$1" pieces 8
 }
 
-# Off a terminal: full plain lines at the (test-shortened) interval.  The
-# bound comes from the time the run took here, not from the machine's speed.
-t0=$(date +%s%N)
+# spaced TRACE LINE_MS STALE_MS: the records of a BTRFS_PROGRESS_TRACE_FD
+# trace keep their distances on the clock that spaced them: plain lines
+# ("line") and redraws as bytes move ("show") LINE_MS apart at least,
+# each from the one of its kind before; a redraw in a stall ("stall")
+# STALE_MS at least after the draw before it, of any kind.
+spaced() {
+	awk -v line_ns=$(($2 * MS)) -v stale_ns=$(($3 * MS)) '
+		$2 == "stall" && NR > 1 && $1 - prev < stale_ns { bad++ }
+		$2 != "stall" && ($2 in last) && $1 - last[$2] < line_ns { bad++ }
+		$2 != "stall" { last[$2] = $1 }
+		{ prev = $1 }
+		END { exit !(NR > 0 && !bad) }' "$1"
+}
+
+# plain_lines_at_interval COUNT TRACE: at least 4 lines, each of them in
+# the trace, and no two closer than the interval.
+plain_lines_at_interval() {
+	[ "$1" -ge 4 ] &&
+		[ "$(grep -c ' line$' "$2")" -eq "$1" ] &&
+		spaced "$2" "$FAST_LINES" "$STALE"
+}
+
+# Off a terminal: full plain lines at the (test-shortened) interval, on
+# the clock of the lines themselves (BTRFS_PROGRESS_TRACE_FD).
 slow_feed "$S/full-v1" | BTRFS_PROGRESS_INTERVAL_MS=$FAST_LINES \
+	BTRFS_PROGRESS_TRACE_FD=9 \
 	"$OURS" receive --dump --progress --expected-size 1G \
-	>/dev/null 2>"$S/plain-lines.err"
-elapsed=$((($(date +%s%N) - t0) / 1000000))
+	>/dev/null 2>"$S/plain-lines.err" 9>"$S/plain-lines.trace"
 lines=$(grep -cE '^Received [0-9.]+[KMG]?i?B of 1\.00GiB \([0-9]+%\), [0-9.]+[KMG]?i?B/s, [0-9]+:[0-9]{2}:[0-9]{2}, ETA ([0-9]+:[0-9]{2}:[0-9]{2}|-), [0-9]+ commands(, .*)?$' "$S/plain-lines.err")
-check "plain progress lines at the interval ($lines in $elapsed ms)" \
-	[ "$lines" -ge 4 ] && [ "$lines" -le $((elapsed / FAST_LINES + 2)) ]
+check "plain progress lines at the interval ($lines lines, ${FAST_LINES} ms apart at least)" \
+	plain_lines_at_interval "$lines" "$S/plain-lines.trace"
 check "plain progress lines: no carriage return or escape" \
 	eval '! grep -q $'"'"'[\r\033]'"'"' "$S/plain-lines.err"'
 check "plain progress lines: a path is named" \
@@ -281,7 +335,7 @@ check "progress without a total: status lines" \
 	done
 	echo end
 } | "$PYTHON" "$TOP/tests/mkstream.py" >"$S/evil.stream"
-{ head -c 200 "$S/evil.stream"; sleep 0.3; tail -c +201 "$S/evil.stream"; } |
+"$PYTHON" "$WORK/feed.py" 0.3 "$S/evil.stream" 200 |
 	BTRFS_PROGRESS_INTERVAL_MS=1 "$OURS" receive --dump --progress \
 	>/dev/null 2>"$S/evil.err"
 check "progress: a path with control bytes is shown with '?'" \
@@ -289,22 +343,22 @@ check "progress: a path with control bytes is shown with '?'" \
 check "progress: no control byte of the stream reaches stderr" \
 	eval '! grep -q $'"'"'[\033\007]'"'"' "$S/evil.err"'
 
-# On a terminal: redrawn in place (\r ... ESC[K), at most 4 times a second.
+# On a terminal: redrawn in place (\r ... ESC[K), at most 4 times a second
+# as bytes move, on the clock of the redraws themselves.
 cat >"$WORK/tty-run.sh" <<TTY
 #!/bin/bash
-$(declare -f slow_feed)
-t0=\$(date +%s%N)
-slow_feed "$S/full-v1" | "$OURS" receive --dump --progress >/dev/null
-echo "ELAPSED_MS \$(( (\$(date +%s%N) - t0) / 1000000 ))"
+"$PYTHON" "$WORK/feed.py" 0.3 "$S/full-v1" pieces 8 |
+	BTRFS_PROGRESS_TRACE_FD=9 "$OURS" receive --dump --progress \
+	>/dev/null 9>"$S/tty.trace"
 TTY
 chmod +x "$WORK/tty-run.sh"
 script -q -c "$WORK/tty-run.sh" /dev/null >"$S/tty.out" 2>&1 </dev/null
 redraws=$(grep -o $'\r[^\r]*Received [0-9.]*[KMG]*i*B, [^\r]*\033\\[K' "$S/tty.out" | wc -l)
-elapsed=$(sed -n 's/.*ELAPSED_MS \([0-9]*\).*/\1/p' "$S/tty.out")
-check "terminal: redrawn in place ($redraws redraws in ${elapsed:-?} ms)" \
-	[ "$redraws" -ge 3 ]
-check "terminal: at most 4 redraws a second" \
-	awk -v n="$redraws" -v t="${elapsed:-0}" 'BEGIN { exit !(t > 0 && n <= 4 * t / 1000 + 1) }'
+check "terminal: redrawn in place ($redraws redraws)" [ "$redraws" -ge 3 ]
+check "terminal: each redraw in the trace ($(wc -l <"$S/tty.trace") records)" \
+	[ "$(wc -l <"$S/tty.trace")" -eq "$redraws" ]
+check "terminal: at most 4 redraws a second as bytes move, ${TTY_LINES} ms apart" \
+	spaced "$S/tty.trace" "$TTY_LINES" "$STALE"
 check "terminal: the summary line after the redraws" \
 	grep -qE 'Received [0-9]+ bytes \(' "$S/tty.out"
 check "terminal: no newline between redraws" \
@@ -312,7 +366,7 @@ check "terminal: no newline between redraws" \
 
 # --expected-size: k/M/G/T suffixes, and refusals.
 for v in 4096:4.00KiB 4k:4.00KiB 3M:3.00MiB 2G:2.00GiB 1T:1.00TiB 512m:512.00MiB; do
-	{ head -c 1000 "$S/incr-v1"; sleep 0.1; tail -c +1001 "$S/incr-v1"; } |
+	"$PYTHON" "$WORK/feed.py" 0.1 "$S/incr-v1" 1000 |
 		BTRFS_PROGRESS_INTERVAL_MS=1 "$OURS" receive --dump --progress \
 		--expected-size "${v%%:*}" >/dev/null 2>"$S/es.err"
 	check "--expected-size ${v%%:*} is ${v#*:}" \
