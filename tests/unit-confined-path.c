@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -320,6 +321,39 @@ static void test_path_hash_reads_only_len_bytes(void **state)
 	assert_true(path_hash("a/b", 3) != path_hash("a/c", 3));
 }
 
+/* The sets of the cache with the soft fd limit at cur. */
+static unsigned int sets_with_fd_limit(rlim_t cur, bool check_dev)
+{
+	struct confined_root cr;
+	struct rlimit saved, rl;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	rl = saved;
+	rl.rlim_cur = cur;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	confined_init(&cr, -1, check_dev);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	return cr.nr_sets;
+}
+
+/* Up to 256 sets of 4 directories, within half the fds: a power of two. */
+static void test_cache_takes_at_most_half_the_fd_limit(void **state)
+{
+	struct rlimit rl;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max < 2048)
+		skip();
+	assert_int_equal(sets_with_fd_limit(2048, false), 256);
+	assert_int_equal(sets_with_fd_limit(2047, false), 128);
+	assert_int_equal(sets_with_fd_limit(1000, false), 64);
+	assert_int_equal(sets_with_fd_limit(16, false), 2);
+	assert_int_equal(sets_with_fd_limit(7, false), 1);
+	/* A clone source's tree: one set. */
+	assert_int_equal(sets_with_fd_limit(2048, true), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_roots_hold_paths_of_their_kind),
 		cmocka_unit_test(test_path_relative_to_strips_the_dir),
 		cmocka_unit_test(test_path_hash_reads_only_len_bytes),
+		cmocka_unit_test(test_cache_takes_at_most_half_the_fd_limit),
 		cmocka_unit_test_setup_teardown(test_forget_under_after_rename,
 						fixture_setup,
 						fixture_teardown),

@@ -1456,6 +1456,666 @@ static void test_broken_first_command_is_not_a_restart(void **state)
 	sb_free(&s.b);
 }
 
+/* A reader that gives at most `chunk` bytes a call, from a memfd. */
+struct chunked {
+	int fd;
+	size_t chunk;
+};
+
+static ssize_t chunked_read(void *user, void *buf, size_t len)
+{
+	struct chunked *c = user;
+
+	return read(c->fd, buf, len < c->chunk ? len : c->chunk);
+}
+
+/* trace_parse() with the input read 100 bytes at a time. */
+static void trace_parse_chunked(const struct sb *b, struct trace *t)
+{
+	struct chunked c = { sb_fd(b), 100 };
+	struct send_stream *s;
+
+	memset(t, 0, sizeof(*t));
+	assert_int_equal(send_stream_open(&s, -1), 0);
+	send_stream_set_reader(s, chunked_read, &c);
+	send_stream_set_restart_hook(s, on_restart, t);
+	for (;;) {
+		rec.calls = 0;
+		rec.len = 0;
+		rec.v[0] = 0;
+		t->ret = send_stream_next(s, &rec_ops, &rec);
+		if (t->ret != SEND_STREAM_CMD && t->ret != SEND_STREAM_END)
+			break;
+		log_cmd(t);
+	}
+	snprintf(t->err, sizeof(t->err), "%s", send_stream_error(s));
+	send_stream_position(s, &t->pos);
+	t->cmds = send_stream_cmd_count(s);
+	send_stream_close(s);
+	close(c.fd);
+}
+
+/* The repeat is found by reading ahead of what the parser has. */
+static void test_restart_found_by_reading_ahead(void **state)
+{
+	struct trace clean, t;
+	struct built s;
+	struct sb in;
+	size_t k;
+
+	(void)state;
+	build_subvol(&s, 1, true, UUID_A, true, 3000);
+	trace_parse(&s.b, &clean);
+	for (k = s.head_end; k < s.b.len; k += 37) {
+		restarted(&in, NULL, &s.b, &k, 1);
+		trace_parse_chunked(&in, &t);
+		assert_same_as_clean(&t, &clean);
+		assert_int_equal(t.restarts, 1);
+		assert_int_equal(t.ev[0].offset, k);
+		sb_free(&in);
+	}
+	sb_free(&s.b);
+}
+
+/* The input ends just after the repeated stream header and SUBVOL. */
+static void test_restart_ending_with_its_head_is_refused(void **state)
+{
+	struct built s;
+	struct trace t;
+	struct sb in = { 0 };
+	size_t cut;
+
+	(void)state;
+	build_subvol(&s, 1, true, UUID_A, true, 3000);
+	/* At the boundary after MKFILE: a stream header where a command is. */
+	cut = s.head_end + 27;
+	sb_put(&in, s.b.buf, cut);
+	sb_put(&in, s.b.buf, s.head_end);
+	trace_parse(&in, &t);
+	assert_refused(&t, "the input ends at offset");
+	sb_free(&in);
+	sb_free(&s.b);
+}
+
+/*
+ * After send_stream_resume_at() the stream's start is not in the input: a
+ * broken command is not taken for a restart.
+ */
+static void test_broken_command_after_resume_is_not_a_restart(void **state)
+{
+	struct send_stream_pos pos;
+	struct built s;
+	struct trace t;
+	struct run r;
+	char want[128];
+
+	(void)state;
+	build_subvol(&s, 1, true, UUID_A, true, 3000);
+	trace_parse(&s.b, &t);
+	memset(&r, 0, sizeof(r));
+	/* Where the stream stands after SUBVOL: the rest, a CRC spoiled. */
+	run_open(&r, &s.b);
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), SEND_STREAM_CMD);
+	send_stream_position(r.s, &pos);
+	run_close(&r);
+	s.b.buf[s.head_end + 12] ^= 1;
+	memmove(s.b.buf, s.b.buf + s.head_end, s.b.len - s.head_end);
+	s.b.len -= s.head_end;
+	run_open(&r, &s.b);
+	send_stream_resume_at(r.s, &pos);
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), -EBADMSG);
+	snprintf(want, sizeof(want),
+		 "stream offset %zu, command 2 (mkfile): checksum mismatch",
+		 s.head_end);
+	if (!strstr(send_stream_error(r.s), want))
+		fail_msg("\"%s\" lacks \"%s\"", send_stream_error(r.s), want);
+	run_close(&r);
+	sb_free(&s.b);
+}
+
+/*
+ * A header-less subvolume whose SUBVOL is longer than the part of it kept
+ * to recognise it (512 bytes), repeated only in part: refused, and the
+ * same cut repeat is not taken for a further restart.
+ */
+static void test_restart_cut_inside_a_long_head_is_refused(void **state)
+{
+	static char path[700];
+	struct built a;
+	struct sb s = { 0 }, in = { 0 };
+	struct trace t;
+	size_t subvol_end;
+
+	(void)state;
+	memset(path, 'p', sizeof(path) - 1);
+	build_subvol(&a, 1, true, UUID_A, false, 3000);
+	sb_cmd(&s, BTRFS_SEND_C_SUBVOL);
+	sb_str(&s, BTRFS_SEND_A_PATH, path);
+	sb_attr(&s, BTRFS_SEND_A_UUID, UUID_B, 16);
+	sb_u64(&s, BTRFS_SEND_A_CTRANSID, 9);
+	sb_end_cmd(&s);
+	subvol_end = s.len;
+	sb_cmd(&s, BTRFS_SEND_C_MKFILE);
+	sb_str(&s, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&s, BTRFS_SEND_A_INO, 257);
+	sb_end_cmd(&s);
+	sb_simple(&s, BTRFS_SEND_C_END);
+	sb_put(&in, a.b.buf, a.b.len);
+	sb_put(&in, s.buf, subvol_end + 10);
+	sb_put(&in, s.buf, 600);
+	trace_parse(&in, &t);
+	assert_refused(&t, "the input ends at offset");
+	sb_free(&in);
+	sb_free(&s);
+	sb_free(&a.b);
+}
+
+/* A reader of 100 bytes a call that fails with EIO past `limit`. */
+struct failing {
+	int fd;
+	size_t given, limit;
+};
+
+static ssize_t failing_read(void *user, void *buf, size_t len)
+{
+	struct failing *f = user;
+	ssize_t n;
+
+	if (f->given >= f->limit) {
+		errno = EIO;
+		return -1;
+	}
+	n = read(f->fd, buf, len < 100 ? len : 100);
+	if (n > 0)
+		f->given += n;
+	return n;
+}
+
+/* A read error inside the repeat is a read error, not a broken repeat. */
+static void test_read_error_in_a_repeat_stays_a_read_error(void **state)
+{
+	struct failing f = { .limit = 0 };
+	struct send_stream *s;
+	struct built b;
+	struct sb in;
+	size_t cut;
+	int ret;
+
+	(void)state;
+	build_subvol(&b, 1, true, UUID_A, true, 3000);
+	cut = b.b.len - 30;
+	restarted(&in, NULL, &b.b, &cut, 1);
+	f.fd = sb_fd(&in);
+	/* The repeat's head is read, its third command is not. */
+	f.limit = cut + b.head_end + 100;
+	assert_int_equal(send_stream_open(&s, -1), 0);
+	send_stream_set_reader(s, failing_read, &f);
+	while ((ret = send_stream_next(s, &rec_ops, &rec)) == SEND_STREAM_CMD)
+		;
+	assert_int_equal(ret, -EIO);
+	if (strncmp(send_stream_error(s), "read error at stream offset ", 28))
+		fail_msg("error \"%s\"", send_stream_error(s));
+	send_stream_close(s);
+	close(f.fd);
+	sb_free(&in);
+	sb_free(&b.b);
+}
+
+/* A SUBVOL inside the repeat, before what was applied: refused there. */
+static void test_subvol_inside_a_repeat_is_refused(void **state)
+{
+	struct built s, other;
+	struct trace t;
+	struct sb in = { 0 };
+	size_t cut;
+
+	(void)state;
+	build_subvol(&s, 1, true, UUID_A, true, 3000);
+	build_subvol(&other, 1, false, UUID_B, true, 3000);
+	cut = s.b.len - 30;
+	sb_put(&in, s.b.buf, cut);
+	sb_put(&in, s.b.buf, s.head_end);
+	sb_put(&in, other.b.buf, other.head_end);
+	trace_parse(&in, &t);
+	assert_refused(&t, "and the repeated part differs from what was applied before offset");
+	sb_free(&in);
+	sb_free(&s.b);
+	sb_free(&other.b);
+}
+
+/* A repeat whose commands end elsewhere than the applied ones. */
+static void test_repeat_without_the_boundary_is_refused(void **state)
+{
+	struct built s;
+	struct trace t;
+	struct sb other = { 0 }, in = { 0 };
+	size_t cut;
+
+	(void)state;
+	build_subvol(&s, 1, true, UUID_A, true, 3000);
+	sb_put(&other, s.b.buf, s.head_end);
+	sb_cmd(&other, BTRFS_SEND_C_MKFILE);
+	sb_str(&other, BTRFS_SEND_A_PATH, "ff");
+	sb_u64(&other, BTRFS_SEND_A_INO, 257);
+	sb_end_cmd(&other);
+	sb_put(&other, s.b.buf + s.head_end + 27, s.b.len - s.head_end - 27);
+	/* Cut at the boundary after MKFILE "f". */
+	cut = s.head_end + 27;
+	sb_put(&in, s.b.buf, cut);
+	sb_put(&in, other.buf, other.len);
+	trace_parse(&in, &t);
+	assert_refused(&t, "(it has no command boundary there)");
+	sb_free(&in);
+	sb_free(&other);
+	sb_free(&s.b);
+}
+
+static void test_names_at_the_ends_of_the_tables(void **state)
+{
+	(void)state;
+	assert_string_equal(send_cmd_name(BTRFS_SEND_C_MAX), "enable_verity");
+	assert_string_equal(send_cmd_name(BTRFS_SEND_C_MAX + 1), "unknown");
+	assert_string_equal(send_cmd_name(BTRFS_SEND_C_UNSPEC), "unknown");
+	assert_string_equal(send_attr_name(BTRFS_SEND_A_MAX), "VERITY_SIG_DATA");
+	assert_string_equal(send_attr_name(BTRFS_SEND_A_MAX + 1), "UNKNOWN");
+	assert_string_equal(send_attr_name(BTRFS_SEND_A_UNSPEC), "UNKNOWN");
+	assert_true(send_cmd_is_repeatable(BTRFS_SEND_C_WRITE));
+	assert_false(send_cmd_is_repeatable(BTRFS_SEND_C_MKFILE));
+	assert_false(send_cmd_is_repeatable(BTRFS_SEND_C_MAX + 1));
+}
+
+/* A v2 command larger than the 1 MiB read buffer: the buffer grows. */
+static void test_command_larger_than_the_read_buffer_decodes(void **state)
+{
+	size_t len = 1536 * 1024;
+	unsigned char *data = malloc(len);
+	struct sb b;
+
+	(void)state;
+	assert_non_null(data);
+	memset(data, 0xa5, len);
+	start_stream(&b, 2);
+	sb_cmd(&b, BTRFS_SEND_C_WRITE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "big");
+	sb_u64(&b, BTRFS_SEND_A_FILE_OFFSET, 4096);
+	sb_le16(&b, BTRFS_SEND_A_DATA);
+	sb_put(&b, data, len);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "write");
+	assert_int_equal(rec.v[0], 4096);
+	assert_int_equal(rec.len, len);
+	assert_int_equal(rec.data[sizeof(rec.data) - 1], 0xa5);
+	free(data);
+}
+
+/* A reader that fails once with fail_errno, then reads the memfd. */
+struct flaky {
+	int fd;
+	int fail_errno;
+	int failures;
+};
+
+static ssize_t flaky_read(void *user, void *buf, size_t len)
+{
+	struct flaky *f = user;
+
+	if (f->fail_errno) {
+		errno = f->fail_errno;
+		f->fail_errno = 0;
+		f->failures++;
+		return -1;
+	}
+	return read(f->fd, buf, len);
+}
+
+/* Parse with a flaky reader; the first result, the error in err. */
+static int parse_flaky(const struct sb *b, int fail_errno,
+		       volatile sig_atomic_t *flag, char *err, size_t size)
+{
+	struct flaky f = { .fd = sb_fd(b), .fail_errno = fail_errno };
+	struct send_stream *s;
+	int ret;
+
+	assert_int_equal(send_stream_open(&s, -1), 0);
+	send_stream_set_reader(s, flaky_read, &f);
+	if (flag)
+		send_stream_set_interrupt(s, flag);
+	ret = send_stream_next(s, &rec_ops, &rec);
+	snprintf(err, size, "%s", send_stream_error(s));
+	send_stream_close(s);
+	close(f.fd);
+	assert_int_equal(f.failures, 1);
+	return ret;
+}
+
+static void test_read_interrupted_by_a_signal(void **state)
+{
+	volatile sig_atomic_t stop = 0;
+	char err[512];
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	/* EINTR without a stop asked for: the read is retried. */
+	assert_int_equal(parse_flaky(&b, EINTR, NULL, err, sizeof(err)),
+			 SEND_STREAM_CMD);
+	assert_string_equal(rec.path, "sub");
+	assert_int_equal(parse_flaky(&b, EINTR, &stop, err, sizeof(err)),
+			 SEND_STREAM_CMD);
+	stop = 1;
+	assert_int_equal(parse_flaky(&b, EINTR, &stop, err, sizeof(err)),
+			 -EINTR);
+	assert_string_equal(err, "interrupted at stream offset 0");
+	sb_free(&b);
+}
+
+static void test_read_error_names_its_offset(void **state)
+{
+	char err[512];
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	assert_int_equal(parse_flaky(&b, EIO, NULL, err, sizeof(err)), -EIO);
+	assert_string_equal(err, "read error at stream offset 0: Input/output error");
+	sb_free(&b);
+}
+
+/* An attribute of type 0 that overruns its command is named UNKNOWN. */
+static void test_overrun_of_attribute_type_0_names_it(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_UNLINK);
+	sb_le16(&b, 0);
+	sb_le16(&b, 100);
+	sb_end_cmd(&b);
+	expect_error(&b, "(unlink), attribute UNKNOWN: length 100 runs past");
+}
+
+/* Only paths are bounded by PATH_MAX: an xattr name is not a path. */
+static void test_long_xattr_name_is_not_a_path(void **state)
+{
+	static char name[PATH_MAX + 10];
+	struct sb b;
+
+	(void)state;
+	memset(name, 'x', sizeof(name) - 1);
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_REMOVE_XATTR);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_str(&b, BTRFS_SEND_A_XATTR_NAME, name);
+	sb_end_cmd(&b);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "remove_xattr");
+}
+
+static void expect_long_path_refused(uint16_t cmd, uint16_t attr,
+				     uint16_t other)
+{
+	static char path[PATH_MAX + 1];
+	struct sb b;
+
+	memset(path, 'p', sizeof(path) - 1);
+	start_stream(&b, 1);
+	sb_cmd(&b, cmd);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_str(&b, attr, path);
+	if (other)
+		sb_u64(&b, other, 1);
+	sb_end_cmd(&b);
+	expect_error(&b, "longer than PATH_MAX");
+}
+
+static void test_every_path_attribute_is_bounded(void **state)
+{
+	(void)state;
+	expect_long_path_refused(BTRFS_SEND_C_RENAME, BTRFS_SEND_A_PATH_TO, 0);
+	expect_long_path_refused(BTRFS_SEND_C_LINK, BTRFS_SEND_A_PATH_LINK, 0);
+	expect_long_path_refused(BTRFS_SEND_C_SYMLINK, BTRFS_SEND_A_PATH_LINK,
+				 BTRFS_SEND_A_INO);
+	expect_long_path_refused(BTRFS_SEND_C_CLONE, BTRFS_SEND_A_CLONE_PATH,
+				 BTRFS_SEND_A_CLONE_OFFSET);
+}
+
+/* In v2 DATA has no length: its type alone at the end is empty data. */
+static void test_v2_empty_data_ends_a_command(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 2);
+	sb_cmd(&b, BTRFS_SEND_C_WRITE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_FILE_OFFSET, 7);
+	sb_le16(&b, BTRFS_SEND_A_DATA);
+	sb_end_cmd(&b);
+	rec.len = 99;
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "write");
+	assert_int_equal(rec.v[0], 7);
+	assert_int_equal(rec.len, 0);
+}
+
+/*
+ * One byte left in a payload is a truncated attribute header, even when
+ * it and the next command's first byte would read as DATA.
+ */
+static void test_one_byte_left_is_a_truncated_attribute(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 2);
+	sb_cmd(&b, BTRFS_SEND_C_CHMOD);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_MODE, 0644);
+	sb_put(&b, "\x0f", 1);
+	sb_end_cmd(&b);
+	sb_simple(&b, BTRFS_SEND_C_END);
+	expect_error(&b, "truncated attribute header at payload byte 17");
+}
+
+/* Two or three bytes left in a v1 payload: a truncated header too. */
+static void test_three_bytes_left_are_a_truncated_attribute(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_CHMOD);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_MODE, 0644);
+	sb_le16(&b, BTRFS_SEND_A_XATTR_NAME);
+	sb_put(&b, "", 1);
+	sb_end_cmd(&b);
+	sb_simple(&b, BTRFS_SEND_C_END);
+	expect_error(&b, "truncated attribute header at payload byte 17");
+}
+
+/* The last attribute type of the table is named when it overruns. */
+static void test_overrun_of_the_last_attribute_type_names_it(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 3);
+	sb_cmd(&b, BTRFS_SEND_C_UNLINK);
+	sb_le16(&b, BTRFS_SEND_A_MAX);
+	sb_le16(&b, 100);
+	sb_end_cmd(&b);
+	expect_error(&b, "attribute VERITY_SIG_DATA: length 100 runs past");
+}
+
+/* The last command type of the table is named in framing errors. */
+static void test_truncated_last_command_type_is_named(void **state)
+{
+	struct sb b;
+
+	(void)state;
+	start_stream(&b, 3);
+	sb_le32(&b, 100);
+	sb_le16(&b, BTRFS_SEND_C_MAX);
+	sb_le32(&b, 0);
+	expect_error(&b, "command 2 (enable_verity): truncated command");
+}
+
+/* A v1 command of exactly the v1 maximum length is accepted. */
+static void test_command_of_the_v1_maximum_length_decodes(void **state)
+{
+	static unsigned char data[65536];
+	size_t n = BTRFS_SEND_BUF_SIZE_V1 - BTRFS_SEND_CMD_HEADER_LEN - 21;
+	struct sb b;
+
+	(void)state;
+	memset(data, 0x3c, sizeof(data));
+	start_stream(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_WRITE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_FILE_OFFSET, 0);
+	sb_attr(&b, BTRFS_SEND_A_DATA, data, n);
+	sb_end_cmd(&b);
+	assert_int_equal(b.len - b.cmd_start,
+			 BTRFS_SEND_BUF_SIZE_V1);
+	parse_second(&b);
+	assert_string_equal(rec.cmd, "write");
+	assert_int_equal(rec.len, n);
+}
+
+static void test_callback_errors_are_worded_by_kind(void **state)
+{
+	struct sb b;
+	struct run r;
+
+	(void)state;
+	start_stream(&b, 1);
+	sb_simple(&b, BTRFS_SEND_C_END);
+	run_open(&r, &b);
+	rec.fail_with = -EOPNOTSUPP;
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), -EOPNOTSUPP);
+	assert_non_null(strstr(send_stream_error(r.s),
+			       "(subvol): command not supported here"));
+	rec.fail_with = -EPERM;
+	assert_int_equal(send_stream_next(r.s, &rec_ops, &rec), -EPERM);
+	assert_non_null(strstr(send_stream_error(r.s),
+			       "(end): Operation not permitted"));
+	assert_true(send_stream_failed_in_callback(r.s));
+	run_close(&r);
+	sb_free(&b);
+}
+
+/* What a loop's hooks saw, and what they answer. */
+struct hooks {
+	int before, after, failed;
+	int stop_before_at, stop_after_at;	/* call number, 0: never */
+	bool go_on;
+};
+
+static bool hook_before(struct send_stream *s, void *data)
+{
+	struct hooks *h = data;
+
+	(void)s;
+	return ++h->before == h->stop_before_at;
+}
+
+static bool hook_after(struct send_stream *s, void *data)
+{
+	struct hooks *h = data;
+
+	(void)s;
+	return ++h->after == h->stop_after_at;
+}
+
+static bool hook_failed(struct send_stream *s, int err, void *data)
+{
+	struct hooks *h = data;
+
+	assert_true(send_stream_failed_in_callback(s));
+	assert_int_equal(err, rec.fail_with);
+	h->failed++;
+	return h->go_on;
+}
+
+/* Two streams of SUBVOL, MKFILE, END; run with the hooks and stop_at_end. */
+static int run_loop(struct hooks *h, bool stop_at_end, bool spoil)
+{
+	const struct send_stream_loop loop = {
+		.stop_at_end = stop_at_end, .data = h,
+		.before = hook_before, .after = hook_after,
+		.callback_failed = hook_failed,
+	};
+	struct sb b;
+	struct run r;
+	int i, ret;
+
+	start_stream(&b, 1);
+	for (i = 0; i < 2; i++) {
+		if (i)
+			sb_header(&b, 1);
+		sb_cmd(&b, BTRFS_SEND_C_MKFILE);
+		sb_str(&b, BTRFS_SEND_A_PATH, "f");
+		sb_u64(&b, BTRFS_SEND_A_INO, 257);
+		sb_end_cmd(&b);
+		sb_simple(&b, BTRFS_SEND_C_END);
+	}
+	if (spoil)
+		b.buf[b.len - 1] ^= 1;
+	run_open(&r, &b);
+	ret = send_stream_run(r.s, &rec_ops, &rec, &loop);
+	run_close(&r);
+	sb_free(&b);
+	return ret;
+}
+
+static void test_run_loop_stops_where_its_hooks_say(void **state)
+{
+	struct hooks h = { 0 };
+
+	(void)state;
+	/* To the end of the input: the second stream has no SUBVOL. */
+	assert_int_equal(run_loop(&h, false, false), SEND_STREAM_EOF);
+	assert_int_equal(h.after, 5);
+	assert_int_equal(h.before, 6);
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(run_loop(&h, true, false), SEND_STREAM_END);
+	assert_int_equal(h.after, 3);
+	memset(&h, 0, sizeof(h));
+	h.stop_before_at = 2;
+	assert_int_equal(run_loop(&h, false, false), SEND_STREAM_STOPPED);
+	assert_int_equal(h.after, 1);
+	memset(&h, 0, sizeof(h));
+	h.stop_after_at = 2;
+	assert_int_equal(run_loop(&h, false, false), SEND_STREAM_STOPPED);
+	assert_int_equal(h.before, 2);
+	assert_string_equal(rec.cmd, "mkfile");
+}
+
+static void test_run_loop_goes_on_after_failed_callbacks(void **state)
+{
+	struct hooks h = { .go_on = true };
+
+	(void)state;
+	rec.fail_with = -EPERM;
+	assert_int_equal(run_loop(&h, false, false), SEND_STREAM_EOF);
+	assert_int_equal(h.failed, 5);
+	assert_int_equal(h.after, 5);
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(run_loop(&h, false, false), -EPERM);
+	assert_int_equal(h.failed, 1);
+	assert_int_equal(h.after, 0);
+	/* A broken stream is no callback's failure: the hook is not asked. */
+	memset(&h, 0, sizeof(h));
+	h.go_on = true;
+	rec.fail_with = 0;
+	assert_int_equal(run_loop(&h, false, true), -EBADMSG);
+	assert_int_equal(h.failed, 0);
+	assert_int_equal(h.after, 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1504,6 +2164,29 @@ int main(void)
 		cmocka_unit_test_setup(test_restart_cut_short_is_refused, setup),
 		cmocka_unit_test_setup(test_bad_crc_without_restart_unchanged, setup),
 		cmocka_unit_test_setup(test_broken_first_command_is_not_a_restart, setup),
+		cmocka_unit_test_setup(test_restart_found_by_reading_ahead, setup),
+		cmocka_unit_test_setup(test_restart_ending_with_its_head_is_refused, setup),
+		cmocka_unit_test_setup(test_broken_command_after_resume_is_not_a_restart, setup),
+		cmocka_unit_test_setup(test_restart_cut_inside_a_long_head_is_refused, setup),
+		cmocka_unit_test_setup(test_read_error_in_a_repeat_stays_a_read_error, setup),
+		cmocka_unit_test_setup(test_subvol_inside_a_repeat_is_refused, setup),
+		cmocka_unit_test_setup(test_repeat_without_the_boundary_is_refused, setup),
+		cmocka_unit_test_setup(test_names_at_the_ends_of_the_tables, setup),
+		cmocka_unit_test_setup(test_command_larger_than_the_read_buffer_decodes, setup),
+		cmocka_unit_test_setup(test_read_interrupted_by_a_signal, setup),
+		cmocka_unit_test_setup(test_read_error_names_its_offset, setup),
+		cmocka_unit_test_setup(test_overrun_of_attribute_type_0_names_it, setup),
+		cmocka_unit_test_setup(test_long_xattr_name_is_not_a_path, setup),
+		cmocka_unit_test_setup(test_every_path_attribute_is_bounded, setup),
+		cmocka_unit_test_setup(test_v2_empty_data_ends_a_command, setup),
+		cmocka_unit_test_setup(test_one_byte_left_is_a_truncated_attribute, setup),
+		cmocka_unit_test_setup(test_three_bytes_left_are_a_truncated_attribute, setup),
+		cmocka_unit_test_setup(test_overrun_of_the_last_attribute_type_names_it, setup),
+		cmocka_unit_test_setup(test_truncated_last_command_type_is_named, setup),
+		cmocka_unit_test_setup(test_command_of_the_v1_maximum_length_decodes, setup),
+		cmocka_unit_test_setup(test_callback_errors_are_worded_by_kind, setup),
+		cmocka_unit_test_setup(test_run_loop_stops_where_its_hooks_say, setup),
+		cmocka_unit_test_setup(test_run_loop_goes_on_after_failed_callbacks, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
