@@ -12,6 +12,7 @@
 #include <linux/btrfs_tree.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -43,6 +44,18 @@
  */
 #define COAST_AFTER		32
 #define COAST_STRIDE		32
+/*
+ * Test hook: BTRFS_SEND_PREFETCH_TEST=1 reports on stderr what the
+ * prefetcher did, in figures of its own rather than of the page cache:
+ * the first time it waits at its window, how much it had read ahead; at
+ * the end, its readaheads, their bytes and its greatest lead over the
+ * kernel.  It also finishes its walk when the send is done instead of
+ * stopping where it is, so that the figures do not depend on which
+ * thread was faster.  BTRFS_SEND_PREFETCH_TEST=cold takes every page as
+ * not cached besides, so that they do not depend on what is cached.
+ */
+#define TEST_ENV		"BTRFS_SEND_PREFETCH_TEST"
+
 /* A file handle of btrfs without its parent: objectid, root, generation. */
 #define FILEID_BTRFS_WITHOUT_PARENT	0x4d
 #define BTRFS_FID_LEN		20
@@ -66,6 +79,14 @@ struct send_prefetch {
 	const _Atomic uint64_t *kernel_pos;
 	atomic_bool stop;
 	pthread_t thread;
+
+	/* The test hook (TEST_ENV): on, all pages taken as cold, finishing. */
+	bool test;
+	bool cold;
+	bool window_seen;
+	atomic_bool finish;
+	uint64_t read_bytes;
+	uint64_t max_lead;
 
 	/* Stream bytes the kernel will write for what was prefetched. */
 	uint64_t ahead;
@@ -91,14 +112,37 @@ static bool unchanged(const struct send_prefetch *p, uint64_t transid)
 	return p->min_transid && transid <= p->min_transid;
 }
 
+/* The test hook's report of the first wait at the window. */
+static void report_window(struct send_prefetch *p)
+{
+	if (!p->test || p->window_seen)
+		return;
+	p->window_seen = true;
+	fprintf(stderr, "prefetch: window full, %llu bytes read ahead\n",
+		(unsigned long long)p->read_bytes);
+}
+
 /* Wait until the kernel is within the window of what was prefetched. */
 static void wait_for_kernel(struct send_prefetch *p)
 {
 	static const struct timespec pause = { .tv_nsec = 5 * 1000 * 1000 };
 
-	while (!atomic_load(&p->stop) &&
-	       p->ahead > atomic_load(p->kernel_pos) + SEND_PREFETCH_WINDOW)
+	while (!atomic_load(&p->stop) && !atomic_load(&p->finish) &&
+	       p->ahead > atomic_load(p->kernel_pos) + SEND_PREFETCH_WINDOW) {
+		report_window(p);
 		nanosleep(&pause, NULL);
+	}
+}
+
+/* For the test hook: how far ahead of the kernel a readahead starts. */
+static void note_lead(struct send_prefetch *p, uint64_t chunk)
+{
+	uint64_t kernel = atomic_load(p->kernel_pos);
+
+	p->read_bytes += chunk;
+	if (!atomic_load(&p->finish) && p->ahead > kernel &&
+	    p->ahead - kernel > p->max_lead)
+		p->max_lead = p->ahead - kernel;
 }
 
 static void close_file(struct send_prefetch *p)
@@ -201,7 +245,7 @@ static void on_extent(struct send_prefetch *p, uint64_t ino, uint64_t offset,
 	bytes = head;
 	if (!bytes)
 		return;
-	if (page_cached(p->file_fd, offset)) {
+	if (!p->cold && page_cached(p->file_fd, offset)) {
 		p->cached_run++;
 		p->ahead += bytes;
 		return;
@@ -212,8 +256,10 @@ static void on_extent(struct send_prefetch *p, uint64_t ino, uint64_t offset,
 		chunk = bytes < READAHEAD_CHUNK ? bytes : READAHEAD_CHUNK;
 		p->ahead += chunk;
 		wait_for_kernel(p);
-		if (!readahead(p->file_fd, offset, chunk))
+		if (!readahead(p->file_fd, offset, chunk)) {
 			p->reads++;
+			note_lead(p, chunk);
+		}
 		offset += chunk;
 		bytes -= chunk;
 	}
@@ -303,7 +349,10 @@ struct send_prefetch *send_prefetch_start(int subvol_fd, uint64_t min_transid,
 	p->min_transid = min_transid;
 	p->kernel_pos = kernel_pos;
 	p->file_fd = -1;
+	p->test = getenv(TEST_ENV) != NULL;
+	p->cold = p->test && !strcmp(getenv(TEST_ENV), "cold");
 	atomic_init(&p->stop, false);
+	atomic_init(&p->finish, false);
 	if (pthread_create(&p->thread, NULL, prefetch_main, p))
 		goto fail;
 	return p;
@@ -320,9 +369,14 @@ void send_prefetch_stop(struct send_prefetch *p, uint64_t *reads)
 	*reads = 0;
 	if (!p)
 		return;
-	atomic_store(&p->stop, true);
+	atomic_store(p->test ? &p->finish : &p->stop, true);
 	pthread_join(p->thread, NULL);
 	*reads = p->reads;
+	if (p->test)
+		fprintf(stderr, "prefetch: %llu readaheads of %llu bytes, at most %llu bytes ahead of the kernel\n",
+			(unsigned long long)p->reads,
+			(unsigned long long)p->read_bytes,
+			(unsigned long long)p->max_lead);
 	close(p->fd);
 	free(p->args);
 	free(p);

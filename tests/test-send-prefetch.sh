@@ -74,27 +74,38 @@ for args in "$SRC/s1" "-p $SRC/s1 $SRC/s2"; do
 		cmp -s "$WORK/$name.on" "$WORK/$name.off"
 done
 
-# It does read ahead (BTRFS_SEND_PREFETCH=count tells how much).
-readaheads() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-	"$@" 2>&1 >/dev/null | sed -n 's/^prefetch of .*: \([0-9]*\) readaheads$/\1/p'
+# It does read ahead.  The test hook BTRFS_SEND_PREFETCH_TEST=cold makes
+# the prefetcher take every page as not cached and finish its walk, and
+# report its readaheads and their bytes: figures of what it did, the
+# same whatever the page cache holds and whichever thread is faster.
+# prefetched SEND-ARGS...: "READAHEADS BYTES" of a send of SEND-ARGS.
+prefetched() {
+	BTRFS_SEND_PREFETCH_TEST=cold "$OURS" send -f /dev/null "$@" 2>&1 |
+		sed -n 's/^prefetch: \([0-9]*\) readaheads of \([0-9]*\) bytes, .*/\1 \2/p'
 }
-n=$(BTRFS_SEND_PREFETCH=count readaheads "$OURS" send -f /dev/null "$SRC/s1")
-check "the prefetcher reads ahead on a cold cache ($n readaheads)" \
-	test "${n:-0}" -ge 96
-n=$(BTRFS_SEND_PREFETCH=count readaheads "$OURS" send -f /dev/null \
-	-p "$SRC/s1" "$SRC/s2")
-check "of an incremental it reads only what changed ($n readaheads)" \
-	test "${n:-0}" -ge 8 -a "${n:-0}" -le 24
-n=$(BTRFS_SEND_PREFETCH=count readaheads "$OURS" send -f /dev/null "$SRC/l1")
-# The kernel may have read a head itself before the prefetcher got there:
-# the counts are at most what it would read, well under reading it all.
-check "of a large file only the head ($n readaheads of 2 MiB, not 32)" \
-	test "${n:-0}" -le 1
-n=$(BTRFS_SEND_PREFETCH=count readaheads "$OURS" send -f /dev/null "$SRC/h1")
-check "of a sparse file each run after a hole ($n readaheads of 32, not 1)" \
-	test "${n:-0}" -ge 16 -a "${n:-0}" -le 32
+
+# Bytes of data in the files, each rounded up to the 4 KiB blocks an
+# extent takes, but at most the head of RUN_HEAD that is read ahead.
+heads() {
+	stat -c %s "$@" | awk '{ b = int(($1 + 4095) / 4096) * 4096;
+		s += b < 2097152 ? b : 2097152 } END { print s }'
+}
+
+read -r n bytes <<<"$(prefetched "$SRC/s1")"
+want=$(heads "$SRC"/s1/big* "$SRC"/s1/d*/*)
+check "the prefetcher reads ahead the head of each file ($n readaheads of $bytes bytes, $want expected)" \
+	test "${n:-0}" -ge 1096 -a "${bytes:-0}" -eq "$want"
+read -r n bytes <<<"$(prefetched -p "$SRC/s1" "$SRC/s2")"
+# The changed MiB of 8 big files, and 10 new files of 20000 bytes.
+want=$((8 * 1048576 + 10 * 20480))
+check "of an incremental it reads only what changed ($n readaheads of $bytes bytes, $want expected)" \
+	test "${n:-0}" -ge 18 -a "${n:-0}" -le 24 -a "${bytes:-0}" -eq "$want"
+read -r n bytes <<<"$(prefetched "$SRC/l1")"
+check "of a large file only the head ($n readaheads of $bytes bytes, 2 MiB of 64)" \
+	test "${n:-0}" -eq 1 -a "${bytes:-0}" -eq 2097152
+read -r n bytes <<<"$(prefetched "$SRC/h1")"
+check "of a sparse file each run after a hole ($n readaheads of 32, $bytes bytes)" \
+	test "${n:-0}" -eq 32 -a "${bytes:-0}" -eq $((32 * 65536))
 
 # MiB of the files of s1 in the page cache.
 cached_mib() {
@@ -102,38 +113,44 @@ cached_mib() {
 		awk '{ s += $1 } END { printf "%d\n", s / 1048576 }'
 }
 
-# A reader that takes 2 MiB and then stops reading: the kernel blocks on
-# the full pipe and the prefetcher must stop at its window.
+# A reader that takes 2 MiB and then stops reading until $WORK/go is
+# there: the kernel blocks on the full pipe and the prefetcher must stop
+# at its window.  The page cache is emptied first so that the prefetcher,
+# with its own look at the cache this time, finds the files ahead of the
+# kernel cold; what it did comes from the test hook.
 sync
 echo 3 >/proc/sys/vm/drop_caches
-"$OURS" send -q "$SRC/s1" |
-	"$PYTHON" -c 'import sys, time
+BTRFS_SEND_PREFETCH_TEST=1 "$OURS" send -q "$SRC/s1" 2>"$WORK/window.err" |
+	"$PYTHON" -c 'import os, sys, time
 sys.stdin.buffer.read(2 << 20)
-time.sleep(600)' &
+for _ in range(12000):
+    if os.path.exists(sys.argv[1]):
+        break
+    time.sleep(0.05)
+while sys.stdin.buffer.read(1 << 20):
+    pass' "$WORK/go" &
 reader=$!
-# Wait (as long as the machine needs) until the prefetcher got going...
-for _ in $(seq 200); do
-	[ "$(cached_mib)" -ge 32 ] && break
+# Wait (120 s at most) until the prefetcher waits at its window.
+for _ in $(seq 1200); do
+	grep -q '^prefetch: window full' "$WORK/window.err" && break
 	sleep 0.1
 done
-started=$(cached_mib)
-# ...then until it stops reading (unbounded, it would read all 192 MiB).
-held=$started
-for _ in $(seq 60); do
-	sleep 1
-	now=$(cached_mib)
-	[ "$now" -eq "$held" ] && break
-	held=$now
-done
-echo "cached: $started MiB when it got going, $held MiB when it stopped" >&2
-pkill -P $$ -f "time.sleep\(600\)" 2>/dev/null
-kill "$reader" 2>/dev/null
-wait 2>/dev/null
-check "the prefetcher runs ahead of a stalled reader ($started MiB)" \
-	test "$started" -ge 32
-# The window, what the reader and the pipe took, what the kernel itself
-# reads ahead, and slack.
+started=$(sed -n 's/^prefetch: window full, \([0-9]*\) bytes.*/\1/p' \
+	"$WORK/window.err")
+# What is cached can only be less than what was read, whenever it is
+# counted: the window, what the reader and the pipes took, what the
+# kernel itself reads ahead, and slack.
+held=$(cached_mib)
+touch "$WORK/go"
+wait "$reader"
+lead=$(sed -n 's/^prefetch: .* at most \([0-9]*\) bytes ahead of the kernel$/\1/p' \
+	"$WORK/window.err")
+echo "read ahead: $((${started:-0} >> 20)) MiB at the window, $held MiB cached then, at most $((${lead:-0} >> 20)) MiB ahead" >&2
+check "the prefetcher runs ahead of a stalled reader ($((${started:-0} >> 20)) MiB)" \
+	test "${started:-0}" -ge $((32 << 20))
 check "but no more than its window ($held MiB cached of 192 MiB)" \
 	test "$held" -le $((WINDOW_MIB + 32))
+check "never further ahead of the kernel than its window ($((${lead:-0} >> 20)) MiB)" \
+	test -n "$lead" -a "${lead:-0}" -le $((WINDOW_MIB << 20))
 
 finish
