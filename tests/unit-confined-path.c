@@ -5,9 +5,12 @@
  * directory the lookups themselves: a symlink or a missing directory on
  * the way, a component too long, the cache forgotten after a rename.
  */
+#include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -354,6 +358,235 @@ static void test_cache_takes_at_most_half_the_fd_limit(void **state)
 	assert_int_equal(sets_with_fd_limit(2048, true), 1);
 }
 
+/*
+ * openat2() as an old kernel has it, or not at all: the lookups fall
+ * back to walking one component at a time.  The executable's syscall()
+ * comes before libc's.
+ */
+static bool no_openat2;
+
+long syscall(long number, ...)
+{
+	static long (*real)(long, ...);
+	long a[6];
+	va_list ap;
+	int i;
+
+	va_start(ap, number);
+	for (i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (number == SYS_openat2 && no_openat2) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!real)
+		real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+	return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/*
+ * With stdin closed, so that the first directory opened gets fd 0: the
+ * lookups that succeed, and each refusal with its errno.
+ */
+static void check_lookups_with_fd_0_free(struct fixture *f)
+{
+	const char *name;
+	char msg[512];
+	int fd, in = dup(STDIN_FILENO);
+
+	assert_true(in > 0);
+	assert_int_equal(mknodat(f->root_fd, "a/file", S_IFREG | 0644, 0), 0);
+	close(STDIN_FILENO);
+	assert_int_equal(confined_lookup(&f->cr, "a/x", &fd, &name), 0);
+	assert_int_equal(fd, 0);
+	assert_same_dir(fd, f->root_fd, "a");
+	assert_string_equal(name, "x");
+	assert_int_equal(lookup(f, "a/b/x", &fd, &name, msg, sizeof(msg)), 0);
+	assert_same_dir(fd, f->root_fd, "a/b");
+	assert_int_equal(lookup(f, "link/b/x", &fd, &name, msg, sizeof(msg)),
+			 -ELOOP);
+	assert_int_equal(lookup(f, "a/up/x", &fd, &name, msg, sizeof(msg)),
+			 -ELOOP);
+	assert_int_equal(lookup(f, "a/missing/x", &fd, &name, msg,
+				sizeof(msg)), -ENOENT);
+	assert_int_equal(lookup(f, "a/file/x", &fd, &name, msg, sizeof(msg)),
+			 -ENOTDIR);
+	assert_string_equal(msg, "ERROR: cannot open directory of a/file/x: Not a directory\n");
+	/* The walk closes what it opened on the way, never the root. */
+	assert_true(fcntl(f->root_fd, F_GETFD) >= 0);
+	assert_int_equal(lookup(f, "a/y", &fd, &name, msg, sizeof(msg)), 0);
+	assert_int_equal(fd, 0);
+	confined_forget_under(&f->cr, "a");
+	assert_int_equal(fcntl(0, F_GETFD), -1);
+	assert_int_equal(dup2(in, STDIN_FILENO), STDIN_FILENO);
+	close(in);
+}
+
+static void test_lookups_when_fd_0_is_free(void **state)
+{
+	check_lookups_with_fd_0_free(*state);
+}
+
+static void test_lookups_walk_without_openat2(void **state)
+{
+	no_openat2 = true;
+	check_lookups_with_fd_0_free(*state);
+	no_openat2 = false;
+}
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* 40 directories looked up, then the cache released. */
+static void fill_and_release(struct fixture *f, bool mkdirs)
+{
+	const char *name;
+	char path[32];
+	int fd, i;
+
+	confined_init(&f->cr, f->root_fd, false);
+	for (i = 0; i < 40; i++) {
+		snprintf(path, sizeof(path), "d%d", i);
+		if (mkdirs)
+			assert_int_equal(mkdirat(f->root_fd, path, 0755), 0);
+		snprintf(path, sizeof(path), "d%d/x", i);
+		assert_int_equal(confined_lookup(&f->cr, path, &fd, &name), 0);
+	}
+	confined_release(&f->cr);
+}
+
+/*
+ * Every directory the cache opened is closed, every path freed (the
+ * second round, malloc's caches warm, ends where it began).
+ */
+static void test_release_closes_and_frees_the_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct mallinfo2 before, after;
+	int fds;
+
+	confined_release(&f->cr);
+	fds = open_fds();
+	fill_and_release(f, true);
+	assert_int_equal(open_fds(), fds);
+	before = mallinfo2();
+	fill_and_release(f, false);
+	after = mallinfo2();
+	assert_int_equal(after.uordblks, before.uordblks);
+	assert_int_equal(open_fds(), fds);
+	confined_init(&f->cr, f->root_fd, false);
+}
+
+/*
+ * A clone source's tree (check_dev): a directory on another filesystem
+ * beneath it is refused, one on its own is not.  From "/", /proc is
+ * another filesystem and /usr/bin usually is not.
+ */
+static void test_clone_source_lookups_stay_on_its_filesystem(void **state)
+{
+	struct confined_root cr;
+	struct stat root, usr, proc;
+	const char *name;
+	int root_fd, fd;
+
+	(void)state;
+	root_fd = open("/", O_RDONLY | O_DIRECTORY);
+	assert_true(root_fd >= 0);
+	if (stat("/", &root) || stat("/usr/bin", &usr) ||
+	    stat("/proc/self", &proc) || usr.st_dev != root.st_dev ||
+	    proc.st_dev == root.st_dev) {
+		close(root_fd);
+		skip();
+	}
+	confined_init(&cr, root_fd, true);
+	assert_int_equal(confined_lookup(&cr, "usr/bin/x", &fd, &name), 0);
+	assert_int_equal(fstat(fd, &usr), 0);
+	assert_int_equal(usr.st_dev, root.st_dev);
+	assert_int_equal(confined_lookup(&cr, "proc/sys/x", &fd, &name),
+			 -EXDEV);
+	confined_release(&cr);
+	close(root_fd);
+}
+
+/* A directory looked up before comes from the cache: a rename is unseen. */
+static void test_cached_directory_is_not_opened_again(void **state)
+{
+	struct fixture *f = *state;
+	const char *name;
+	int fd, again;
+
+	assert_int_equal(confined_lookup(&f->cr, "a/b/x", &fd, &name), 0);
+	assert_int_equal(renameat(f->root_fd, "a/b", f->root_fd, "a/c"), 0);
+	assert_int_equal(confined_lookup(&f->cr, "a/b/y", &again, &name), 0);
+	assert_int_equal(again, fd);
+	assert_same_dir(again, f->root_fd, "a/c");
+	/* Another directory of the same length and set is not a hit. */
+	assert_int_equal(confined_lookup(&f->cr, "a/c/y", &again, &name), 0);
+	assert_same_dir(again, f->root_fd, "a/c");
+}
+
+/*
+ * Five directories of one set of four ways: the least recently used one
+ * makes room.  Which are cached shows after they are all renamed.
+ */
+static void test_full_set_drops_its_least_recent_directory(void **state)
+{
+	struct fixture *f = *state;
+	char names[5][16], path[128], to[16];
+	unsigned int set = 0;
+	const char *name;
+	int n = 0, i, fd;
+
+	assert_int_equal(confined_lookup(&f->cr, "a/x", &fd, &name), 0);
+	for (i = 0; n < 5; i++) {
+		snprintf(names[n], sizeof(names[n]), "d%d", i);
+		if (n && (path_hash(names[n], strlen(names[n])) &
+			  (f->cr.nr_sets - 1)) != set)
+			continue;
+		set = path_hash(names[n], strlen(names[n])) &
+		      (f->cr.nr_sets - 1);
+		assert_int_equal(mkdirat(f->root_fd, names[n], 0755), 0);
+		n++;
+	}
+	for (i = 0; i < 5; i++) {
+		snprintf(path, sizeof(path), "%s/x", names[i]);
+		assert_int_equal(confined_lookup(&f->cr, path, &fd, &name), 0);
+		/* The first is used again: the second is the least recent. */
+		if (i == 3) {
+			snprintf(path, sizeof(path), "%s/y", names[0]);
+			assert_int_equal(confined_lookup(&f->cr, path, &fd,
+							 &name), 0);
+		}
+	}
+	for (i = 0; i < 5; i++) {
+		snprintf(to, sizeof(to), "e%d", i);
+		assert_int_equal(renameat(f->root_fd, names[i], f->root_fd,
+					  to), 0);
+	}
+	for (i = 0; i < 5; i++) {
+		if (i == 1)
+			continue;
+		snprintf(path, sizeof(path), "%s/z", names[i]);
+		assert_int_equal(confined_lookup(&f->cr, path, &fd, &name), 0);
+		snprintf(to, sizeof(to), "e%d", i);
+		assert_same_dir(fd, f->root_fd, to);
+	}
+	snprintf(path, sizeof(path), "%s/z", names[1]);
+	stderr_capture(f);
+	assert_int_equal(confined_lookup(&f->cr, path, &fd, &name), -ENOENT);
+	stderr_text(f, path, sizeof(path));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +613,22 @@ int main(void)
 		cmocka_unit_test(test_path_relative_to_strips_the_dir),
 		cmocka_unit_test(test_path_hash_reads_only_len_bytes),
 		cmocka_unit_test(test_cache_takes_at_most_half_the_fd_limit),
+		cmocka_unit_test_setup_teardown(test_lookups_when_fd_0_is_free,
+						fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_lookups_walk_without_openat2,
+			fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_release_closes_and_frees_the_cache,
+			fixture_setup, fixture_teardown),
+		cmocka_unit_test(test_clone_source_lookups_stay_on_its_filesystem),
+		cmocka_unit_test_setup_teardown(
+			test_cached_directory_is_not_opened_again,
+			fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_full_set_drops_its_least_recent_directory,
+			fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_forget_under_after_rename,
 						fixture_setup,
 						fixture_teardown),
