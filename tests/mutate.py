@@ -625,8 +625,9 @@ def main():
     if args.list:
         for m in mutants:
             mark = "  [equivalent]" if m.key in eq else ""
-            print("%s%s\n    - %s\n    + %s" % (m.ident, mark,
-                  m.orig_line.strip(), m.mut_line.strip()))
+            print("%s%s\n    key %s\n    - %s\n    + %s" % (
+                m.ident, mark, m.key, m.orig_line.strip(),
+                m.mut_line.strip()))
         print("%d mutants" % len(mutants))
         return 0
     start = time.time()

@@ -25,6 +25,7 @@
 
 #include "receive-resume.h"
 #include "stream-builder.h"
+#include "utils.h"
 
 static const uint8_t local_uuid[16] = { 9, 8, 7, 6, 5, 4, 3, 2, 1 };
 static const uint8_t sender_uuid[16] = { 0xaa, 0xbb, 0xcc, 1, 2, 3 };
@@ -847,6 +848,168 @@ static void test_resume_refuses_a_stream_that_is_not_the_one(void **state)
 	sb_free(&cut);
 }
 
+/* stderr into a temporary file until captured_text(). */
+static int saved_stderr = -1;
+static FILE *captured;
+
+static void capture_stderr(void)
+{
+	fflush(stderr);
+	captured = tmpfile();
+	assert_non_null(captured);
+	saved_stderr = dup(STDERR_FILENO);
+	assert_true(dup2(fileno(captured), STDERR_FILENO) >= 0);
+}
+
+static void captured_text(char *buf, size_t size)
+{
+	size_t n;
+
+	fflush(stderr);
+	dup2(saved_stderr, STDERR_FILENO);
+	close(saved_stderr);
+	rewind(captured);
+	n = fread(buf, 1, size - 1, captured);
+	buf[n] = '\0';
+	fclose(captured);
+}
+
+static void assert_contains(const char *text, const char *part)
+{
+	if (!strstr(text, part))
+		fail_msg("\"%s\" lacks \"%s\"", text, part);
+}
+
+static void expect_state_refused(struct dest *d, enum resume_state state,
+				 const char *why)
+{
+	char err[1024];
+
+	set_state(d, state);
+	capture_stderr();
+	assert_int_equal(resume_print_token(d->sub), -ESTALE);
+	captured_text(err, sizeof(err));
+	assert_contains(err, why);
+}
+
+static void test_token_refusals_say_why(void **state)
+{
+	struct dest *d = *state;
+	struct resume_record r;
+
+	write_stopped(d, &r);
+	expect_state_refused(d, RESUME_RECEIVING,
+			     "sub has no resume state: it is being received");
+	expect_state_refused(d, RESUME_APPLYING,
+			     "sub cannot be resumed: a resumed receive was stopped while applying commands");
+	expect_state_refused(d, RESUME_FAILED,
+			     "sub cannot be resumed: a resumed receive failed with an error that cannot be resumed");
+}
+
+/* The partial subvolume's directory may get fd 0. */
+static void test_token_printed_when_fd_0_is_free(void **state)
+{
+	struct dest *d = *state;
+	struct resume_record r;
+	char out[256];
+	int in = dup(STDIN_FILENO);
+
+	write_stopped(d, &r);
+	close(STDIN_FILENO);
+	assert_int_equal(print_token(d->sub, out, sizeof(out)), 0);
+	assert_int_equal(dup2(in, STDIN_FILENO), STDIN_FILENO);
+	close(in);
+	assert_int_equal(strlen(out), 117);
+}
+
+static void test_input_of_no_interrupted_receive_says_so(void **state)
+{
+	struct dest *d = *state;
+	struct resume_marks marks = { 0 };
+	struct resume_record r;
+	struct resume_token t;
+	struct sb full = { 0 };
+	char err[1024];
+	int fd;
+
+	build_stream(&full, abc, 3);
+	write_stopped(d, &r);
+	t = r.tok;
+	t.ctransid++;
+	fd = continuation(&t, &full, RESUME_FRAME_LEN);
+	capture_stderr();
+	assert_int_equal(take_up(d, fd, false, &marks, NULL), -ENOENT);
+	captured_text(err, sizeof(err));
+	close(fd);
+	assert_contains(err, "(ctransid 501), but no interrupted receive of it here");
+	r.tok.ctransid++;
+	assert_int_equal(resume_record_write(d->fd, "sub", &r), 0);
+	fd = sb_fd(&full);
+	capture_stderr();
+	assert_int_equal(take_up(d, fd, true, &marks, NULL), -ENOENT);
+	captured_text(err, sizeof(err));
+	close(fd);
+	assert_string_equal(err, "ERROR: no stream in the input continues an interrupted receive here\n");
+	sb_free(&full);
+}
+
+/* What -v and -vv add: where a receive stopped, resumes, what it skips. */
+static void test_verbose_messages_of_stop_and_resume(void **state)
+{
+	struct dest *d = *state;
+	struct resume_marks marks = { 0 };
+	struct receive_stop stop = { .retry_last = true, .errors = 1 };
+	struct resume_record r;
+	struct send_stream *s;
+	struct sb full = { 0 };
+	char err[1024];
+	int fd, v;
+
+	build_stream(&full, abc, 3);
+	open_current(d);
+	write_stopped(d, &r);
+	stop.before = r.tok.pos;
+	for (v = 0; v <= 2; v++) {
+		verbosity = v;
+		capture_stderr();
+		resume_after_stop(NULL, &d->ctx, &marks, &stop, d->path);
+		captured_text(err, sizeof(err));
+		assert_int_equal(!!strstr(err, "Receive of sub stopped at stream offset 93; resume it with the token of 'btrfs receive --resume-token "), v >= 1);
+		receive_close_subvol(&d->ctx, false);
+		fd = sb_fd(&full);
+		capture_stderr();
+		assert_int_equal(take_up(d, fd, true, &marks, &s), 0);
+		captured_text(err, sizeof(err));
+		send_stream_close(s);
+		close(fd);
+		assert_int_equal(!!strstr(err, "Resuming sub at stream offset 93 (command 2)\n"), v >= 1);
+		assert_int_equal(!!strstr(err, "skipped 93 bytes already applied\n"), v >= 2);
+		set_state(d, RESUME_STOPPED);
+	}
+	verbosity = 1;
+	sb_free(&full);
+}
+
+/* A record that cannot be saved leaves the reservation as it was. */
+static void test_stop_not_saved_keeps_the_reservation(void **state)
+{
+	struct dest *d = *state;
+	struct resume_marks marks = { .has_record = true,
+				      .record_reserved = true };
+	struct receive_stop stop = { .retry_last = true, .errors = 1 };
+	char err[1024];
+
+	open_current(d);
+	assert_int_equal(mkdirat(d->fd, ".sub.btrfs-receive-resume", 0700), 0);
+	capture_stderr();
+	resume_after_stop(NULL, &d->ctx, &marks, &stop, d->path);
+	captured_text(err, sizeof(err));
+	assert_contains(err, "WARNING: cannot save the resume state of sub: ");
+	assert_true(marks.record_reserved);
+	assert_int_equal(unlinkat(d->fd, ".sub.btrfs-receive-resume",
+				  AT_REMOVEDIR), 0);
+}
+
 #define DEST_TEST(f) cmocka_unit_test_setup_teardown(f, dest_setup, \
 						     dest_teardown)
 
@@ -875,6 +1038,11 @@ int main(void)
 		DEST_TEST(test_take_up_leaves_other_input_alone),
 		DEST_TEST(test_resume_skips_the_applied_prefix),
 		DEST_TEST(test_resume_refuses_a_stream_that_is_not_the_one),
+		DEST_TEST(test_token_refusals_say_why),
+		DEST_TEST(test_token_printed_when_fd_0_is_free),
+		DEST_TEST(test_input_of_no_interrupted_receive_says_so),
+		DEST_TEST(test_verbose_messages_of_stop_and_resume),
+		DEST_TEST(test_stop_not_saved_keeps_the_reservation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

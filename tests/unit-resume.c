@@ -323,6 +323,11 @@ static void test_token_decode_refuses_inconsistent_fields(void **state)
 	t.pos.offset = 10 * BTRFS_SEND_CMD_HEADER_LEN;
 	resume_token_encode(&t, text);
 	assert_int_equal(resume_token_decode(text, &out, &why), 0);
+	/* So is the first protocol version. */
+	t.pos.version = 1;
+	resume_token_encode(&t, text);
+	assert_int_equal(resume_token_decode(text, &out, &why), 0);
+	assert_int_equal(out.pos.version, 1);
 }
 
 static void test_frame_round_trip(void **state)
@@ -526,6 +531,10 @@ static void test_record_name_too_long(void **state)
 	assert_int_equal(resume_record_name(subvol, name, sizeof(name)),
 			 -ENAMETOOLONG);
 	assert_int_equal(resume_record_name("snap", name, 10), -ENAMETOOLONG);
+	/* ".snap.btrfs-receive-resume" is 26 bytes: 27 with its NUL. */
+	assert_int_equal(resume_record_name("snap", name, 26), -ENAMETOOLONG);
+	assert_int_equal(resume_record_name("snap", name, 27), 0);
+	assert_string_equal(name, ".snap.btrfs-receive-resume");
 	assert_int_equal(resume_record_write(d->fd, subvol, &r),
 			 -ENAMETOOLONG);
 	assert_int_equal(resume_record_read(d->fd, subvol, &r), -ENOENT);
