@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "progress.h"
 #include "resume.h"
 #include "send-pump.h"
 #include "stream-builder.h"
@@ -425,6 +427,320 @@ static void test_trickled_commands_go_out_gathered(void **state)
 	sb_free(&b);
 }
 
+/*
+ * An output pipe and the thread that reads it (nap us after each read of
+ * at most 4 KiB: a slow reader), collecting what the pump wrote.
+ */
+struct collector {
+	int rfd, wfd;
+	unsigned char *buf;
+	size_t len, cap;
+	useconds_t nap;
+	pthread_t t;
+};
+
+static void *collect(void *arg)
+{
+	struct collector *c = arg;
+	size_t most = c->nap ? 4096 : 65536;
+	ssize_t n;
+
+	for (;;) {
+		if (c->len + most > c->cap) {
+			c->cap = 2 * c->cap + most;
+			c->buf = realloc(c->buf, c->cap);
+			assert_non_null(c->buf);
+		}
+		n = read(c->rfd, c->buf + c->len, most);
+		if (n <= 0)
+			break;
+		c->len += n;
+		if (c->nap)
+			usleep(c->nap);
+	}
+	close(c->rfd);
+	return NULL;
+}
+
+static int pipe_out(struct collector *c, bool nonblock, useconds_t nap)
+{
+	int pfd[2];
+
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(pipe(pfd), 0);
+	c->rfd = pfd[0];
+	c->wfd = pfd[1];
+	c->nap = nap;
+	if (nonblock) {
+		assert_true(fcntl(c->wfd, F_SETPIPE_SZ, 4096) > 0);
+		assert_int_equal(fcntl(c->wfd, F_SETFL, O_NONBLOCK), 0);
+	}
+	assert_int_equal(pthread_create(&c->t, NULL, collect, c), 0);
+	return c->wfd;
+}
+
+static void assert_collected(struct collector *c, const unsigned char *want,
+			     size_t len)
+{
+	close(c->wfd);
+	pthread_join(c->t, NULL);
+	assert_int_equal(c->len, len);
+	assert_memory_equal(c->buf, want, len);
+	free(c->buf);
+}
+
+/*
+ * Into a pipe, payloads past the checked part are spliced: the stream
+ * still passes unchanged, whole or cut and attempted again.
+ */
+static void test_into_a_pipe_the_stream_passes_unchanged(void **state)
+{
+	struct sb b = { 0 };
+	struct collector c;
+	size_t cut;
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	for (cut = 0; cut < b.len; cut += 12007) {
+		struct send_pump p;
+
+		assert_int_equal(send_pump_init(&p, pipe_out(&c, false, 0),
+						 CHUNK, false, false, NULL,
+						 NULL), 0);
+		assert_true(p.can_splice);
+		if (cut)
+			attempt(&p, b.buf, cut, 60);
+		attempt(&p, b.buf, b.len, 60);
+		assert_int_equal(send_pump_finish(&p, 0), 0);
+		send_pump_free(&p);
+		assert_collected(&c, b.buf, b.len);
+	}
+	sb_free(&b);
+}
+
+/* CPU time of this thread, in ms. */
+static uint64_t thread_cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A slow reader of a non-blocking output: the pump waits for room (poll)
+ * instead of spinning on EAGAIN, and the output is whole.
+ */
+static void test_full_output_is_waited_for_not_spun_on(void **state)
+{
+	struct sb b = { 0 };
+	struct send_pump p;
+	struct collector c;
+	uint64_t cpu;
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	assert_int_equal(send_pump_init(&p, pipe_out(&c, true, 2000), CHUNK,
+					 false, false, NULL, NULL), 0);
+	cpu = thread_cpu_ms();
+	attempt(&p, b.buf, b.len, 60);
+	cpu = thread_cpu_ms() - cpu;
+	assert_int_equal(send_pump_finish(&p, 0), 0);
+	send_pump_free(&p);
+	assert_collected(&c, b.buf, b.len);
+	printf("%zu bytes to a slow reader: %llu ms of CPU\n", b.len,
+	       (unsigned long long)cpu);
+	assert_true(cpu < 100);
+	sb_free(&b);
+}
+
+/* Into a file the pump copies through a buffer of 1 MiB or two chunks. */
+static void test_into_a_file_the_pump_copies(void **state)
+{
+	struct send_pump p;
+	struct collector c;
+	int out = out_file();
+
+	(void)state;
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
+					 NULL), 0);
+	assert_false(p.can_splice);
+	assert_int_equal(p.size, 1024 * 1024);
+	send_pump_free(&p);
+	assert_int_equal(send_pump_init(&p, out, 4 << 20, false, false, NULL,
+					 NULL), 0);
+	assert_int_equal(p.size, 8 << 20);
+	send_pump_free(&p);
+	close(out);
+	assert_int_equal(send_pump_init(&p, pipe_out(&c, false, 0), CHUNK,
+					 false, false, NULL, NULL), 0);
+	assert_true(p.can_splice);
+	assert_int_equal(p.size, 2 * CHUNK);
+	send_pump_free(&p);
+	assert_collected(&c, NULL, 0);
+}
+
+/* The restart hidden in what the pipe held before the first read. */
+static void test_into_a_pipe_a_restart_is_seen_in_content(void **state)
+{
+	struct sb b = { 0 }, both = { 0 };
+	struct collector c;
+	size_t cut;
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	for (cut = 3; cut < b.len; cut += 29989) {
+		struct send_pump p;
+
+		both.len = 0;
+		sb_put(&both, b.buf, cut);
+		sb_put(&both, b.buf, b.len);
+		assert_int_equal(send_pump_init(&p, pipe_out(&c, false, 0),
+						 CHUNK, false, false, NULL,
+						 NULL), 0);
+		attempt(&p, both.buf, both.len, both.len);
+		assert_true(p.restart_seen);
+		attempt(&p, b.buf, b.len, 60);
+		assert_int_equal(send_pump_finish(&p, 0), 0);
+		send_pump_free(&p);
+		assert_collected(&c, b.buf, b.len);
+	}
+	sb_free(&both);
+	sb_free(&b);
+}
+
+/* The write end is closed whatever its number, 0 included. */
+static void test_release_closes_the_write_end(void **state)
+{
+	struct send_pump p = { .write_end = -1 };
+	int in = dup(STDIN_FILENO), pfd[2];
+	char c;
+
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(dup2(pfd[1], STDIN_FILENO), STDIN_FILENO);
+	close(pfd[1]);
+	p.write_end = STDIN_FILENO;
+	send_pump_release(&p);
+	assert_int_equal(p.write_end, -1);
+	assert_int_equal(read(pfd[0], &c, 1), 0);
+	close(pfd[0]);
+	send_pump_release(&p);
+	assert_int_equal(dup2(in, STDIN_FILENO), STDIN_FILENO);
+	close(in);
+}
+
+/* --progress: bytes and commands written, the last path (capped). */
+static void test_progress_counts_what_goes_out(void **state)
+{
+	static char long_path[400];
+	struct send_pump_progress pp = { 0 };
+	struct progress prog;
+	struct sb b = { 0 };
+	struct send_pump p;
+	struct collector c;
+	int out;
+
+	(void)state;
+	progress_init(&prog, "Sent", 0);
+	pp.prog = &prog;
+	build_stream(&b, true, true, 0);
+	out = out_file();
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
+					 NULL), 0);
+	p.progress = &pp;
+	attempt(&p, b.buf, b.len, 60);
+	assert_int_equal(send_pump_finish(&p, 0), 0);
+	send_pump_free(&p);
+	close(out);
+	assert_int_equal(pp.moved, b.len);
+	assert_int_equal(pp.cmds, 26);
+	assert_int_equal(pp.path_len, 1);
+	assert_memory_equal(pp.path, "f", 1);
+	assert_int_equal(prog.seen_bytes, b.len);
+
+	/* Into a pipe, spliced payloads count as well; a long path is cut. */
+	memset(&pp, 0, sizeof(pp));
+	pp.prog = &prog;
+	memset(long_path, 'p', sizeof(long_path) - 1);
+	b.len -= BTRFS_SEND_CMD_HEADER_LEN;
+	sb_cmd(&b, BTRFS_SEND_C_CHMOD);
+	sb_str(&b, BTRFS_SEND_A_PATH, long_path);
+	sb_u64(&b, BTRFS_SEND_A_MODE, 0644);
+	sb_end_cmd(&b);
+	sb_simple(&b, BTRFS_SEND_C_END);
+	assert_int_equal(send_pump_init(&p, pipe_out(&c, false, 0), CHUNK,
+					 false, false, NULL, NULL), 0);
+	p.progress = &pp;
+	attempt(&p, b.buf, b.len, 60);
+	assert_int_equal(send_pump_finish(&p, 0), 0);
+	send_pump_free(&p);
+	assert_collected(&c, b.buf, b.len);
+	assert_int_equal(pp.moved, b.len);
+	assert_int_equal(pp.cmds, 27);
+	assert_int_equal(pp.path_len, SEND_PUMP_PATH_SHOWN);
+	assert_memory_equal(pp.path, long_path, SEND_PUMP_PATH_SHOWN);
+	sb_free(&b);
+}
+
+/* A storm of signals at the pump's thread, without SA_RESTART. */
+struct storm {
+	pthread_t target;
+	volatile bool stop;
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
+static void *signal_storm(void *arg)
+{
+	struct storm *st = arg;
+
+	while (!st->stop) {
+		pthread_kill(st->target, SIGUSR1);
+		usleep(200);
+	}
+	return NULL;
+}
+
+/* Interrupted reads, writes, splices and polls are taken up again. */
+static void test_signals_during_a_send_change_nothing(void **state)
+{
+	struct sigaction sa = { .sa_handler = on_signal }, old;
+	struct storm st = { .target = pthread_self() };
+	struct sb b = { 0 };
+	struct collector c;
+	pthread_t t;
+	int round;
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+	assert_int_equal(pthread_create(&t, NULL, signal_storm, &st), 0);
+	for (round = 0; round < 3; round++) {
+		struct send_pump p;
+		int out = round ? pipe_out(&c, round == 2, 500) : out_file();
+
+		assert_int_equal(send_pump_init(&p, out, CHUNK, false, false,
+						 NULL, NULL), 0);
+		paced_attempt(&p, b.buf, b.len / 2, 60, NULL);
+		attempt(&p, b.buf, b.len, 60);
+		assert_int_equal(send_pump_finish(&p, 0), 0);
+		send_pump_free(&p);
+		if (round)
+			assert_collected(&c, b.buf, b.len);
+		else
+			assert_output(out, b.buf, b.len);
+	}
+	st.stop = true;
+	pthread_join(t, NULL);
+	sigaction(SIGUSR1, &old, NULL);
+	sb_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -437,6 +753,13 @@ int main(void)
 		cmocka_unit_test(test_headerless_restart),
 		cmocka_unit_test(test_stream_ending_inside_a_command_is_an_error),
 		cmocka_unit_test(test_trickled_commands_go_out_gathered),
+		cmocka_unit_test(test_into_a_pipe_the_stream_passes_unchanged),
+		cmocka_unit_test(test_full_output_is_waited_for_not_spun_on),
+		cmocka_unit_test(test_into_a_file_the_pump_copies),
+		cmocka_unit_test(test_into_a_pipe_a_restart_is_seen_in_content),
+		cmocka_unit_test(test_release_closes_the_write_end),
+		cmocka_unit_test(test_progress_counts_what_goes_out),
+		cmocka_unit_test(test_signals_during_a_send_change_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
