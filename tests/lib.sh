@@ -38,15 +38,26 @@ at_exit() {
 	AT_EXIT+=("$1")
 }
 
+# release_mount DIR: unmount it; a killed process of the test may still
+# be leaving it (a send ioctl ends at its next write), so wait for it a
+# while, however busy the machine, before detaching it lazily.
+release_mount() {
+	local i
+	for ((i = 0; i < 30; i++)); do
+		umount "$1" 2>/dev/null && return
+		sleep 1
+	done
+	echo "$TEST_NAME: $1 still busy after 30 s, detached lazily" >&2
+	umount -l "$1"
+}
+
 # release_all: unmount what this script mounted, newest first, and detach
 # the loop devices it attached.
 release_all() {
 	local i
 	for ((i = ${#OUR_MOUNTS[@]} - 1; i >= 0; i--)); do
 		mountpoint -q "${OUR_MOUNTS[i]}" || continue
-		umount "${OUR_MOUNTS[i]}" 2>/dev/null ||
-			{ sleep 2; umount "${OUR_MOUNTS[i]}"; } ||
-			umount -l "${OUR_MOUNTS[i]}"
+		release_mount "${OUR_MOUNTS[i]}"
 	done
 	OUR_MOUNTS=()
 	for i in ${OUR_LOOPS[@]+"${OUR_LOOPS[@]}"}; do

@@ -89,6 +89,19 @@ offset_of() {
 	sed -n 's/^offset //p' "$(record_of "$1")"
 }
 
+# wait_record NAME STATE...: wait, a minute at most, for the record of
+# NAME to show one of the STATEs.
+wait_record() {
+	local name=$1 i
+	shift
+	for ((i = 0; i < 1200; i++)); do
+		grep -qxE "state ($(IFS='|'; echo "$*"))" \
+			"$(record_of "$name")" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # One stop: receive exited 1, NAME left writable with a record.
 check_stopped() {
 	local what=$1 name=$2 rc=$3
@@ -168,7 +181,8 @@ interrupt() {
 			kill -9 "$spid" 2>/dev/null
 			exec 3>&-
 		else
-			sleep 0.3
+			# Once it is under way, however busy the machine.
+			wait_record "$name" receiving applying
 			kill -INT "$rpid" 2>/dev/null
 		fi
 		wait "$rpid"
@@ -298,21 +312,25 @@ check "... changes nothing" [ "$(rh state "$DST/other"; cat "$DST/other/.r2.btrf
 expect_error "btrfs-progs refuses a continuation cleanly" "" \
 	"$REF" receive -f "$WORK/r1.cont" "$DST/other"
 
-# kill_receiver STREAM: SIGKILL a receive of part of STREAM mid-way.
+# kill_receiver STREAM STATE: SIGKILL a receive of r1 from the first
+# 100000 bytes of STREAM once its record shows STATE (within a minute,
+# however busy the machine), the writer still holding the pipe open.
 kill_receiver() {
-	local rpid
+	local rpid wpid
 	rm -f "$WORK/pipe"
 	mkfifo "$WORK/pipe"
 	"$OURS" receive -q -f "$WORK/pipe" "$DST" 2>/dev/null &
 	rpid=$!
-	{ head -c 100000 "$1"; sleep 2; } >"$WORK/pipe" &
-	sleep 1
+	{ head -c 100000 "$1"; exec sleep 600; } >"$WORK/pipe" &
+	wpid=$!
+	wait_record r1 "$2"
 	kill -9 "$rpid"
+	kill "$wpid"
 	wait
 }
 
 # A receiver killed while applying a continuation cannot resume.
-kill_receiver "$WORK/r1.cont"
+kill_receiver "$WORK/r1.cont" applying
 check "a SIGKILLed receiver leaves the applying state" \
 	grep -qx 'state applying' "$(record_of r1)"
 expect_error "... its token is refused" "cannot be resumed" \
@@ -330,7 +348,7 @@ check "... leaves it" [ -f "$DST/r0/f1" ]
 
 # A first receive killed by SIGKILL leaves only the record reserved when
 # the subvolume started: nothing to resume, but --abort knows it.
-kill_receiver "$WORK/r1.stream"
+kill_receiver "$WORK/r1.stream" receiving
 expect_error "a SIGKILLed first receive cannot resume" "has no resume state" \
 	"$OURS" receive --resume-token "$DST/r1"
 check "... its record is the reservation" \
