@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1010,6 +1011,87 @@ static void test_stop_not_saved_keeps_the_reservation(void **state)
 				  AT_REMOVEDIR), 0);
 }
 
+static int open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(dir);
+	while (readdir(dir))
+		n++;
+	closedir(dir);
+	return n;
+}
+
+/* A refused path costs no fd and no memory (a second round, warm). */
+static void test_refused_paths_leak_nothing(void **state)
+{
+	struct dest *d = *state;
+	struct mallinfo2 before, after;
+	char dot[128], none[128];
+	int fds, round;
+
+	snprintf(dot, sizeof(dot), "%s/..", d->path);
+	snprintf(none, sizeof(none), "%s/none/sub", d->path);
+	capture_stderr();
+	for (round = 0; round < 2; round++) {
+		fds = open_fds();
+		before = mallinfo2();
+		assert_int_equal(resume_print_token(dot), -EINVAL);
+		assert_int_equal(resume_abort(dot), -EINVAL);
+		assert_int_equal(resume_print_token(none), -ENOENT);
+		assert_int_equal(resume_abort(none), -ENOENT);
+		after = mallinfo2();
+		assert_int_equal(open_fds(), fds);
+	}
+	captured_text(dot, sizeof(dot));
+	assert_int_equal(after.uordblks, before.uordblks);
+}
+
+/* What --resume-token and --abort say, and only that. */
+static void test_token_and_abort_messages(void **state)
+{
+	struct dest *d = *state;
+	struct resume_record r;
+	char err[1024], want[256];
+	int fd;
+
+	capture_stderr();
+	assert_int_equal(resume_print_token(d->sub), -ENOENT);
+	captured_text(err, sizeof(err));
+	snprintf(want, sizeof(want), "ERROR: %s has no resume state: it was not stopped in a resumable way, or it is complete\n", d->sub);
+	assert_string_equal(err, want);
+
+	write_stopped(d, &r);
+	capture_stderr();
+	assert_int_equal(resume_print_token(d->sub), 0);
+	captured_text(err, sizeof(err));
+	assert_string_equal(err, "");
+
+	fd = openat(d->fd, ".sub.btrfs-receive-resume", O_WRONLY);
+	assert_int_equal(pwrite(fd, "X", 1, 30), 1);
+	close(fd);
+	capture_stderr();
+	assert_int_equal(resume_print_token(d->sub), -EBADMSG);
+	captured_text(err, sizeof(err));
+	snprintf(want, sizeof(want), "ERROR: the resume state of %s is damaged: Bad message\n", d->sub);
+	assert_string_equal(err, want);
+
+	write_stopped(d, &r);
+	verbosity = 0;
+	capture_stderr();
+	assert_int_equal(resume_abort(d->sub), 0);
+	captured_text(err, sizeof(err));
+	verbosity = 1;
+	assert_string_equal(err, "");
+	write_stopped(d, &r);
+	capture_stderr();
+	assert_int_equal(resume_abort(d->sub), 0);
+	captured_text(err, sizeof(err));
+	snprintf(want, sizeof(want), "Deleted partial subvolume %s\n", d->sub);
+	assert_string_equal(err, want);
+}
+
 #define DEST_TEST(f) cmocka_unit_test_setup_teardown(f, dest_setup, \
 						     dest_teardown)
 
@@ -1043,6 +1125,8 @@ int main(void)
 		DEST_TEST(test_input_of_no_interrupted_receive_says_so),
 		DEST_TEST(test_verbose_messages_of_stop_and_resume),
 		DEST_TEST(test_stop_not_saved_keeps_the_reservation),
+		DEST_TEST(test_refused_paths_leak_nothing),
+		DEST_TEST(test_token_and_abort_messages),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,7 @@
  * input.  The record is written to a plain temporary directory.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -681,6 +682,181 @@ static void test_record_find_by_uuid_and_ctransid(void **state)
 	assert_string_equal(name, "first");
 }
 
+/*
+ * Faults on demand: the executable's pwrite(), fsync() and renameat()
+ * come before libc's, fail with the errno set here once, and count.
+ */
+static int pwrite_errno, rename_errno;
+static int fsyncs, fsync_fail_at;	/* that call fails: 1 the first */
+
+static void *libc_fn(const char *name)
+{
+	void *fn = dlsym(RTLD_NEXT, name);
+
+	assert_non_null(fn);
+	return fn;
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t len, off_t offset)
+{
+	static ssize_t (*real)(int, const void *, size_t, off_t);
+
+	if (pwrite_errno) {
+		errno = pwrite_errno;
+		pwrite_errno = 0;
+		return -1;
+	}
+	if (!real)
+		real = libc_fn("pwrite");
+	return real(fd, buf, len, offset);
+}
+
+int fsync(int fd)
+{
+	static int (*real)(int);
+
+	if (++fsyncs == fsync_fail_at) {
+		errno = EIO;
+		return -1;
+	}
+	if (!real)
+		real = libc_fn("fsync");
+	return real(fd);
+}
+
+int renameat(int from_dir, const char *from, int to_dir, const char *to)
+{
+	static int (*real)(int, const char *, int, const char *);
+
+	if (rename_errno) {
+		errno = rename_errno;
+		rename_errno = 0;
+		return -1;
+	}
+	if (!real)
+		real = libc_fn("renameat");
+	return real(from_dir, from, to_dir, to);
+}
+
+static void resize(int dir_fd, const char *name, off_t size)
+{
+	int fd = openat(dir_fd, name, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, size), 0);
+	close(fd);
+}
+
+static ino_t inode_of(int dir_fd, const char *name)
+{
+	struct stat st;
+
+	assert_int_equal(fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
+	return st.st_ino;
+}
+
+/* No temporary record file is left in the directory. */
+static void assert_no_tmp(int dir_fd)
+{
+	char tmp[64];
+	struct stat st;
+
+	snprintf(tmp, sizeof(tmp), ".btrfs-receive-resume.%d.tmp", getpid());
+	assert_int_equal(fstatat(dir_fd, tmp, &st, AT_SYMLINK_NOFOLLOW), -1);
+}
+
+/*
+ * A new record is written whole, synced, renamed into place and the
+ * directory synced; a record of the full size is rewritten in place,
+ * synced; one of another size is replaced.
+ */
+static void test_record_written_in_place_once_it_exists(void **state)
+{
+	struct tmpdir *d = *state;
+	struct resume_record r, out;
+	ino_t ino;
+
+	sample_record(&r);
+	fsyncs = 0;
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), 0);
+	assert_int_equal(fsyncs, 2);
+	ino = inode_of(d->fd, ".snap.btrfs-receive-resume");
+	r.state = RESUME_FAILED;
+	fsyncs = 0;
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), 0);
+	assert_int_equal(fsyncs, 1);
+	assert_int_equal(inode_of(d->fd, ".snap.btrfs-receive-resume"), ino);
+	assert_int_equal(resume_record_read(d->fd, "snap", &out), 0);
+	assert_record_equal(&r, &out);
+	/* Longer than a record (an old or foreign file): replaced. */
+	resize(d->fd, ".snap.btrfs-receive-resume", RECORD_FILE_SIZE + 4096);
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), 0);
+	assert_int_equal(file_size(d->fd, ".snap.btrfs-receive-resume"),
+			 RECORD_FILE_SIZE);
+	assert_true(inode_of(d->fd, ".snap.btrfs-receive-resume") != ino);
+	assert_no_tmp(d->fd);
+}
+
+static void test_record_write_faults_are_returned(void **state)
+{
+	struct tmpdir *d = *state;
+	struct resume_record r, out;
+	char tmp[64];
+
+	sample_record(&r);
+	pwrite_errno = ENOSPC;
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), -ENOSPC);
+	assert_int_equal(file_size(d->fd, ".snap.btrfs-receive-resume"), -1);
+	assert_no_tmp(d->fd);
+	/* The new file's sync fails, then the directory's. */
+	fsyncs = 0;
+	fsync_fail_at = 1;
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), -EIO);
+	assert_int_equal(file_size(d->fd, ".snap.btrfs-receive-resume"), -1);
+	assert_no_tmp(d->fd);
+	fsyncs = 0;
+	fsync_fail_at = 2;
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), -EIO);
+	fsync_fail_at = 0;
+	assert_int_equal(resume_record_remove(d->fd, "snap"), 0);
+	rename_errno = EXDEV;
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), -EXDEV);
+	assert_int_equal(file_size(d->fd, ".snap.btrfs-receive-resume"), -1);
+	assert_no_tmp(d->fd);
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), 0);
+	r.state = RESUME_APPLYING;
+	pwrite_errno = EIO;
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), -EIO);
+	assert_int_equal(resume_record_read(d->fd, "snap", &out), 0);
+	assert_int_equal(out.state, RESUME_STOPPED);
+	/* The temporary name is taken by a directory. */
+	assert_int_equal(resume_record_remove(d->fd, "snap"), 0);
+	snprintf(tmp, sizeof(tmp), ".btrfs-receive-resume.%d.tmp", getpid());
+	assert_int_equal(mkdirat(d->fd, tmp, 0700), 0);
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), -EISDIR);
+	assert_int_equal(unlinkat(d->fd, tmp, AT_REMOVEDIR), 0);
+}
+
+/* Every file the record code opens may get fd 0. */
+static void test_record_io_when_fd_0_is_free(void **state)
+{
+	struct tmpdir *d = *state;
+	struct resume_record r, out;
+	char name[NAME_MAX + 1];
+	int in = dup(STDIN_FILENO);
+
+	sample_record(&r);
+	close(STDIN_FILENO);
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), 0);
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), 0);
+	assert_int_equal(resume_record_read(d->fd, "snap", &out), 0);
+	assert_int_equal(resume_record_find(d->fd, r.tok.uuid, r.tok.ctransid,
+					    name, sizeof(name), &out), 0);
+	assert_int_equal(dup2(in, STDIN_FILENO), STDIN_FILENO);
+	close(in);
+	assert_record_equal(&r, &out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -712,6 +888,15 @@ int main(void)
 			tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_record_find_by_uuid_and_ctransid,
+			tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_record_written_in_place_once_it_exists,
+			tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_record_write_faults_are_returned,
+			tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_record_io_when_fd_0_is_free,
 			tmpdir_setup, tmpdir_teardown),
 	};
 
