@@ -857,6 +857,78 @@ static void test_record_io_when_fd_0_is_free(void **state)
 	assert_record_equal(&r, &out);
 }
 
+/* Files named almost like a record, holding a valid one: not records. */
+static void test_record_find_takes_only_record_names(void **state)
+{
+	static const char *const names[] = {
+		".btrfs-receive-resume",	/* no subvolume name */
+		"xsnap.btrfs-receive-resume",	/* no leading dot */
+		".snap.btrfs-receive-resumX",	/* another suffix */
+	};
+	struct tmpdir *d = *state;
+	struct resume_record r, out;
+	char name[NAME_MAX + 1];
+	size_t i;
+
+	sample_record(&r);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		assert_int_equal(resume_record_write(d->fd, "snap", &r), 0);
+		assert_int_equal(renameat(d->fd, ".snap.btrfs-receive-resume",
+					  d->fd, names[i]), 0);
+		assert_int_equal(resume_record_find(d->fd, r.tok.uuid,
+						    r.tok.ctransid, name,
+						    sizeof(name), &out),
+				 -ENOENT);
+		assert_int_equal(unlinkat(d->fd, names[i], 0), 0);
+	}
+	/* Not a directory to look in. */
+	write_file(d->fd, "plain", "x", 1);
+	i = openat(d->fd, "plain", O_RDONLY);
+	assert_int_equal(resume_record_find(i, r.tok.uuid, r.tok.ctransid,
+					    name, sizeof(name), &out),
+			 -ENOTDIR);
+	close(i);
+}
+
+/*
+ * A subvolume name too long for a record name is never cut short: not
+ * even a record under the cut name is read or removed.
+ */
+static void test_record_name_is_never_cut_short(void **state)
+{
+	struct tmpdir *d = *state;
+	char subvol[NAME_MAX + 1], full[NAME_MAX + 32], cut[NAME_MAX + 1];
+	size_t fits = NAME_MAX - strlen(".") - strlen(".btrfs-receive-resume");
+	struct resume_record r, out;
+
+	memset(subvol, 'n', fits + 1);
+	subvol[fits + 1] = '\0';
+	snprintf(full, sizeof(full), ".%s.btrfs-receive-resume", subvol);
+	memcpy(cut, full, NAME_MAX);
+	cut[NAME_MAX] = '\0';
+	sample_record(&r);
+	assert_int_equal(resume_record_write(d->fd, "snap", &r), 0);
+	assert_int_equal(renameat(d->fd, ".snap.btrfs-receive-resume",
+				  d->fd, cut), 0);
+	assert_int_equal(resume_record_read(d->fd, subvol, &out), -ENOENT);
+	assert_int_equal(resume_record_remove(d->fd, subvol), 0);
+	assert_int_equal(file_size(d->fd, cut), RECORD_FILE_SIZE);
+	assert_int_equal(unlinkat(d->fd, cut, 0), 0);
+}
+
+/* A record that cannot be removed (a directory took its name). */
+static void test_record_remove_failure_is_returned(void **state)
+{
+	struct tmpdir *d = *state;
+
+	assert_int_equal(mkdirat(d->fd, ".snap.btrfs-receive-resume", 0700),
+			 0);
+	assert_int_equal(resume_record_remove(d->fd, "snap"), -EISDIR);
+	assert_int_equal(unlinkat(d->fd, ".snap.btrfs-receive-resume",
+				  AT_REMOVEDIR), 0);
+	assert_int_equal(resume_record_remove(d->fd, "snap"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -897,6 +969,15 @@ int main(void)
 			tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_record_io_when_fd_0_is_free,
+			tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_record_find_takes_only_record_names,
+			tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_record_name_is_never_cut_short,
+			tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_record_remove_failure_is_returned,
 			tmpdir_setup, tmpdir_teardown),
 	};
 
