@@ -78,6 +78,9 @@ done
 # the prefetcher take every page as not cached and finish its walk, and
 # report its readaheads and their bytes: figures of what it did, the
 # same whatever the page cache holds and whichever thread is faster.
+# A readahead is one extent's part of a head, so that how a loaded machine
+# happened to cut the files into extents adds readaheads: the bytes are
+# what is exact, the readaheads at least one per run of data.
 # prefetched SEND-ARGS...: "READAHEADS BYTES" of a send of SEND-ARGS.
 prefetched() {
 	BTRFS_SEND_PREFETCH_TEST=cold "$OURS" send -f /dev/null "$@" 2>&1 |
@@ -99,13 +102,13 @@ read -r n bytes <<<"$(prefetched -p "$SRC/s1" "$SRC/s2")"
 # The changed MiB of 8 big files, and 10 new files of 20000 bytes.
 want=$((8 * 1048576 + 10 * 20480))
 check "of an incremental it reads only what changed ($n readaheads of $bytes bytes, $want expected)" \
-	test "${n:-0}" -ge 18 -a "${n:-0}" -le 24 -a "${bytes:-0}" -eq "$want"
+	test "${n:-0}" -ge 18 -a "${bytes:-0}" -eq "$want"
 read -r n bytes <<<"$(prefetched "$SRC/l1")"
 check "of a large file only the head ($n readaheads of $bytes bytes, 2 MiB of 64)" \
-	test "${n:-0}" -eq 1 -a "${bytes:-0}" -eq 2097152
+	test "${n:-0}" -ge 1 -a "${bytes:-0}" -eq 2097152
 read -r n bytes <<<"$(prefetched "$SRC/h1")"
 check "of a sparse file each run after a hole ($n readaheads of 32, $bytes bytes)" \
-	test "${n:-0}" -eq 32 -a "${bytes:-0}" -eq $((32 * 65536))
+	test "${n:-0}" -ge 32 -a "${bytes:-0}" -eq $((32 * 65536))
 
 # MiB of the files of s1 in the page cache.
 cached_mib() {
