@@ -576,8 +576,10 @@ def parse_args():
     ap.add_argument("--list", action="store_true",
                     help="list the mutants, run nothing")
     ap.add_argument("--lines", help="only mutants on lines A-B")
-    ap.add_argument("--only", help="only the mutants whose keys or ids "
-                    "are listed in this JSON file with status survived")
+    ap.add_argument("--only", metavar="JSON",
+                    help="run again only the survivors of an earlier "
+                    "--json run (and mutants it did not have); the "
+                    "others keep its outcome in the report")
     ap.add_argument("--check-equivalent", action="store_true",
                     help="run the declared equivalent mutants too: one "
                     "that is killed is reported as wrongly declared")
@@ -601,12 +603,27 @@ def select(args, mutants):
         lo, _, hi = args.lines.partition("-")
         lo, hi = int(lo), int(hi or lo)
         mutants = [m for m in mutants if lo <= m.line <= hi]
-    if args.only:
-        with open(args.only) as f:
-            keep = {r["key"] for r in json.load(f)
-                    if r["status"] == "survived"}
-        mutants = [m for m in mutants if m.key in keep]
     return mutants
+
+
+def load_previous(path):
+    """Outcomes of an earlier --json run, by key."""
+    with open(path) as f:
+        return {r["key"]: r for r in json.load(f)}
+
+
+def split_by_previous(mutants, prev):
+    """(to run, done): an earlier run's survivors (and mutants it did not
+    have) are run again; the others keep its outcome."""
+    todo, done = [], []
+    for m in mutants:
+        old = prev.get(m.key)
+        if old and old["status"] not in ("survived", "equivalent"):
+            m.status, m.detail = old["status"], old["detail"]
+            done.append(m)
+        else:
+            todo.append(m)
+    return todo, done
 
 
 def main():
@@ -632,7 +649,10 @@ def main():
         return 0
     start = time.time()
     todo = []
-    for m in mutants:
+    candidates = mutants
+    if args.only:
+        candidates, _ = split_by_previous(mutants, load_previous(args.only))
+    for m in candidates:
         if m.key in eq and not args.check_equivalent:
             m.status, m.detail = "equivalent", eq[m.key]
         else:

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -800,6 +801,261 @@ static void test_large_payloads_are_spliced_not_copied(void **state)
 	sb_free(&b);
 }
 
+/* A stream of header, SUBVOL, then what add() puts, then END. */
+static void stream_with(struct sb *b, void (*add)(struct sb *b))
+{
+	const uint8_t uuid[16] = { 1, 2, 3 };
+
+	memset(b, 0, sizeof(*b));
+	sb_header(b, 2);
+	sb_cmd(b, BTRFS_SEND_C_SUBVOL);
+	sb_str(b, BTRFS_SEND_A_PATH, "vol");
+	sb_attr(b, BTRFS_SEND_A_UUID, uuid, 16);
+	sb_u64(b, BTRFS_SEND_A_CTRANSID, 7);
+	sb_end_cmd(b);
+	add(b);
+	sb_simple(b, BTRFS_SEND_C_END);
+}
+
+/*
+ * One attempt of the whole of b, into a file, early bytes of it in the
+ * pipe before the pump starts: finish's result.
+ */
+static int pump_whole(const struct sb *b, size_t early, char *msg,
+		      size_t size)
+{
+	struct send_pump p;
+	int out = out_file(), ret;
+
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
+					 NULL), 0);
+	attempt(&p, b->buf, b->len, early);
+	ret = send_pump_finish(&p, 0);
+	snprintf(msg, size, "%s", ret ? p.msg : "");
+	send_pump_free(&p);
+	if (!ret)
+		assert_output(out, b->buf, b->len);
+	else
+		close(out);
+	return ret;
+}
+
+static void add_write_of_chunk(struct sb *b)
+{
+	static unsigned char data[CHUNK];
+	size_t start = b->len;
+
+	sb_cmd(b, BTRFS_SEND_C_WRITE);
+	sb_str(b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(b, BTRFS_SEND_A_FILE_OFFSET, 0);
+	sb_le16(b, BTRFS_SEND_A_DATA);
+	sb_put(b, data, CHUNK - (b->len - start));
+	sb_end_cmd(b);
+}
+
+static void add_write_over_chunk(struct sb *b)
+{
+	add_write_of_chunk(b);
+	b->len -= BTRFS_SEND_CMD_HEADER_LEN + 0;
+	b->len = b->cmd_start + CHUNK;
+	sb_put(b, "x", 1);
+	sb_end_cmd(b);
+}
+
+static void add_enable_verity(struct sb *b)
+{
+	sb_cmd(b, BTRFS_SEND_C_ENABLE_VERITY);
+	sb_str(b, BTRFS_SEND_A_PATH, "f");
+	sb_end_cmd(b);
+}
+
+static void add_second_subvol(struct sb *b)
+{
+	const uint8_t uuid[16] = { 4 };
+
+	sb_cmd(b, BTRFS_SEND_C_SUBVOL);
+	sb_str(b, BTRFS_SEND_A_PATH, "other");
+	sb_attr(b, BTRFS_SEND_A_UUID, uuid, 16);
+	sb_u64(b, BTRFS_SEND_A_CTRANSID, 8);
+	sb_end_cmd(b);
+}
+
+static void add_unspec(struct sb *b)
+{
+	sb_simple(b, BTRFS_SEND_C_UNSPEC);
+}
+
+static void add_end(struct sb *b)
+{
+	sb_simple(b, BTRFS_SEND_C_END);
+}
+
+/*
+ * Past the part checked for a restart, a header the kernel cannot write
+ * is damage: a command longer than the chunk, of no known type, a second
+ * SUBVOL, anything after END.  The limits themselves pass.
+ */
+static void test_impossible_command_headers_are_damage(void **state)
+{
+	static const struct {
+		void (*add)(struct sb *b);
+		const char *msg;
+	} cases[] = {
+		{ add_write_of_chunk, NULL },
+		{ add_enable_verity, NULL },
+		{ add_write_over_chunk, "an impossible command header" },
+		{ add_second_subvol, "an impossible command header" },
+		{ add_unspec, "an impossible command header" },
+		{ add_end, "an impossible command header" },
+	};
+	char msg[256];
+	struct sb b;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		stream_with(&b, cases[i].add);
+		if (!cases[i].msg) {
+			assert_int_equal(pump_whole(&b, 60, msg, sizeof(msg)), 0);
+		} else {
+			assert_int_equal(pump_whole(&b, 60, msg, sizeof(msg)),
+					 -EIO);
+			if (!strstr(msg, cases[i].msg))
+				fail_msg("case %zu: \"%s\"", i, msg);
+		}
+		sb_free(&b);
+	}
+}
+
+/* A stream that does not open with SUBVOL or SNAPSHOT is damaged. */
+static void test_stream_must_open_with_a_subvolume(void **state)
+{
+	char msg[256];
+	struct sb b = { 0 };
+
+	(void)state;
+	sb_header(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_MKFILE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_INO, 257);
+	sb_end_cmd(&b);
+	sb_simple(&b, BTRFS_SEND_C_END);
+	/* One byte early: the command at 17 is past the checked part. */
+	assert_int_equal(pump_whole(&b, 1, msg, sizeof(msg)), -EIO);
+	assert_non_null(strstr(msg, "an impossible command header at stream offset 17"));
+	sb_free(&b);
+}
+
+/* The kernel's next attempt ends before what the output already holds. */
+static void test_attempt_shorter_than_the_output_is_refused(void **state)
+{
+	struct sb b = { 0 };
+	struct send_pump p;
+	int out = out_file();
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
+					 NULL), 0);
+	attempt(&p, b.buf, b.len * 2 / 3, 60);
+	attempt(&p, b.buf, b.len / 3, 60);
+	assert_int_equal(send_pump_finish(&p, 0), -ESTALE);
+	assert_non_null(strstr(p.msg, "the stream ends before the offset already written"));
+	/* A failed ioctl is no verdict on the stream. */
+	assert_int_equal(send_pump_finish(&p, -EINTR), 0);
+	send_pump_free(&p);
+	close(out);
+	sb_free(&b);
+}
+
+/* Two small WRITEs, or one WRITE as long as both: the same offsets. */
+static void add_two_writes(struct sb *b)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		sb_cmd(b, BTRFS_SEND_C_WRITE);
+		sb_str(b, BTRFS_SEND_A_PATH, "f");
+		sb_u64(b, BTRFS_SEND_A_FILE_OFFSET, 0);
+		sb_attr(b, BTRFS_SEND_A_DATA, "0123456789", 10);
+		sb_end_cmd(b);
+	}
+}
+
+static void add_one_long_write(struct sb *b)
+{
+	static const char data[49] = "one WRITE as long as two";
+
+	sb_cmd(b, BTRFS_SEND_C_WRITE);
+	sb_str(b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(b, BTRFS_SEND_A_FILE_OFFSET, 0);
+	sb_attr(b, BTRFS_SEND_A_DATA, data, sizeof(data));
+	sb_end_cmd(b);
+}
+
+/* --resume onto a stream with other commands up to the token's offset. */
+static void test_resume_prefix_of_other_commands_is_refused(void **state)
+{
+	const unsigned char frame[RESUME_FRAME_LEN] = "btrfs-resume";
+	struct send_stream_pos token;
+	struct sb a, other;
+	struct send_pump p;
+	int out = out_file(), scratch = out_file();
+
+	(void)state;
+	stream_with(&a, add_two_writes);
+	stream_with(&other, add_one_long_write);
+	assert_int_equal(a.len, other.len);
+	assert_int_equal(send_pump_init(&p, scratch, CHUNK, false, false,
+					 NULL, NULL), 0);
+	attempt(&p, a.buf, a.len - 5, a.len);
+	token = p.done;
+	send_pump_free(&p);
+	close(scratch);
+	assert_int_equal(token.cmds, 3);
+
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, &token,
+					 frame), 0);
+	attempt(&p, other.buf, other.len, 60);
+	assert_int_equal(send_pump_finish(&p, 0), -ESTALE);
+	assert_non_null(strstr(p.msg, "another number of commands"));
+	assert_int_equal(lseek(out, 0, SEEK_END), 0);
+	send_pump_free(&p);
+	close(out);
+	sb_free(&a);
+	sb_free(&other);
+}
+
+/*
+ * An output that refuses splice (a socket opened for appending): the
+ * pump falls back to copying, and the stream passes unchanged.
+ */
+static void test_output_refusing_splice_gets_copies(void **state)
+{
+	struct sb b = { 0 };
+	struct send_pump p;
+	struct collector c;
+	int sv[2];
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	c.rfd = sv[0];
+	c.wfd = sv[1];
+	assert_int_equal(fcntl(c.wfd, F_SETFL, O_APPEND), 0);
+	assert_int_equal(pthread_create(&c.t, NULL, collect, &c), 0);
+	assert_int_equal(send_pump_init(&p, c.wfd, CHUNK, false, false, NULL,
+					 NULL), 0);
+	assert_true(p.can_splice);
+	attempt(&p, b.buf, b.len, 60);
+	assert_false(p.can_splice);
+	assert_int_equal(send_pump_finish(&p, 0), 0);
+	send_pump_free(&p);
+	assert_collected(&c, b.buf, b.len);
+	sb_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -820,6 +1076,11 @@ int main(void)
 		cmocka_unit_test(test_progress_counts_what_goes_out),
 		cmocka_unit_test(test_signals_during_a_send_change_nothing),
 		cmocka_unit_test(test_large_payloads_are_spliced_not_copied),
+		cmocka_unit_test(test_impossible_command_headers_are_damage),
+		cmocka_unit_test(test_stream_must_open_with_a_subvolume),
+		cmocka_unit_test(test_attempt_shorter_than_the_output_is_refused),
+		cmocka_unit_test(test_resume_prefix_of_other_commands_is_refused),
+		cmocka_unit_test(test_output_refusing_splice_gets_copies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
