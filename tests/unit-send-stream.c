@@ -1913,7 +1913,7 @@ static void test_one_byte_left_is_a_truncated_attribute(void **state)
 	sb_cmd(&b, BTRFS_SEND_C_CHMOD);
 	sb_str(&b, BTRFS_SEND_A_PATH, "f");
 	sb_u64(&b, BTRFS_SEND_A_MODE, 0644);
-	sb_put(&b, "\x0f", 1);
+	sb_put(&b, (unsigned char[]){ BTRFS_SEND_A_DATA }, 1);
 	sb_end_cmd(&b);
 	sb_simple(&b, BTRFS_SEND_C_END);
 	expect_error(&b, "truncated attribute header at payload byte 17");
