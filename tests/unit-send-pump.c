@@ -1056,6 +1056,69 @@ static void test_output_refusing_splice_gets_copies(void **state)
 	sb_free(&b);
 }
 
+/*
+ * The pipe held exactly `cut` bytes when the pump took the fd out: the
+ * unit that begins there is still checked (a restart may begin there),
+ * and a restart seen leaves no error to stop the retry.
+ */
+static void test_unit_at_the_disarm_point_is_checked(void **state)
+{
+	struct sb b = { 0 }, both = { 0 };
+	struct send_pump p;
+	size_t cut;
+	int out, round;
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	/* The boundary after SUBVOL and the first WRITE. */
+	cut = BTRFS_SEND_STREAM_HEADER_LEN;
+	cut += BTRFS_SEND_CMD_HEADER_LEN + (b.buf[cut] | b.buf[cut + 1] << 8);
+	cut += BTRFS_SEND_CMD_HEADER_LEN + (b.buf[cut] | b.buf[cut + 1] << 8);
+	for (round = 0; round < 2; round++) {
+		out = out_file();
+		both.len = 0;
+		sb_put(&both, b.buf, cut);
+		if (round) {
+			/* The stream restarted there: its header follows. */
+			sb_put(&both, b.buf, b.len);
+		} else {
+			/* A command there whose CRC fails. */
+			sb_put(&both, b.buf + cut, b.len - cut);
+			both.buf[cut + 6] ^= 1;
+		}
+		assert_int_equal(send_pump_init(&p, out, CHUNK, false, false,
+						 NULL, NULL), 0);
+		attempt(&p, both.buf, both.len, cut);
+		assert_true(p.restart_seen);
+		assert_int_equal(p.err, 0);
+		assert_true(p.written <= cut);
+		attempt(&p, b.buf, b.len, 60);
+		assert_int_equal(send_pump_finish(&p, 0), 0);
+		send_pump_free(&p);
+		assert_output(out, b.buf, b.len);
+	}
+	sb_free(&both);
+	sb_free(&b);
+}
+
+/* A stream that stops at a command boundary, before its END. */
+static void test_stream_stopping_before_its_end_is_an_error(void **state)
+{
+	struct sb b = { 0 };
+	struct send_pump p;
+	int out = out_file();
+
+	(void)state;
+	build_stream(&b, true, true, 0);
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
+					 NULL), 0);
+	attempt(&p, b.buf, b.len - BTRFS_SEND_CMD_HEADER_LEN, 60);
+	assert_int_equal(send_pump_finish(&p, 0), -EIO);
+	send_pump_free(&p);
+	close(out);
+	sb_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1081,6 +1144,8 @@ int main(void)
 		cmocka_unit_test(test_attempt_shorter_than_the_output_is_refused),
 		cmocka_unit_test(test_resume_prefix_of_other_commands_is_refused),
 		cmocka_unit_test(test_output_refusing_splice_gets_copies),
+		cmocka_unit_test(test_unit_at_the_disarm_point_is_checked),
+		cmocka_unit_test(test_stream_stopping_before_its_end_is_an_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
