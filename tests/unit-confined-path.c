@@ -497,7 +497,7 @@ static void test_clone_source_lookups_stay_on_its_filesystem(void **state)
 	struct confined_root cr;
 	struct stat root, usr, proc;
 	const char *name;
-	int root_fd, fd;
+	int root_fd, fd, in;
 
 	(void)state;
 	root_fd = open("/", O_RDONLY | O_DIRECTORY);
@@ -512,8 +512,13 @@ static void test_clone_source_lookups_stay_on_its_filesystem(void **state)
 	assert_int_equal(confined_lookup(&cr, "usr/bin/x", &fd, &name), 0);
 	assert_int_equal(fstat(fd, &usr), 0);
 	assert_int_equal(usr.st_dev, root.st_dev);
+	/* Its directory gets fd 0, which is checked as any other. */
+	in = dup(STDIN_FILENO);
+	close(STDIN_FILENO);
 	assert_int_equal(confined_lookup(&cr, "proc/sys/x", &fd, &name),
 			 -EXDEV);
+	assert_int_equal(dup2(in, STDIN_FILENO), STDIN_FILENO);
+	close(in);
 	confined_release(&cr);
 	close(root_fd);
 }
@@ -537,7 +542,8 @@ static void test_cached_directory_is_not_opened_again(void **state)
 
 /*
  * Five directories of one set of four ways: the least recently used one
- * makes room.  Which are cached shows after they are all renamed.
+ * makes room.  Which are cached shows after they are all renamed.  The
+ * first gets fd 0, a slot in use like the others.
  */
 static void test_full_set_drops_its_least_recent_directory(void **state)
 {
@@ -545,7 +551,7 @@ static void test_full_set_drops_its_least_recent_directory(void **state)
 	char names[5][16], path[128], to[16];
 	unsigned int set = 0;
 	const char *name;
-	int n = 0, i, fd;
+	int n = 0, i, fd, in = dup(STDIN_FILENO);
 
 	assert_int_equal(confined_lookup(&f->cr, "a/x", &fd, &name), 0);
 	for (i = 0; n < 5; i++) {
@@ -558,9 +564,11 @@ static void test_full_set_drops_its_least_recent_directory(void **state)
 		assert_int_equal(mkdirat(f->root_fd, names[n], 0755), 0);
 		n++;
 	}
+	close(STDIN_FILENO);
 	for (i = 0; i < 5; i++) {
 		snprintf(path, sizeof(path), "%s/x", names[i]);
 		assert_int_equal(confined_lookup(&f->cr, path, &fd, &name), 0);
+		assert_true(i || fd == 0);
 		/* The first is used again: the second is the least recent. */
 		if (i == 3) {
 			snprintf(path, sizeof(path), "%s/y", names[0]);
@@ -585,6 +593,10 @@ static void test_full_set_drops_its_least_recent_directory(void **state)
 	stderr_capture(f);
 	assert_int_equal(confined_lookup(&f->cr, path, &fd, &name), -ENOENT);
 	stderr_text(f, path, sizeof(path));
+	confined_release(&f->cr);
+	confined_init(&f->cr, f->root_fd, false);
+	assert_int_equal(dup2(in, STDIN_FILENO), STDIN_FILENO);
+	close(in);
 }
 
 int main(void)
