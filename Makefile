@@ -67,8 +67,7 @@ LIB_SRCS = $(LIB_OBJS:.o=.c)
 FUZZERS := tests/fuzz-dump tests/fuzz-receive
 
 .PHONY: all demo deps check lint fuzz unit-check integration-check install \
-	uninstall clean asan asan-check asan-unit-check ci-integration-check \
-	bench mutate
+	uninstall clean asan asan-check asan-unit-check bench mutate
 
 all: btrfs
 
@@ -93,7 +92,12 @@ deps:
 			--no-install-recommends $$missing >/dev/null; \
 	fi
 
-check: lint unit-check integration-check
+# Every test once: the unit tests of both builds, then the integration
+# tests in one pool, those of the sanitizer lists (below) only under
+# ASan+UBSan.
+check: lint unit-check asan-unit-check btrfs btrfs-asan
+	TEST_JOBS=$(TEST_JOBS) tests/run-integration.sh $(CHECK_TESTS) \
+		$(ASAN_RUNS)
 
 # An assertion of the integration tests must hold its whole condition.
 lint:
@@ -109,6 +113,7 @@ bench: btrfs
 unit-check: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t || exit 1; done
 
+# Every integration test with the normal build.
 integration-check: btrfs
 	TEST_JOBS=$(TEST_JOBS) tests/run-integration.sh
 
@@ -148,11 +153,11 @@ ASAN_RUNS := $(foreach t,$(ASAN_LEAK_TESTS),"$(SANITIZER_ENV) \
 		BTRFS_BIN=$(CURDIR)/btrfs-asan CORRUPT_VARIANTS=30 $(t)") \
 	     $(foreach t,$(ASAN_NO_LEAK_TESTS),"$(SANITIZER_ENV_NO_LEAKS) \
 		BTRFS_BIN=$(CURDIR)/btrfs-asan $(t)")
-# CI runs each slow scenario once: the sanitizer build's tests, but for
-# the quick parser ones, not again with the normal build.
+# make check runs each slow scenario once: the sanitizer build's tests,
+# but for the quick parser ones, not again with the normal build.
 ASAN_ONLY_TESTS := $(filter-out tests/test-dump-% tests/test-cli.sh, \
 		     $(ASAN_LEAK_TESTS) $(ASAN_NO_LEAK_TESTS))
-CI_TESTS := $(filter-out $(ASAN_ONLY_TESTS),$(wildcard tests/test-*.sh))
+CHECK_TESTS := $(filter-out $(ASAN_ONLY_TESTS),$(wildcard tests/test-*.sh))
 
 asan-unit-check: $(ASAN_UNIT_TESTS)
 	@for t in $(ASAN_UNIT_TESTS); do echo "== $$t"; \
@@ -160,10 +165,6 @@ asan-unit-check: $(ASAN_UNIT_TESTS)
 
 asan-check: asan-unit-check btrfs-asan
 	TEST_JOBS=$(TEST_JOBS) tests/run-integration.sh $(ASAN_RUNS)
-
-# .ci/run's integration tests: every test once, in one pool.
-ci-integration-check: btrfs btrfs-asan
-	TEST_JOBS=$(TEST_JOBS) tests/run-integration.sh $(CI_TESTS) $(ASAN_RUNS)
 
 # Mutation testing of the guarding code (tests/MUTATION.md); not in CI.
 # MUTATE_FILES=send-frame.c picks files; MUTATE_ARGS passes options.
