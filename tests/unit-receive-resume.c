@@ -891,6 +891,8 @@ static void expect_state_refused(struct dest *d, enum resume_state state,
 	assert_int_equal(resume_print_token(d->sub), -ESTALE);
 	captured_text(err, sizeof(err));
 	assert_contains(err, why);
+	/* One ERROR line: the refusal stops at its first reason. */
+	assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1);
 }
 
 static void test_token_refusals_say_why(void **state)
@@ -907,20 +909,37 @@ static void test_token_refusals_say_why(void **state)
 			     "sub cannot be resumed: a resumed receive failed with an error that cannot be resumed");
 }
 
-/* The partial subvolume's directory may get fd 0. */
-static void test_token_printed_when_fd_0_is_free(void **state)
+/*
+ * Each directory opened may get fd 0: the destination's of
+ * --resume-token, the partial subvolume's of a continuation.
+ */
+static void test_directories_on_fd_0_are_used(void **state)
 {
 	struct dest *d = *state;
+	struct resume_marks marks = { 0 };
 	struct resume_record r;
-	char out[256];
-	int in = dup(STDIN_FILENO);
+	struct send_stream *s;
+	struct sb full = { 0 };
+	int in = dup(STDIN_FILENO), fd, ret;
 
 	write_stopped(d, &r);
 	close(STDIN_FILENO);
-	assert_int_equal(print_token(d->sub, out, sizeof(out)), 0);
+	ret = resume_print_token(d->sub);
+	assert_int_equal(dup2(in, STDIN_FILENO), STDIN_FILENO);
+	assert_int_equal(ret, 0);
+
+	build_stream(&full, abc, 3);
+	fd = continuation(&r.tok, &full, RESUME_FRAME_LEN);
+	close(STDIN_FILENO);
+	ret = take_up(d, fd, false, &marks, &s);
+	receive_close_subvol(&d->ctx, false);
 	assert_int_equal(dup2(in, STDIN_FILENO), STDIN_FILENO);
 	close(in);
-	assert_int_equal(strlen(out), 117);
+	assert_int_equal(ret, 0);
+	assert_int_equal(state_of(d), RESUME_APPLYING);
+	send_stream_close(s);
+	close(fd);
+	sb_free(&full);
 }
 
 static void test_input_of_no_interrupted_receive_says_so(void **state)
@@ -943,6 +962,7 @@ static void test_input_of_no_interrupted_receive_says_so(void **state)
 	captured_text(err, sizeof(err));
 	close(fd);
 	assert_contains(err, "(ctransid 501), but no interrupted receive of it here");
+	assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1);
 	r.tok.ctransid++;
 	assert_int_equal(resume_record_write(d->fd, "sub", &r), 0);
 	fd = sb_fd(&full);
@@ -1121,7 +1141,7 @@ int main(void)
 		DEST_TEST(test_resume_skips_the_applied_prefix),
 		DEST_TEST(test_resume_refuses_a_stream_that_is_not_the_one),
 		DEST_TEST(test_token_refusals_say_why),
-		DEST_TEST(test_token_printed_when_fd_0_is_free),
+		DEST_TEST(test_directories_on_fd_0_are_used),
 		DEST_TEST(test_input_of_no_interrupted_receive_says_so),
 		DEST_TEST(test_verbose_messages_of_stop_and_resume),
 		DEST_TEST(test_stop_not_saved_keeps_the_reservation),
