@@ -25,7 +25,7 @@ TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
 FAILURES=0
 CHECKS=0
 
-WORK=$(mktemp -d "${WORK_PARENT:-/tmp}/${WORK_NAME:-$TEST_NAME}.XXXXXX")
+WORK=$(mktemp -d "${WORK_PARENT:-${TMPDIR:-/tmp}}/${WORK_NAME:-$TEST_NAME}.XXXXXX")
 
 # What this script attached and mounted: the only devices and mounts that
 # its exit undoes.  A device or mount of anyone else is never touched.
