@@ -4,6 +4,7 @@
  * the kernel would fill them: cut attempts, restarts seen only in the
  * content, a replay that differs, a resumed stream, a header-less one.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -26,6 +27,23 @@
 #include "stream-builder.h"
 
 #define CHUNK	(64 * 1024)
+
+/*
+ * The pump's naps, counted per thread: the executable's nanosleep()
+ * comes before libc's.
+ */
+static __thread unsigned long naps;
+
+int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+	static int (*real)(const struct timespec *, struct timespec *);
+
+	naps++;
+	if (!real)
+		real = (int (*)(const struct timespec *, struct timespec *))
+		       dlsym(RTLD_NEXT, "nanosleep");
+	return real(req, rem);
+}
 
 /* SUBVOL, then WRITEs of assorted sizes (some spliced), then END. */
 static void build_stream(struct sb *b, bool header, bool end, int seed)
@@ -809,6 +827,7 @@ static void test_large_payloads_are_spliced_not_copied(void **state)
 	assert_int_equal(send_pump_init(&p, pipe_out(&c, false, 0), CHUNK,
 					 false, false, NULL, NULL), 0);
 	copied = bytes_written();
+	naps = 0;
 	attempt(&p, b.buf, b.len, 60);
 	copied = bytes_written() - copied;
 	assert_int_equal(send_pump_finish(&p, 0), 0);
@@ -816,6 +835,8 @@ static void test_large_payloads_are_spliced_not_copied(void **state)
 	assert_collected(&c, b.buf, b.len);
 	printf("%zu bytes into a pipe: %lu of them copied\n", b.len, copied);
 	assert_true(copied < b.len / 4);
+	/* Its reads of 4 KiB find the pipe full: no nap before the next. */
+	assert_true(naps < 10);
 	sb_free(&b);
 }
 
@@ -1130,6 +1151,44 @@ static void test_stream_stopping_before_its_end_is_an_error(void **state)
 	sb_free(&b);
 }
 
+/*
+ * A read of 64 KiB or more, or one that filled the room asked for, finds
+ * no trickle: the pump reads on without a nap.
+ */
+static void test_large_reads_are_not_followed_by_a_nap(void **state)
+{
+	static unsigned char data[CHUNK];
+	const uint8_t uuid[16] = { 1 };
+	struct sb b = { 0 };
+	struct send_pump p;
+	int out = out_file();
+
+	(void)state;
+	sb_header(&b, 1);
+	sb_cmd(&b, BTRFS_SEND_C_SUBVOL);
+	sb_str(&b, BTRFS_SEND_A_PATH, "vol");
+	sb_attr(&b, BTRFS_SEND_A_UUID, uuid, 16);
+	sb_u64(&b, BTRFS_SEND_A_CTRANSID, 7);
+	sb_end_cmd(&b);
+	sb_cmd(&b, BTRFS_SEND_C_WRITE);
+	sb_str(&b, BTRFS_SEND_A_PATH, "f");
+	sb_u64(&b, BTRFS_SEND_A_FILE_OFFSET, 0);
+	/* The whole stream 64 KiB: one read takes it. */
+	sb_attr(&b, BTRFS_SEND_A_DATA, data, 65536 - b.len - 4 - 10);
+	sb_end_cmd(&b);
+	sb_simple(&b, BTRFS_SEND_C_END);
+	assert_int_equal(b.len, 65536);
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
+					 NULL), 0);
+	naps = 0;
+	attempt(&p, b.buf, b.len, b.len);
+	assert_int_equal(naps, 0);
+	assert_int_equal(send_pump_finish(&p, 0), 0);
+	send_pump_free(&p);
+	assert_output(out, b.buf, b.len);
+	sb_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1157,6 +1216,7 @@ int main(void)
 		cmocka_unit_test(test_output_refusing_splice_gets_copies),
 		cmocka_unit_test(test_unit_at_the_disarm_point_is_checked),
 		cmocka_unit_test(test_stream_stopping_before_its_end_is_an_error),
+		cmocka_unit_test(test_large_reads_are_not_followed_by_a_nap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
