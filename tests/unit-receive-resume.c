@@ -934,10 +934,21 @@ static void test_directories_on_fd_0_are_used(void **state)
 	ret = take_up(d, fd, false, &marks, &s);
 	receive_close_subvol(&d->ctx, false);
 	assert_int_equal(dup2(in, STDIN_FILENO), STDIN_FILENO);
-	close(in);
 	assert_int_equal(ret, 0);
 	assert_int_equal(state_of(d), RESUME_APPLYING);
 	send_stream_close(s);
+	close(fd);
+
+	/* On fd 0 a changed partial subvolume is still refused. */
+	set_state(d, RESUME_STOPPED);
+	fake.ctransid++;
+	fd = continuation(&r.tok, &full, RESUME_FRAME_LEN);
+	close(STDIN_FILENO);
+	ret = take_up(d, fd, false, &marks, NULL);
+	assert_int_equal(dup2(in, STDIN_FILENO), STDIN_FILENO);
+	close(in);
+	assert_int_equal(ret, -ESTALE);
+	assert_int_equal(state_of(d), RESUME_STOPPED);
 	close(fd);
 	sb_free(&full);
 }

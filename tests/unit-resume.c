@@ -862,6 +862,7 @@ static void test_record_find_takes_only_record_names(void **state)
 {
 	static const char *const names[] = {
 		".btrfs-receive-resume",	/* no subvolume name */
+		"..btrfs-receive-resume",	/* an empty one */
 		"xsnap.btrfs-receive-resume",	/* no leading dot */
 		".snap.btrfs-receive-resumX",	/* another suffix */
 	};
