@@ -1189,6 +1189,61 @@ static void test_large_reads_are_not_followed_by_a_nap(void **state)
 	sb_free(&b);
 }
 
+/* Two WRITEs; the first one's data differs by seed. */
+static int write_seed;
+
+static void add_two_seeded_writes(struct sb *b)
+{
+	char data[10];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		memset(data, i ? 'z' : 'a' + write_seed, sizeof(data));
+		sb_cmd(b, BTRFS_SEND_C_WRITE);
+		sb_str(b, BTRFS_SEND_A_PATH, "f");
+		sb_u64(b, BTRFS_SEND_A_FILE_OFFSET, 0);
+		sb_attr(b, BTRFS_SEND_A_DATA, data, sizeof(data));
+		sb_end_cmd(b);
+	}
+}
+
+/*
+ * --resume onto a stream that differs in an earlier command only: its
+ * last command before the token's offset is the same, the chain is not.
+ */
+static void test_resume_prefix_differing_before_its_last_command(void **state)
+{
+	const unsigned char frame[RESUME_FRAME_LEN] = "btrfs-resume";
+	struct send_stream_pos token;
+	struct sb a, other;
+	struct send_pump p;
+	int out = out_file(), scratch = out_file();
+
+	(void)state;
+	write_seed = 0;
+	stream_with(&a, add_two_seeded_writes);
+	write_seed = 1;
+	stream_with(&other, add_two_seeded_writes);
+	assert_int_equal(send_pump_init(&p, scratch, CHUNK, false, false,
+					 NULL, NULL), 0);
+	attempt(&p, a.buf, a.len - 5, a.len);
+	token = p.done;
+	send_pump_free(&p);
+	close(scratch);
+	assert_int_equal(token.cmds, 3);
+
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, &token,
+					 frame), 0);
+	attempt(&p, other.buf, other.len, 60);
+	assert_int_equal(send_pump_finish(&p, 0), -ESTALE);
+	assert_non_null(strstr(p.msg, "other content"));
+	assert_int_equal(lseek(out, 0, SEEK_END), 0);
+	send_pump_free(&p);
+	close(out);
+	sb_free(&a);
+	sb_free(&other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1217,6 +1272,7 @@ int main(void)
 		cmocka_unit_test(test_unit_at_the_disarm_point_is_checked),
 		cmocka_unit_test(test_stream_stopping_before_its_end_is_an_error),
 		cmocka_unit_test(test_large_reads_are_not_followed_by_a_nap),
+		cmocka_unit_test(test_resume_prefix_differing_before_its_last_command),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
