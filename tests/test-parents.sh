@@ -59,6 +59,18 @@ send_ref "$WORK/s1.full" "$A/s1"
 # s1 by A's uuid (B's received uuid) beside B's ctransid, which C's copy
 # of s1 does not carry: btrfs-progs takes it all the same.
 new_dests || { fail "cannot make the destinations"; finish; }
+# B's transactions run ahead of A's first, so that the transid of B's s1
+# (which the stream of s2 names) is never that of A's s1 (which C's s1
+# carries), however the commits of a busy machine fell.
+generation() {
+	"$REF" subvolume find-new "$1" 999999999 | sed -n 's/^transid marker was //p'
+}
+a_gen=$(generation "$A/s1")
+for ((i = 0; i < 1000; i++)); do
+	[ "$(generation "$B")" -gt $((${a_gen:-0} + 2)) ] && break
+	touch "$B/.tick" && sync -f "$B"
+done
+rm -f "$B/.tick"
 "$REF" receive -q -f "$WORK/s1.full" "$B" ||
 	fail "(a) cannot receive s1 on B"
 receive_both "(a) s1 on C" "$WORK/s1.full"
