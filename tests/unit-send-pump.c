@@ -1244,6 +1244,49 @@ static void test_resume_prefix_differing_before_its_last_command(void **state)
 	sb_free(&other);
 }
 
+static void add_second_write_seeded(struct sb *b)
+{
+	static char data[30000];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		memset(data, i ? 'a' + write_seed : 'z', sizeof(data));
+		sb_cmd(b, BTRFS_SEND_C_WRITE);
+		sb_str(b, BTRFS_SEND_A_PATH, "f");
+		sb_u64(b, BTRFS_SEND_A_FILE_OFFSET, 0);
+		sb_attr(b, BTRFS_SEND_A_DATA, data, sizeof(data));
+		sb_end_cmd(b);
+	}
+}
+
+/*
+ * The output ends inside a command; the next attempt sends another
+ * command there (same length, other content): refused, not spliced on.
+ */
+static void test_other_command_at_the_cut_is_refused(void **state)
+{
+	struct sb a, other;
+	struct send_pump p;
+	int out = out_file();
+
+	(void)state;
+	write_seed = 0;
+	stream_with(&a, add_second_write_seeded);
+	write_seed = 1;
+	stream_with(&other, add_second_write_seeded);
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
+					 NULL), 0);
+	attempt(&p, a.buf, a.len - 20000, 60);
+	assert_true(p.written > p.done.offset);
+	attempt(&p, other.buf, other.len, 60);
+	assert_int_equal(send_pump_finish(&p, 0), -ESTALE);
+	assert_non_null(strstr(p.msg, "another command"));
+	send_pump_free(&p);
+	close(out);
+	sb_free(&a);
+	sb_free(&other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1273,6 +1316,7 @@ int main(void)
 		cmocka_unit_test(test_stream_stopping_before_its_end_is_an_error),
 		cmocka_unit_test(test_large_reads_are_not_followed_by_a_nap),
 		cmocka_unit_test(test_resume_prefix_differing_before_its_last_command),
+		cmocka_unit_test(test_other_command_at_the_cut_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
