@@ -1287,6 +1287,39 @@ static void test_other_command_at_the_cut_is_refused(void **state)
 	sb_free(&other);
 }
 
+/* --resume where the other stream has no command boundary. */
+static void test_resume_without_a_boundary_there_is_refused(void **state)
+{
+	const unsigned char frame[RESUME_FRAME_LEN] = "btrfs-resume";
+	struct send_stream_pos token;
+	struct sb a, other;
+	struct send_pump p;
+	int out = out_file(), scratch = out_file();
+
+	(void)state;
+	stream_with(&a, add_two_writes);
+	stream_with(&other, add_one_long_write);
+	assert_int_equal(send_pump_init(&p, scratch, CHUNK, false, false,
+					 NULL, NULL), 0);
+	/* Cut inside the second WRITE: the token is after the first. */
+	attempt(&p, a.buf, a.len - 20, a.len);
+	token = p.done;
+	send_pump_free(&p);
+	close(scratch);
+	assert_int_equal(token.cmds, 2);
+
+	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, &token,
+					 frame), 0);
+	attempt(&p, other.buf, other.len, 60);
+	assert_int_equal(send_pump_finish(&p, 0), -ESTALE);
+	assert_non_null(strstr(p.msg, "no command boundary"));
+	assert_int_equal(lseek(out, 0, SEEK_END), 0);
+	send_pump_free(&p);
+	close(out);
+	sb_free(&a);
+	sb_free(&other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1317,6 +1350,7 @@ int main(void)
 		cmocka_unit_test(test_large_reads_are_not_followed_by_a_nap),
 		cmocka_unit_test(test_resume_prefix_differing_before_its_last_command),
 		cmocka_unit_test(test_other_command_at_the_cut_is_refused),
+		cmocka_unit_test(test_resume_without_a_boundary_there_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
