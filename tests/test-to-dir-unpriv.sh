@@ -143,9 +143,10 @@ check "without root: s1: one warning for the new device node" \
 	"$WORK/user-s1.err"
 check "without root: every file is the user's" \
 	[ -z "$(find "$U" ! -uid $NOBODY)" ]
+empty_file() { [ -f "$1" ] && [ ! -s "$1" ]; }
 for dev in s0/chr s0/blk s1/chr2; do
 	check "without root: device $dev is an empty regular file" \
-		eval '[ -f "$U/$dev" ] && [ ! -s "$U/$dev" ]'
+		empty_file "$U/$dev"
 done
 check "without root: the FIFO is made" [ -p "$U/s1/fifo" ]
 check "without root: the symlink is made" [ "$(readlink "$U/s1/sl")" = f ]
