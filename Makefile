@@ -96,7 +96,8 @@ deps:
 # tests in one pool, those of the sanitizer lists (below) only under
 # ASan+UBSan.
 check: lint unit-check asan-unit-check btrfs btrfs-asan
-	TEST_JOBS=$(TEST_JOBS) tests/run-integration.sh $(CHECK_TESTS) \
+	@echo "== integration tests, $(TEST_JOBS) at a time"
+	@TEST_JOBS=$(TEST_JOBS) tests/run-integration.sh $(CHECK_TESTS) \
 		$(ASAN_RUNS)
 
 # An assertion of the integration tests must hold its whole condition.
@@ -164,7 +165,8 @@ asan-unit-check: $(ASAN_UNIT_TESTS)
 		$(SANITIZER_ENV) ./$$t || exit 1; done
 
 asan-check: asan-unit-check btrfs-asan
-	TEST_JOBS=$(TEST_JOBS) tests/run-integration.sh $(ASAN_RUNS)
+	@echo "== integration tests under the sanitizers, $(TEST_JOBS) at a time"
+	@TEST_JOBS=$(TEST_JOBS) tests/run-integration.sh $(ASAN_RUNS)
 
 # Mutation testing of the guarding code (tests/MUTATION.md); not in CI.
 # MUTATE_FILES=send-frame.c picks files; MUTATE_ARGS passes options.
