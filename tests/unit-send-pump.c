@@ -387,22 +387,31 @@ static void test_headerless_restart(void **state)
 	sb_free(&both);
 }
 
-/* The kernel's stream stops inside a command and the ioctl says 0. */
-static void test_stream_ending_inside_a_command_is_an_error(void **state)
+/*
+ * The kernel's stream stops short_by bytes before its end and the ioctl says
+ * 0: the pump's finish is an error.
+ */
+static void assert_stream_cut_short_is_an_error(size_t short_by)
 {
 	struct sb b = { 0 };
 	struct send_pump p;
 	int out = out_file();
 
-	(void)state;
 	build_stream(&b, true, true, 0);
 	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
 					 NULL), 0);
-	attempt(&p, b.buf, b.len - 3, 60);
+	attempt(&p, b.buf, b.len - short_by, 60);
 	assert_int_equal(send_pump_finish(&p, 0), -EIO);
 	send_pump_free(&p);
 	close(out);
 	sb_free(&b);
+}
+
+/* The kernel's stream stops inside a command. */
+static void test_stream_ending_inside_a_command_is_an_error(void **state)
+{
+	(void)state;
+	assert_stream_cut_short_is_an_error(3);
 }
 
 #define TRICKLED_CMDS	2000
@@ -1136,19 +1145,8 @@ static void test_unit_at_the_disarm_point_is_checked(void **state)
 /* A stream that stops at a command boundary, before its END. */
 static void test_stream_stopping_before_its_end_is_an_error(void **state)
 {
-	struct sb b = { 0 };
-	struct send_pump p;
-	int out = out_file();
-
 	(void)state;
-	build_stream(&b, true, true, 0);
-	assert_int_equal(send_pump_init(&p, out, CHUNK, false, false, NULL,
-					 NULL), 0);
-	attempt(&p, b.buf, b.len - BTRFS_SEND_CMD_HEADER_LEN, 60);
-	assert_int_equal(send_pump_finish(&p, 0), -EIO);
-	send_pump_free(&p);
-	close(out);
-	sb_free(&b);
+	assert_stream_cut_short_is_an_error(BTRFS_SEND_CMD_HEADER_LEN);
 }
 
 /*
