@@ -375,6 +375,10 @@ self_test_tree_compare() {
 	fallocate -p -o 0 -l 4096 "$b/hole-start"
 	fallocate -p -o 0 -l 4096 "$b/hole-mid"
 	cp --reflink=never "$b/clone-src" "$b/clone.tmp" && mv "$b/clone.tmp" "$b/clone-whole"
+	# The same bytes, compressed on one side only.
+	yes "one line" | head -c 200000 | tee "$a/packed" >"$b/packed"
+	sync -f "$b" && "$REF" filesystem defragment -czstd "$b/packed"
+	sync -f "$a" && sync -f "$b"
 	"$PYTHON" "$TREE_COMPARE" --max 100 "$a" "$b" >"$out"
 	check "tree-compare: differences make exit 1" [ $? -eq 1 ]
 	for f in "setuid: mode:" "big: atime:" "sl-rel: mtime:" \
@@ -386,6 +390,11 @@ self_test_tree_compare() {
 	done
 	check "tree-compare: hole-start reads the same" \
 		sh -c "! grep -qF 'hole-start: content:' '$out'"
+	check "tree-compare: a buffered write's compression is writeback's" \
+		sh -c "! grep -qF 'packed:' '$out'"
+	"$PYTHON" "$TREE_COMPARE" --encoded-layout "$a" "$b" >"$out"
+	check "tree-compare --encoded-layout finds packed: extents:" \
+		grep -qF "packed: extents:" "$out"
 	"$PYTHON" "$TREE_COMPARE" --no-atime --no-data --no-extents \
 		"$a" "$b" >"$out"
 	check "tree-compare --no-atime --no-data" \
@@ -444,14 +453,20 @@ set_dest clones
 RECV_EXPECT_RC=1 receive_both "--no-data with a clone" "$ST/nodata-clones"
 RECV_COMPARE_OPTS=()
 
+# Encoded writes decide the layout: compare it too.
 for fd in "" --force-decompress; do
 	new_dests || { fail "cannot make the destinations"; finish; }
+	RECV_COMPARE_OPTS=()
+	if [ -z "$fd" ]; then
+		RECV_COMPARE_OPTS=(--encoded-layout)
+	fi
 	for alg in zlib zstd lzo; do
 		receive_both "compressed $alg ${fd:-encoded}" "$ST/c-$alg" $fd
 	done
 	receive_both "compressed zstd incremental ${fd:-encoded}" \
 		"$ST/c-zstd1" $fd
 done
+RECV_COMPARE_OPTS=()
 
 new_dests || { fail "cannot make the destinations"; finish; }
 # receive -e stops at the first END: of 3 concatenated streams it takes

@@ -64,7 +64,8 @@ bin() {
 }
 
 # trip WHAT SUBVOL [send args]: send and receive SUBVOL in every pairing,
-# then compare each pairing's result with the reference pair's.
+# then compare each pairing's result with the reference pair's, with
+# $TRIP_COMPARE as an option of tree-compare if set.
 trip() {
 	local what=$1 name=$2 p s r rc
 	shift 2
@@ -77,7 +78,8 @@ trip() {
 		[ "$rc" -eq 0 ] || head -3 "$WORK/trip.err" >&2
 	done
 	for p in ro or oo; do
-		compare_trees "$what ($p vs rr)" "$WORK/drr/$name" "$WORK/d$p/$name"
+		compare_trees "$what ($p vs rr)" "$WORK/drr/$name" "$WORK/d$p/$name" \
+			${TRIP_COMPARE:+"$TRIP_COMPARE"}
 		compare_props "$what ($p vs rr)" "$WORK/drr/$name" "$WORK/d$p/$name"
 	done
 }
@@ -86,5 +88,6 @@ trip "full" s1 "$SRC/s1"
 trip "incremental" s2 -p "$SRC/s1" "$SRC/s2"
 trip "clone source, automatic parent" s3 -c "$SRC/s1" -c "$SRC/s2" "$SRC/s3"
 "$REF" -q subvolume snapshot -r "$SRC/data" "$SRC/c1"
-trip "compressed data" c1 --proto 2 --compressed-data "$SRC/c1"
+TRIP_COMPARE=--encoded-layout trip "compressed data" c1 --proto 2 \
+	--compressed-data "$SRC/c1"
 finish

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
 """tree-compare.py [--no-atime] [--no-times] [--no-data] [--no-flags]
-                   [--no-extents] [--no-dir-size] [--ignore PATH:FIELD]...
+                   [--no-extents] [--encoded-layout] [--no-dir-size]
+                   [--ignore PATH:FIELD]...
                    [--max N] A B
 
 Compare two directory trees as `btrfs receive` leaves them and print every
@@ -17,15 +18,17 @@ nodes, all xattrs (any namespace: user, trusted, security.capability,
 system.posix_acl_*), inode flags (FS_IOC_GETFLAGS, regular files and
 directories) and, for regular files, the content and the sparse layout
 (SEEK_DATA/SEEK_HOLE data ranges, adjacent ranges merged) and the
-extents (FIEMAP: the ranges of shared, encoded and inline extents, each
-merged; they tell a clone from a copy and an encoded write from a plain
-one; both trees must live on filesystems with the same history).  The set of
+shared extents (FIEMAP, ranges merged: they tell a clone from a copy;
+both trees must live on filesystems with the same history).  The set of
 paths must be equal, and paths grouped by inode must form the same
 partition (hardlinks).  ctime, inode numbers and st_dev are ignored.
 
 --no-atime skips atime; --no-data skips content, sparse layout and extents
 (for streams sent with --no-data); --no-flags skips inode flags;
---no-extents skips the FIEMAP comparison; --no-dir-size skips the size
+--no-extents skips the FIEMAP comparison; --encoded-layout also compares
+the ranges of encoded (compressed) and inline extents, for trees written
+by encoded writes: of a buffered write, writeback decides them, and a
+sync() landing mid-write moves them; --no-dir-size skips the size
 of directories (each filesystem counts it its own way); --no-times skips atime and
 mtime (a receive that failed half way leaves wall-clock times); --ignore
 PATH:FIELD skips one field of one path (e.g. `.:mtime`), for a stream
@@ -143,16 +146,16 @@ FIEMAP_EXTENT_LAST = 0x1
 FIEMAP_EXTENT_ENCODED = 0x8
 FIEMAP_EXTENT_DATA_INLINE = 0x200
 FIEMAP_EXTENT_SHARED = 0x2000
-EXTENT_CLASSES = [("shared", FIEMAP_EXTENT_SHARED),
-                  ("encoded", FIEMAP_EXTENT_ENCODED),
-                  ("inline", FIEMAP_EXTENT_DATA_INLINE)]
+SHARED_CLASS = [("shared", FIEMAP_EXTENT_SHARED)]
+LAYOUT_CLASSES = SHARED_CLASS + [("encoded", FIEMAP_EXTENT_ENCODED),
+                                 ("inline", FIEMAP_EXTENT_DATA_INLINE)]
 
 
-def extent_classes(fd):
-    """The ranges of shared (reflinked or snapshotted), encoded
-    (compressed) and inline extents, each merged: how the data was
-    written, beyond what it reads as."""
-    found = {name: [] for name, _ in EXTENT_CLASSES}
+def extent_classes(fd, classes):
+    """The merged ranges of each of classes: shared (reflinked or
+    snapshotted), encoded (compressed), inline extents.  They tell how the
+    data was written, beyond what it reads as."""
+    found = {name: [] for name, _ in classes}
     start = 0
     count = 128
     while True:
@@ -165,7 +168,7 @@ def extent_classes(fd):
         for i in range(mapped):
             logical, _, length = struct.unpack_from("=QQQ", buf, 32 + 56 * i)
             flags = struct.unpack_from("=I", buf, 32 + 56 * i + 40)[0]
-            for name, bit in EXTENT_CLASSES:
+            for name, bit in classes:
                 if flags & bit:
                     r = found[name]
                     if r and r[-1][1] >= logical:
@@ -177,7 +180,7 @@ def extent_classes(fd):
         if last or mapped < count:
             break
     return " ".join("%s=%s" % (n, fmt_ranges(found[n]))
-                    for n, _ in EXTENT_CLASSES)
+                    for n, _ in classes)
 
 
 def fmt_ranges(ranges):
@@ -267,7 +270,9 @@ def describe(root, rel, st, opts):
             d["sparse"] = fmt_ranges(ranges)
             d["content"] = content_digest(fd, st.st_size, ranges)
             if not opts.no_extents:
-                d["extents"] = extent_classes(fd)
+                d["extents"] = extent_classes(
+                    fd, LAYOUT_CLASSES if opts.encoded_layout
+                    else SHARED_CLASS)
         except OSError as e:
             d["content"] = "<error %s>" % os.strerror(e.errno)
         finally:
@@ -303,6 +308,7 @@ def main():
     ap.add_argument("--no-data", action="store_true")
     ap.add_argument("--no-flags", action="store_true")
     ap.add_argument("--no-extents", action="store_true")
+    ap.add_argument("--encoded-layout", action="store_true")
     ap.add_argument("--no-times", action="store_true")
     ap.add_argument("--no-dir-size", action="store_true")
     ap.add_argument("--ignore", action="append", default=[],
