@@ -30,7 +30,7 @@ CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 # Objects shared by the binary and the unit tests.
 LIB_OBJS := crc32c.o send-stream.o progress.o progress-json.o progress-tty.o \
 	    receive-dump.o receive-dump-json.o json-string.o utils.o \
-	    rbtree.o subvol-index.o confined-path.o decompress.o dir-times.o \
+	    rbtree.o subvol-index.o confined-path.o paths.o decompress.o dir-times.o \
 	    receive-apply.o receive-btrfs.o receive-dir.o receive-resume.o copy-tree.o \
 	    resume.o send-pump.o send-frame.o send-prefetch.o mounts.o \
 	    input-reader.o receive-warm.o name-set.o

@@ -27,7 +27,7 @@
 #include <uuid/uuid.h>
 
 #include "commands.h"
-#include "confined-path.h"
+#include "paths.h"
 #include "mounts.h"
 #include "progress.h"
 #include "resume.h"

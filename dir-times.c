@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confined-path.h"
+#include "paths.h"
 #include "dir-times.h"
 
 static struct dir_times_entry *find(struct dir_times_entry *slots,

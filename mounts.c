@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confined-path.h"
+#include "paths.h"
 #include "mounts.h"
 
 struct mountinfo_entry {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confined-path.h"
+#include "paths.h"
 #include "name-set.h"
 
 #define NAME_SET_BUCKETS	4096

@@ -19,6 +19,7 @@
 #include <uuid/uuid.h>
 
 #include "decompress.h"
+#include "paths.h"
 #include "receive-apply.h"
 #include "utils.h"
 

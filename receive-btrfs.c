@@ -23,6 +23,7 @@
 #include "receive-btrfs.h"
 #include "receive-resume.h"
 #include "mounts.h"
+#include "paths.h"
 #include "subvol-index.h"
 #include "utils.h"
 

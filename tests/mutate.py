@@ -49,8 +49,8 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EQUIVALENT_FILE = os.path.join(TOP, "tests", "mutate-equivalent.txt")
 
-FILES = ["send-stream.c", "send-frame.c", "confined-path.c", "resume.c",
-         "receive-resume.c", "send-pump.c"]
+FILES = ["send-stream.c", "send-frame.c", "confined-path.c", "paths.c",
+         "resume.c", "receive-resume.c", "send-pump.c"]
 
 # The unit tests that can reach each file, directly or through a module
 # that calls it.  When unsure, a test is included: a missed one is worse
@@ -62,6 +62,7 @@ UNIT_MAP = {
                      "unit-resume", "unit-receive-resume"],
     "confined-path.c": ["unit-confined-path", "unit-name-set",
                         "unit-receive-warm", "unit-dir-times"],
+    "paths.c": ["unit-confined-path", "unit-name-set", "unit-dir-times"],
     "resume.c": ["unit-resume", "unit-receive-resume"],
     "receive-resume.c": ["unit-receive-resume", "unit-resume"],
     "send-pump.c": ["unit-send-pump"],
@@ -74,6 +75,7 @@ INTEGRATION_MAP = {
                       "test-dump-corpus"],
     "send-frame.c": ["test-dump-crafted", "test-dump-corrupt", "test-send"],
     "confined-path.c": ["test-to-dir", "test-receive-errors"],
+    "paths.c": ["test-to-dir"],
     "resume.c": ["test-enospc-resume"],
     "receive-resume.c": ["test-enospc-resume"],
     "send-pump.c": ["test-send", "test-stopped-send"],

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "confined-path.h"
+#include "paths.h"
 
 struct fixture {
 	char path[64];
