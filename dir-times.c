@@ -15,8 +15,9 @@
 #include "paths.h"
 #include "dir-times.h"
 
-static struct dir_times_entry *find(struct dir_times_entry *slots,
-				    size_t nr_slots, const char *path)
+/* The slot of path: its entry, or the free slot where it would go. */
+static struct dir_times_entry *slot_of(struct dir_times_entry *slots,
+				       size_t nr_slots, const char *path)
 {
 	size_t i = path_hash(path, strlen(path)) & (nr_slots - 1);
 
@@ -36,7 +37,7 @@ static int grow(struct dir_times *dt)
 		return -ENOMEM;
 	for (size_t i = 0; i < dt->nr_slots; i++)
 		if (dt->slots[i].path)
-			*find(slots, nr, dt->slots[i].path) = dt->slots[i];
+			*slot_of(slots, nr, dt->slots[i].path) = dt->slots[i];
 	free(dt->slots);
 	dt->slots = slots;
 	dt->nr_slots = nr;
@@ -58,7 +59,7 @@ int dir_times_set(struct dir_times *dt, const char *path,
 		if (ret < 0)
 			return ret;
 	}
-	e = find(dt->slots, dt->nr_slots, path);
+	e = slot_of(dt->slots, dt->nr_slots, path);
 	e->path = strdup(path);
 	if (!e->path)
 		return -ENOMEM;
@@ -75,7 +76,7 @@ bool dir_times_update_held(struct dir_times *dt, const char *path,
 
 	if (!dt->nr_slots)
 		return false;
-	e = find(dt->slots, dt->nr_slots, path);
+	e = slot_of(dt->slots, dt->nr_slots, path);
 	if (!e->path)
 		return false;
 	e->ts[0] = ts[0];
@@ -119,7 +120,7 @@ int dir_times_move(struct dir_times *dt, const char *from, const char *to)
 			    strdup(old->path);
 		if (!path)
 			goto fail;
-		e = find(slots, dt->nr_slots, path);
+		e = slot_of(slots, dt->nr_slots, path);
 		if (e->path) {
 			free(e->path);
 			used--;

@@ -18,7 +18,8 @@ static size_t bucket_of(const char *name)
 	return path_hash(name, strlen(name)) % NAME_SET_BUCKETS;
 }
 
-static struct name_node **find(const struct name_set *set, const char *name)
+/* The link that points at name's node, or the NULL link ending its chain. */
+static struct name_node **link_of(const struct name_set *set, const char *name)
 {
 	struct name_node **link = &set->buckets[bucket_of(name)];
 
@@ -65,7 +66,7 @@ void name_set_add(struct name_set *set, const char *name)
 		set->buckets = calloc(NAME_SET_BUCKETS, sizeof(*set->buckets));
 	if (!set->buckets)
 		goto unknown;
-	link = find(set, name);
+	link = link_of(set, name);
 	if (*link)
 		return;
 	if (set->count >= set->max)
@@ -88,7 +89,7 @@ void name_set_remove(struct name_set *set, const char *name)
 
 	if (!set->known || !set->buckets)
 		return;
-	link = find(set, name);
+	link = link_of(set, name);
 	node = *link;
 	if (!node)
 		return;
@@ -99,5 +100,5 @@ void name_set_remove(struct name_set *set, const char *name)
 
 bool name_set_surely_absent(const struct name_set *set, const char *name)
 {
-	return set->known && (!set->buckets || !*find(set, name));
+	return set->known && (!set->buckets || !*link_of(set, name));
 }

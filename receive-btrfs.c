@@ -145,9 +145,9 @@ static bool acceptable_source(const struct receive_btrfs *bd,
  * ours whenever the sender received the subvolume itself.  Of these, the
  * first that is read-only and reachable from the anchor.
  */
-static struct subvol_info *find_sender_subvol(struct receive_btrfs *bd,
-					      const uint8_t *uuid,
-					      enum lookup_failure *why)
+static struct subvol_info *sender_subvol_in_index(struct receive_btrfs *bd,
+						  const uint8_t *uuid,
+						  enum lookup_failure *why)
 {
 	struct subvol_info *si;
 
@@ -163,9 +163,13 @@ static struct subvol_info *find_sender_subvol(struct receive_btrfs *bd,
 	return NULL;
 }
 
-static struct subvol_info *lookup_sender_subvol(struct receive_btrfs *bd,
-						const uint8_t *uuid,
-						enum lookup_failure *why)
+/*
+ * The sender's subvolume as sender_subvol_in_index() finds it, with the
+ * index built on first use and built again once on a miss.
+ */
+static struct subvol_info *find_sender_subvol(struct receive_btrfs *bd,
+					      const uint8_t *uuid,
+					      enum lookup_failure *why)
 {
 	struct subvol_info *si;
 	int ret;
@@ -174,7 +178,7 @@ static struct subvol_info *lookup_sender_subvol(struct receive_btrfs *bd,
 	ret = ensure_index(bd);
 	if (ret < 0)
 		return NULL;
-	si = find_sender_subvol(bd, uuid, why);
+	si = sender_subvol_in_index(bd, uuid, why);
 	if (si || ret == 1)
 		return si;
 	/* Subvolumes received since the index was built are not in it. */
@@ -182,7 +186,7 @@ static struct subvol_info *lookup_sender_subvol(struct receive_btrfs *bd,
 	bd->index_ready = false;
 	if (ensure_index(bd) < 0)
 		return NULL;
-	return find_sender_subvol(bd, uuid, why);
+	return sender_subvol_in_index(bd, uuid, why);
 }
 
 /* The end of the error line of a failed lookup: why, in buf. */
@@ -278,7 +282,7 @@ static int make_snapshot(struct receive_ctx *ctx, const char *name,
 	char parent_str[37], reason[PATH_MAX + 128];
 	int parent_fd, ret;
 
-	parent = lookup_sender_subvol(bd, parent_uuid, &why);
+	parent = find_sender_subvol(bd, parent_uuid, &why);
 	if (!parent) {
 		uuid_unparse(parent_uuid, parent_str);
 		error("cannot find parent subvolume %s (transid %llu) of snapshot %s%s",
@@ -319,7 +323,7 @@ static int open_clone_subvol(struct receive_ctx *ctx, const uint8_t *uuid,
 	enum lookup_failure why;
 	struct subvol_info *si;
 
-	si = lookup_sender_subvol(bd, uuid, &why);
+	si = find_sender_subvol(bd, uuid, &why);
 	if (!si) {
 		uuid_unparse(uuid, uuid_str);
 		error("clone: did not find source subvol %s (transid %llu) for %s%s",
