@@ -384,7 +384,7 @@ static void warn_restart(const struct send_stream_restart *r, void *user)
 		(unsigned long long)r->offset, (unsigned long long)r->skipped);
 }
 
-/* The parser on the input: fd, or the reader's chunks when it runs. */
+/* The parser on the input: fd, or the reader's chunks when one runs. */
 static int open_parser(struct send_stream **s, int fd,
 		       struct input_reader *reader)
 {
@@ -394,7 +394,7 @@ static int open_parser(struct send_stream **s, int fd,
 		error("cannot set up the stream parser: %s", strerror(-ret));
 		return ret;
 	}
-	if (reader->active)
+	if (reader && reader->active)
 		send_stream_set_reader(*s, input_reader_read, reader);
 	return 0;
 }
@@ -404,7 +404,7 @@ static int open_parser(struct send_stream **s, int fd,
  * concatenated input is dumped; -e stops at the first END command.
  */
 static int dump_stream(const struct receive_opts *o, int fd,
-		       struct input_reader *reader, struct progress *prog)
+		       struct progress *prog)
 {
 	static char outbuf[64 * 1024];
 	const struct send_stream_loop loop = {
@@ -421,7 +421,7 @@ static int dump_stream(const struct receive_opts *o, int fd,
 
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	dump_ctx_init(&ctx, stdout);
-	ret = open_parser(&s, fd, reader);
+	ret = open_parser(&s, fd, NULL);
 	if (ret < 0)
 		return ret;
 	ctx.stream = s;
@@ -682,7 +682,11 @@ static int receive_run(int argc, char **argv)
 	/* Warming pays in an incremental; a resume parses a prefix first. */
 	if (o.file && !o.dump && !o.resume)
 		in.warm = receive_warm_start(in.fd);
-	if (o.file)
+	/*
+	 * A dump is cheap per byte: the kernel's readahead into the page
+	 * cache outruns O_DIRECT chunks read one at a time.
+	 */
+	if (o.file && !o.dump)
 		input_reader_start(&in.reader, in.fd);
 	if (o.progress) {
 		if (output_format == OUTPUT_JSON)
@@ -691,7 +695,7 @@ static int receive_run(int argc, char **argv)
 		progp = &prog;
 	}
 	if (o.dump) {
-		ret = dump_stream(&o, in.fd, &in.reader, progp);
+		ret = dump_stream(&o, in.fd, progp);
 	} else {
 		ret = open_destination(&o, &ctx);
 		if (ret >= 0) {
@@ -704,7 +708,7 @@ static int receive_run(int argc, char **argv)
 		}
 	}
 	receive_warm_stop(in.warm);
-	if (o.file)
+	if (in.reader.file_fd >= 0)
 		input_reader_stop(&in.reader);
 	status = ret < 0 ? 1 : 0;
 	if (progp)
