@@ -66,7 +66,7 @@ TEST_JOBS ?= 3
 LIB_SRCS = $(LIB_OBJS:.o=.c)
 FUZZERS := tests/fuzz-dump tests/fuzz-receive
 
-.PHONY: all demo deps check lint fuzz unit-check integration-check install \
+.PHONY: all demo deps check lint hdrcheck fuzz unit-check integration-check install \
 	uninstall clean asan asan-check asan-unit-check bench mutate
 
 all: btrfs
@@ -95,7 +95,7 @@ deps:
 # Every test once: the unit tests of both builds, then the integration
 # tests in one pool, those of the sanitizer lists (below) only under
 # ASan+UBSan.
-check: lint unit-check asan-unit-check btrfs btrfs-asan
+check: lint hdrcheck unit-check asan-unit-check btrfs btrfs-asan
 	@echo "== integration tests, $(TEST_JOBS) at a time"
 	@TEST_JOBS=$(TEST_JOBS) tests/run-integration.sh $(CHECK_TESTS) \
 		$(ASAN_RUNS)
@@ -104,6 +104,13 @@ check: lint unit-check asan-unit-check btrfs btrfs-asan
 lint:
 	python3 tests/lint-checks.py --self-test
 	python3 tests/lint-checks.py
+
+# Every header compiles on its own: it includes what it uses.
+hdrcheck:
+	@for h in *.h; do \
+		echo "#include \"$$h\"" | $(CC) $(ALL_CFLAGS) -Werror -I. \
+			-x c -fsyntax-only - || { echo "$$h: not self-contained"; exit 1; }; \
+	done
 
 demo: btrfs
 	./demo.sh

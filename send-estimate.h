@@ -9,6 +9,7 @@
 #define SEND_ESTIMATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct send_estimate {
