@@ -25,13 +25,31 @@
 #include "utils.h"
 
 #define TOKEN_VERSION		1
-#define BLOB_LEN		87
 #define RECORD_PREFIX		"."
 #define RECORD_SUFFIX		".btrfs-receive-resume"
 #define RECORD_HEADER		"btrfs-receive-resume 1\n"
 #define RECORD_MAX		(4 * PATH_MAX + 2048)
 /* The record file's size: the longest record (a cap_path in hex) fits. */
 #define RECORD_SIZE		16384
+
+/* Where each field of the blob starts. */
+enum {
+	BLOB_MAGIC = 0,			/* "BR" */
+	BLOB_VERSION = 2,		/* u8 */
+	BLOB_FLAGS = 3,			/* the u32s and u64s little-endian */
+	BLOB_PROTO = 7,
+	BLOB_UUID = 11,			/* 16 bytes */
+	BLOB_CTRANSID = 27,
+	BLOB_PARENT_UUID = 35,		/* 16 bytes */
+	BLOB_PARENT_CTRANSID = 51,
+	BLOB_OFFSET = 59,
+	BLOB_CMDS = 67,
+	BLOB_CHAIN = 75,
+	BLOB_LAST_CRC = 79,
+	BLOB_CRC = 83,			/* of every byte before it */
+	BLOB_LEN = RESUME_BLOB_LEN
+};
+_Static_assert(BLOB_CRC + 4 == BLOB_LEN, "the CRC ends the blob");
 
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -53,48 +71,48 @@ void resume_token_from_pos(struct resume_token *t,
 
 static void blob_encode(const struct resume_token *t, unsigned char *b)
 {
-	b[0] = 'B';
-	b[1] = 'R';
-	b[2] = TOKEN_VERSION;
-	put_le32(b + 3, t->flags);
-	put_le32(b + 7, t->pos.version);
-	memcpy(b + 11, t->uuid, 16);
-	put_le64(b + 27, t->ctransid);
-	memcpy(b + 35, t->parent_uuid, 16);
-	put_le64(b + 51, t->parent_ctransid);
-	put_le64(b + 59, t->pos.offset);
-	put_le64(b + 67, t->pos.cmds);
-	put_le32(b + 75, t->pos.chain);
-	put_le32(b + 79, t->pos.last_crc);
-	put_le32(b + 83, crc32c_update(0, b, 83));
+	b[BLOB_MAGIC] = 'B';
+	b[BLOB_MAGIC + 1] = 'R';
+	b[BLOB_VERSION] = TOKEN_VERSION;
+	put_le32(b + BLOB_FLAGS, t->flags);
+	put_le32(b + BLOB_PROTO, t->pos.version);
+	memcpy(b + BLOB_UUID, t->uuid, 16);
+	put_le64(b + BLOB_CTRANSID, t->ctransid);
+	memcpy(b + BLOB_PARENT_UUID, t->parent_uuid, 16);
+	put_le64(b + BLOB_PARENT_CTRANSID, t->parent_ctransid);
+	put_le64(b + BLOB_OFFSET, t->pos.offset);
+	put_le64(b + BLOB_CMDS, t->pos.cmds);
+	put_le32(b + BLOB_CHAIN, t->pos.chain);
+	put_le32(b + BLOB_LAST_CRC, t->pos.last_crc);
+	put_le32(b + BLOB_CRC, crc32c_update(0, b, BLOB_CRC));
 }
 
 static int blob_decode(const unsigned char *b, struct resume_token *t,
 		       const char **why)
 {
-	if (b[0] != 'B' || b[1] != 'R') {
+	if (b[BLOB_MAGIC] != 'B' || b[BLOB_MAGIC + 1] != 'R') {
 		*why = "not a resume token";
 		return -EINVAL;
 	}
-	if (get_le32(b + 83) != crc32c_update(0, b, 83)) {
+	if (get_le32(b + BLOB_CRC) != crc32c_update(0, b, BLOB_CRC)) {
 		*why = "checksum mismatch (damaged or edited)";
 		return -EINVAL;
 	}
-	if (b[2] != TOKEN_VERSION) {
+	if (b[BLOB_VERSION] != TOKEN_VERSION) {
 		*why = "token version not supported";
 		return -EINVAL;
 	}
 	memset(t, 0, sizeof(*t));
-	t->flags = get_le32(b + 3);
-	t->pos.version = get_le32(b + 7);
-	memcpy(t->uuid, b + 11, 16);
-	t->ctransid = get_le64(b + 27);
-	memcpy(t->parent_uuid, b + 35, 16);
-	t->parent_ctransid = get_le64(b + 51);
-	t->pos.offset = get_le64(b + 59);
-	t->pos.cmds = get_le64(b + 67);
-	t->pos.chain = get_le32(b + 75);
-	t->pos.last_crc = get_le32(b + 79);
+	t->flags = get_le32(b + BLOB_FLAGS);
+	t->pos.version = get_le32(b + BLOB_PROTO);
+	memcpy(t->uuid, b + BLOB_UUID, 16);
+	t->ctransid = get_le64(b + BLOB_CTRANSID);
+	memcpy(t->parent_uuid, b + BLOB_PARENT_UUID, 16);
+	t->parent_ctransid = get_le64(b + BLOB_PARENT_CTRANSID);
+	t->pos.offset = get_le64(b + BLOB_OFFSET);
+	t->pos.cmds = get_le64(b + BLOB_CMDS);
+	t->pos.chain = get_le32(b + BLOB_CHAIN);
+	t->pos.last_crc = get_le32(b + BLOB_LAST_CRC);
 	t->pos.headerless = t->flags & RESUME_FLAG_HEADERLESS;
 	t->pos.ended = t->flags & RESUME_FLAG_ENDED;
 	if (t->pos.version < 1 || t->pos.version > BTRFS_SEND_STREAM_VERSION ||

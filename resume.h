@@ -50,7 +50,9 @@ bool resume_token_equal(const struct resume_token *a,
  */
 #define RESUME_FRAME_MAGIC	"btrfs-resume"
 #define RESUME_FRAME_MAGIC_LEN	13
-#define RESUME_FRAME_LEN	(RESUME_FRAME_MAGIC_LEN + 4 + 87)
+/* The token's bytes before base64url: 29 groups of 3, 116 characters. */
+#define RESUME_BLOB_LEN		87
+#define RESUME_FRAME_LEN	(RESUME_FRAME_MAGIC_LEN + 4 + RESUME_BLOB_LEN)
 
 void resume_frame_encode(const struct resume_token *t, unsigned char *buf);
 bool resume_frame_magic(const unsigned char *buf);
