@@ -292,8 +292,9 @@ static int copy_xattr_list(struct tree_copy *tc, int src_dir, int dst_dir,
 }
 
 /*
- * xattr calls have no *at() form: they run from inside the directory
- * (receive is single-threaded; receive-btrfs.c does the same).
+ * xattr calls have no *at() form: they run from inside the directory, as
+ * the applier's do (receive-apply.c, enter_dir_of(): no other thread
+ * resolves a path against the working directory).
  */
 static int copy_xattrs(struct tree_copy *tc, int src_dir, int dst_dir,
 		       const char *name)
