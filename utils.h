@@ -69,6 +69,13 @@ int start_thread_without_signals(pthread_t *thread, void *(*fn)(void *),
 				 void *arg);
 
 /*
+ * Whether BTRFS_MECHANISMS_OFF (a comma-separated list) names this speed
+ * mechanism: a switch for bench/run-bench.sh's BENCH_MECHANISMS, which
+ * measures each one on against off.  The output never depends on it.
+ */
+bool mechanism_off(const char *name);
+
+/*
  * Make room in the fd table for every fd below count, at once.  In a
  * process with threads each growth of the table waits for an RCU grace
  * period (the kernel's expand_fdtable); a table grown one doubling at a

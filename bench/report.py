@@ -106,11 +106,47 @@ def cpu_model():
     return platform.processor() or "?"
 
 
+def mechanisms(paths, runs, scale):
+    """One row per mechanism-NAME.tsv: its target, medians on (ours) and
+    off (ref), their ratio, and whether the runs' ranges are apart."""
+    rows = []
+    for path in sorted(paths):
+        name = os.path.basename(path)[len("mechanism-"):-len(".tsv")]
+        recs, _ = load(path)
+        for (ds, op, tool), on in sorted(recs.items()):
+            if tool != "ours" or (ds, op, "ref") not in recs:
+                continue
+            off = recs[(ds, op, "ref")]
+            for key, label in (("wall", "wall"), ("wallsync", "+sync")):
+                v_on = [r["wall"] + (r["sync"] if key == "wallsync" else 0)
+                        for r in on]
+                v_off = [r["wall"] + (r["sync"] if key == "wallsync" else 0)
+                         for r in off]
+                apart = max(v_on) < min(v_off) or max(v_off) < min(v_on)
+                rows.append([name, "%s %s" % (ds, op), label,
+                             "%s (%s-%s)" % (secs(statistics.median(v_on)),
+                                             secs(min(v_on)), secs(max(v_on))),
+                             "%s (%s-%s)" % (secs(statistics.median(v_off)),
+                                             secs(min(v_off)),
+                                             secs(max(v_off))),
+                             ratio(statistics.median(v_on),
+                                   statistics.median(v_off)),
+                             "yes" if apart else "no"])
+    print("# Speed mechanisms, each on against off\n")
+    print("Scale %s, %s runs of each, alternated, caches dropped before "
+          "every command; ratio = on / off of the medians (below 1: the "
+          "mechanism gains).  Load average at the end: %s.\n"
+          % (scale, runs, sh(["cut", "-d ", "-f1-3", "/proc/loadavg"])))
+    print(table(["mechanism", "target", "time", "on", "off", "on/off",
+                 "ranges apart"], rows))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tsv", required=True)
-    ap.add_argument("--manifest", required=True)
-    ap.add_argument("--work", required=True)
+    ap.add_argument("--mechanisms", nargs="+")
+    ap.add_argument("--tsv")
+    ap.add_argument("--manifest")
+    ap.add_argument("--work")
     ap.add_argument("--scale", default="1")
     ap.add_argument("--runs", default="3")
     ap.add_argument("--ours", default="./btrfs")
@@ -121,6 +157,11 @@ def main():
     ap.add_argument("--output")
     ap.add_argument("--warm", action="store_true")
     o = ap.parse_args()
+    if o.mechanisms:
+        mechanisms(o.mechanisms, o.runs, o.scale)
+        return 0
+    if not (o.tsv and o.manifest and o.work):
+        ap.error("--tsv, --manifest and --work are required")
 
     rows, raw = load(o.tsv)
     with open(o.manifest) as f:

@@ -17,6 +17,11 @@
 #   BENCH_KEEP=1        keep the work directory (not the mounts) at exit
 #   BENCH_PROGRESS=1    ours sends and receives with --progress (status
 #                       lines on stderr), to measure what --progress costs
+#   BENCH_OPS="send receive pipe dump"   which operations to time
+#   BENCH_MECHANISMS="NAME:DATASET:OP ..."  instead of ours against the
+#                       reference: for each entry, ours against ours with
+#                       BTRFS_MECHANISMS_OFF=NAME (one of its speed
+#                       mechanisms off), OP of DATASET only; no floor
 #   BENCH_WARM=1        the warm-cache pass: before every timed command the
 #                       dataset's source and stream are read (every file,
 #                       with its xattrs) instead of the caches dropped
@@ -29,6 +34,8 @@ ref=${BENCH_REF:-/usr/bin/btrfs}
 scale=${BENCH_SCALE:-1}
 runs=${BENCH_RUNS:-3}
 datasets=${BENCH_DATASETS:-big small sparse incr}
+ops=${BENCH_OPS:-send receive pipe dump}
+mechanisms=${BENCH_MECHANISMS:-}
 python=${PYTHON:-python3}
 export TZ=UTC LC_ALL=C
 
@@ -200,6 +207,10 @@ progress_opt() {
 	return 0
 }
 
+has_op() {
+	[[ " $ops " == *" $1 "* ]]
+}
+
 bin_of() {
 	if [ "$1" = ours ]; then echo "$ours"; else echo "$ref"; fi
 }
@@ -266,6 +277,19 @@ warm_up() {
 	done
 }
 
+verify_streams() {
+	local ds=$1
+	if cmp -s "$streams/$ds.ours.sent" "$streams/$ds.ref" &&
+		cmp -s "$streams/$ds.ref.sent" "$streams/$ds.ref"; then
+		log "verify $ds: our stream is byte-identical to the reference's"
+	else
+		log "verify $ds: our stream DIFFERS from the reference's:" \
+			"$(cmp "$streams/$ds.ours.sent" "$streams/$ds.ref" 2>&1 |
+				head -1)"
+		echo "$ds stream" >>"$work/failed"
+	fi
+}
+
 bench_dataset() {
 	local ds=$1 run tool order args bin d
 	# shellcheck disable=SC2207
@@ -290,7 +314,7 @@ bench_dataset() {
 		# Alternate which tool goes first.
 		if ((run % 2)); then order="ours ref"; else order="ref ours"; fi
 		log "$ds: run $run/$runs ($order)"
-		for tool in $order; do
+		has_op send && for tool in $order; do
 			bin=$(bin_of "$tool")
 			rm -f "$streams/$ds.$tool.sent"
 			ready "$ds"
@@ -298,7 +322,7 @@ bench_dataset() {
 			timed "$ds" send "$tool" "$run" "$bin" send -q $PROGRESS_OPT \
 				-f "$streams/$ds.$tool.sent" "${args[@]}"
 		done
-		for tool in $order; do
+		has_op receive && for tool in $order; do
 			bin=$(bin_of "$tool")
 			d=$dst/$ds/$tool-file
 			delete_subvols "$d"
@@ -308,7 +332,7 @@ bench_dataset() {
 			timed "$ds" receive "$tool" "$run" "$bin" receive -q $PROGRESS_OPT \
 				-f "$streams/$ds.ref" "$d"
 		done
-		for tool in $order; do
+		has_op pipe && for tool in $order; do
 			bin=$(bin_of "$tool")
 			d=$dst/$ds/$tool-pipe
 			delete_subvols "$d"
@@ -317,7 +341,7 @@ bench_dataset() {
 			PROGRESS_OPT=$(progress_opt "$tool")
 			timed_pipe "$ds" "$tool" "$run" "$bin" "$d" "${args[@]}"
 		done
-		for tool in $order; do
+		has_op dump && for tool in $order; do
 			bin=$(bin_of "$tool")
 			ready "$ds"
 			timed "$ds" dump "$tool" "$run" "$bin" receive --dump \
@@ -330,22 +354,17 @@ bench_dataset() {
 		echo "estimate of $ds failed" >>"$work/failed"
 	# Correctness, after the timed runs: the same stream from both send
 	# implementations, every received tree equal to its source.
-	if cmp -s "$streams/$ds.ours.sent" "$streams/$ds.ref" &&
-		cmp -s "$streams/$ds.ref.sent" "$streams/$ds.ref"; then
-		log "verify $ds: our stream is byte-identical to the reference's"
-	else
-		log "verify $ds: our stream DIFFERS from the reference's:" \
-			"$(cmp "$streams/$ds.ours.sent" "$streams/$ds.ref" 2>&1 |
-				head -1)"
-		echo "$ds stream" >>"$work/failed"
-	fi
+	has_op send && verify_streams "$ds"
 	# Two tree comparisons at a time, one per core.
-	verify "$ds" "ours receive (file)" "$dst/$ds/ours-file/$ds" &
-	verify "$ds" "ours receive (pipe)" "$dst/$ds/ours-pipe/$ds"
-	wait
-	verify "$ds" "ref receive (file)" "$dst/$ds/ref-file/$ds" &
-	verify "$ds" "ref receive (pipe)" "$dst/$ds/ref-pipe/$ds"
-	wait
+	local tool kind
+	for tool in ours ref; do
+		for kind in file pipe; do
+			[ -d "$dst/$ds/$tool-$kind/$ds" ] || continue
+			verify "$ds" "$tool receive ($kind)" \
+				"$dst/$ds/$tool-$kind/$ds" &
+		done
+		wait
+	done
 	delete_subvols "$dst/$ds"/*
 	[ "$ds" != incr ] || delete_subvols "$dst/base"
 	rm -f "$streams/$ds".*.sent
@@ -392,6 +411,31 @@ bench_floor() {
 	delete_subvols "$dst/floor"
 	echo "$bytes" >"$work/floor.big-bytes"
 	stat -c %s "$work/small.tar" >"$work/floor.tar-bytes"
+}
+
+# Each mechanism on ("ours") against off ("ref", ours with
+# BTRFS_MECHANISMS_OFF naming it), on its target: medians of wall time
+# and of wall + the sync after, each side's range, and whether the
+# ranges are apart.
+bench_mechanisms() {
+	local m name ds op out=/dev/stdout
+	for m in $mechanisms; do
+		IFS=: read -r name ds op <<<"$m"
+		ref=$work/off-$name
+		printf '#!/bin/sh\nBTRFS_MECHANISMS_OFF=%s exec %s "$@"\n' \
+			"$name" "$ours" >"$ref"
+		chmod +x "$ref"
+		ops=$op
+		tsv=$work/mechanism-$name.tsv
+		log "mechanism $name: $op of $ds, on against off"
+		bench_dataset "$ds"
+	done
+	if [ -n "${BENCH_RESULTS:-}" ] && [ "$BENCH_RESULTS" != 0 ]; then
+		out=$bench/results/$(date +%Y-%m-%d)-$(hostname -s)-mechanisms.md
+	fi
+	"$python" "$bench/report.py" --mechanisms "$work"/mechanism-*.tsv \
+		--runs "$runs" --scale "$scale" >"$out"
+	[ ! -s "$work/failed" ] || die "correctness checks FAILED: $(cat "$work/failed")"
 }
 
 # ---- main ----
@@ -441,6 +485,10 @@ tar -c --xattrs --xattrs-include='user.*' -f "$work/small-inode-order.tar" \
 drop_caches
 log "datasets ready in $(since "$t_start" | cut -d. -f1) s"
 
+if [ -n "$mechanisms" ]; then
+	bench_mechanisms
+	exit
+fi
 bench_floor
 for ds in $datasets; do
 	bench_dataset "$ds"

@@ -167,6 +167,22 @@ static void test_fd_table_reserve_grows_the_table_at_once(void **state)
 	assert_int_equal(fd_table_reserve(want + 1), -EINVAL);
 }
 
+static void test_mechanism_off_takes_whole_names(void **state)
+{
+	(void)state;
+	assert_int_equal(unsetenv("BTRFS_MECHANISMS_OFF"), 0);
+	assert_false(mechanism_off("pipe"));
+	assert_int_equal(setenv("BTRFS_MECHANISMS_OFF", "warm,pipe", 1), 0);
+	assert_true(mechanism_off("warm"));
+	assert_true(mechanism_off("pipe"));
+	assert_false(mechanism_off("pip"));
+	assert_false(mechanism_off("reader"));
+	assert_int_equal(setenv("BTRFS_MECHANISMS_OFF", "pipes,", 1), 0);
+	assert_false(mechanism_off("pipe"));
+	assert_true(mechanism_off("pipes"));
+	assert_int_equal(unsetenv("BTRFS_MECHANISMS_OFF"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +193,7 @@ int main(void)
 		cmocka_unit_test(test_parse_size_refuses_garbage_and_overflow),
 		cmocka_unit_test(test_parse_u64_takes_digits_only),
 		cmocka_unit_test(test_fd_table_reserve_grows_the_table_at_once),
+		cmocka_unit_test(test_mechanism_off_takes_whole_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
