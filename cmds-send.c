@@ -953,7 +953,7 @@ static struct send_prefetch *start_prefetch(struct send_ctx *s, int fd,
 	const char *env = getenv("BTRFS_SEND_PREFETCH");
 	uint64_t min_transid = 0;
 
-	if (env && !strcmp(env, "0"))
+	if ((env && !strcmp(env, "0")) || mechanism_off("prefetch"))
 		return NULL;
 	/* Of an incremental, only the leaves changed since the parent. */
 	if (s->parent_id) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "paths.h"
+#include "utils.h"
 #include "name-set.h"
 
 #define NAME_SET_BUCKETS	4096
@@ -31,7 +32,7 @@ static struct name_node **link_of(const struct name_set *set, const char *name)
 void name_set_init(struct name_set *set, size_t max)
 {
 	memset(set, 0, sizeof(*set));
-	set->max = max;
+	set->max = mechanism_off("names") ? 0 : max;
 }
 
 void name_set_reset(struct name_set *set, bool known)
@@ -45,7 +46,7 @@ void name_set_reset(struct name_set *set, bool known)
 			set->count--;
 		}
 	}
-	set->known = known;
+	set->known = known && set->max;
 }
 
 void name_set_free(struct name_set *set)

@@ -455,9 +455,12 @@ static void free_warm(struct receive_warm *w)
 
 struct receive_warm *receive_warm_start(int stream_fd)
 {
-	struct receive_warm *w = calloc(1, sizeof(*w));
+	struct receive_warm *w;
 	off_t pos = lseek(stream_fd, 0, SEEK_CUR);
 
+	if (mechanism_off("warm"))
+		return NULL;
+	w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
 	w->root_fd = -1;
