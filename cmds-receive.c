@@ -22,6 +22,8 @@
 #include "commands.h"
 #include "input-reader.h"
 #include "progress.h"
+#include "progress-json.h"
+#include "progress-tty.h"
 #include "receive-btrfs.h"
 #include "receive-dir.h"
 #include "receive-dump.h"
@@ -676,7 +678,9 @@ static int receive_run(int argc, char **argv)
 	if (in.fd < 0)
 		return 1;
 	if (o.progress)
-		progress_init(&prog, "Received", input_size(&o, in.fd));
+		progress_init(&prog, output_format == OUTPUT_JSON ?
+			      &progress_json_view : &progress_tty_view,
+			      "receive", "Received", input_size(&o, in.fd));
 	if (!o.dump)
 		raise_fd_limit();
 	/* Warming pays in an incremental; a resume parses a prefix first. */
@@ -689,8 +693,6 @@ static int receive_run(int argc, char **argv)
 	if (o.file && !o.dump)
 		input_reader_start(&in.reader, in.fd);
 	if (o.progress) {
-		if (output_format == OUTPUT_JSON)
-			progress_use_json(&prog, "receive");
 		progress_watch(&prog, in.fd, "the input", -1);
 		progp = &prog;
 	}

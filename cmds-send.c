@@ -30,6 +30,8 @@
 #include "paths.h"
 #include "mounts.h"
 #include "progress.h"
+#include "progress-json.h"
+#include "progress-tty.h"
 #include "resume.h"
 #include "send-estimate.h"
 #include "send-prefetch.h"
@@ -1221,11 +1223,11 @@ static int send_with_progress(struct send_ctx *s, const struct send_opts *o,
 	return ret;
 }
 
-static void start_progress(struct progress *prog, uint64_t total)
+static void start_progress(struct progress *prog)
 {
-	progress_init(prog, "Sent", total);
-	if (output_format == OUTPUT_JSON)
-		progress_use_json(prog, "send");
+	progress_init(prog, output_format == OUTPUT_JSON ?
+		      &progress_json_view : &progress_tty_view,
+		      "send", "Sent", 0);
 }
 
 static int exit_status(const struct send_ctx *s, int ret)
@@ -1273,7 +1275,7 @@ static int send_run(int argc, char **argv)
 	nr_subvols = argc - optind;
 	/* Early, for the JSON summary of a send that fails before it starts. */
 	if (o.progress)
-		start_progress(&prog, 0);
+		start_progress(&prog);
 	/* --estimate alone writes no stream, and touches no -f file. */
 	dry_run = o.estimate && !o.progress;
 

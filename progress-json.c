@@ -16,19 +16,9 @@
 
 #include "json-string.h"
 #include "progress-json.h"
-#include "progress-tty.h"
 #include "utils.h"
 
 #define NSEC_PER_SEC	1000000000ULL
-
-void progress_use_json(struct progress *p, const char *op)
-{
-	p->json_op = op;
-	/* JSON lines, never a line drawn on a terminal. */
-	if (p->live)
-		progress_live_finish(p, NULL);
-	p->tty = false;
-}
 
 /* "sending", "receiving", "skipping" or "syncing": what it does now. */
 static const char *phase(const struct progress *p)
@@ -37,7 +27,7 @@ static const char *phase(const struct progress *p)
 		return "skipping";
 	if (__atomic_load_n(&p->syncing, __ATOMIC_RELAXED))
 		return "syncing";
-	return strcmp(p->json_op, "send") ? "receiving" : "sending";
+	return strcmp(p->op, "send") ? "receiving" : "sending";
 }
 
 static double seconds(uint64_t ns)
@@ -73,14 +63,12 @@ static FILE *open_line(const struct progress *p, char **buf, size_t *len,
 	f = open_memstream(buf, len);
 	if (!f)
 		return NULL;
-	fprintf(f, "{\"operation\":\"%s\",\"phase\":\"%s\"", p->json_op,
-		what);
+	fprintf(f, "{\"operation\":\"%s\",\"phase\":\"%s\"", p->op, what);
 	return f;
 }
 
-void progress_json_update(const struct progress *p, uint64_t now,
-			  uint64_t bytes, uint64_t cmds, const char *path,
-			  size_t path_len)
+static void json_show(struct progress *p, uint64_t now, uint64_t bytes,
+		      uint64_t cmds, const char *path, size_t path_len)
 {
 	uint64_t left = bytes < p->total ? p->total - bytes : 0;
 	bool eta_known = p->total && p->rate > 0;
@@ -110,7 +98,7 @@ void progress_json_update(const struct progress *p, uint64_t now,
  * The summary of a command whose transfer never finished (it failed
  * before, or during the prefix) counts what it did until now.
  */
-void progress_done(struct progress *p, int exit_status)
+static void json_done(struct progress *p, int exit_status)
 {
 	uint64_t end_ns = p->finished ? p->end_ns : progress_now();
 	double secs = seconds(end_ns - p->start_ns);
@@ -118,8 +106,6 @@ void progress_done(struct progress *p, int exit_status)
 	char *buf;
 	FILE *f;
 
-	if (!p->json_op)
-		return;
 	f = open_line(p, &buf, &len, "done");
 	if (!f)
 		return;
@@ -132,3 +118,9 @@ void progress_done(struct progress *p, int exit_status)
 	fprintf(f, ",\"exit_status\":%d}", exit_status);
 	write_line(f, &buf, &len);
 }
+
+const struct progress_view progress_json_view = {
+	.show = json_show,
+	.done = json_done,
+	.show_syncing = true,
+};

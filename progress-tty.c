@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The status line on a terminal.
+ * The text view: a status line drawn in place on a terminal, else one
+ * plain line at each update; then the summary.
  *
  * A line that is only drawn when bytes move freezes when they stop, which
  * looks like a hang.  A thread of our own redraws it when nothing was
@@ -56,9 +57,6 @@ struct progress_live {
 	uint64_t drawn_ns;
 	char path[PATH_SHOWN];
 	size_t path_len;
-	int in_fd;
-	const char *source;
-	int out_fd;
 };
 
 /* The fields of the line, in the order shown. */
@@ -192,6 +190,34 @@ static void release_row(struct progress_live *l)
 	l->row = -1;
 }
 
+/* H:MM:SS */
+static void pretty_time(char *buf, size_t size, uint64_t secs)
+{
+	snprintf(buf, size, "%" PRIu64 ":%02u:%02u", secs / 3600,
+		 (unsigned int)(secs / 60 % 60), (unsigned int)(secs % 60));
+}
+
+/*
+ * A path comes from the stream, which may be hostile: its control bytes
+ * would be terminal escape sequences.  At most size bytes, no NUL.
+ */
+static size_t printable_path(char *buf, size_t size, const char *path,
+			     size_t len)
+{
+	size_t i;
+
+	if (!path)
+		return 0;
+	if (len > size)
+		len = size;
+	for (i = 0; i < len; i++) {
+		unsigned char ch = path[i];
+
+		buf[i] = ch < 0x20 || ch == 0x7f ? '?' : ch;
+	}
+	return len;
+}
+
 static void fill_fields(const struct progress *p, char f[F_NR][FIELD_LEN],
 			uint64_t now, uint64_t bytes, uint64_t cmds,
 			const char *wait)
@@ -206,8 +232,7 @@ static void fill_fields(const struct progress *p, char f[F_NR][FIELD_LEN],
 	snprintf(f[F_DONE], FIELD_LEN, "%s %s", p->verb, a);
 	progress_pretty_size(a, sizeof(a), p->rate);
 	snprintf(f[F_RATE], FIELD_LEN, ", %s/s", a);
-	progress_pretty_elapsed(a, sizeof(a),
-				(now - p->start_ns) / NSEC_PER_SEC);
+	pretty_time(a, sizeof(a), (now - p->start_ns) / NSEC_PER_SEC);
 	snprintf(f[F_ELAPSED], FIELD_LEN, ", %s", a);
 	snprintf(f[F_CMDS], FIELD_LEN, ", %" PRIu64 " commands", cmds);
 	if (__atomic_load_n(&p->syncing, __ATOMIC_RELAXED))
@@ -222,8 +247,7 @@ static void fill_fields(const struct progress *p, char f[F_NR][FIELD_LEN],
 	snprintf(f[F_PCT], FIELD_LEN, " (%u%%)", (unsigned int)pct);
 	left = bytes < p->total ? p->total - bytes : 0;
 	if (p->rate > 0)
-		progress_pretty_elapsed(b, sizeof(b),
-					(uint64_t)(left / p->rate));
+		pretty_time(b, sizeof(b), (uint64_t)(left / p->rate));
 	else
 		snprintf(b, sizeof(b), "-");
 	snprintf(f[F_ETA], FIELD_LEN, ", ETA %s", b);
@@ -294,50 +318,20 @@ static void draw(struct progress *p, uint64_t now, uint64_t bytes,
 	l->drawn_ns = now;
 }
 
-void progress_live_show(struct progress *p, uint64_t now, uint64_t bytes,
-			uint64_t cmds, const char *path, size_t path_len)
-{
-	struct progress_live *l = p->live;
-
-	if (path_len > sizeof(l->path))
-		path_len = sizeof(l->path);
-	status_line_lock();
-	progress_rate_update(p, now, bytes);
-	memcpy(l->path, path, path_len);
-	l->path_len = path_len;
-	draw(p, now, bytes, cmds, NULL);
-	progress_trace(now, "show");
-	status_line_unlock();
-}
-
-void progress_watch(struct progress *p, int in_fd, const char *source,
-		    int out_fd)
-{
-	struct progress_live *l = p->live;
-
-	if (!l)
-		return;
-	status_line_lock();
-	l->in_fd = in_fd;
-	l->source = source;
-	l->out_fd = out_fd;
-	status_line_unlock();
-}
-
 /* What a stalled transfer waits for, if the descriptors tell. */
-static const char *stall_reason(const struct progress_live *l)
+static const char *stall_reason(const struct progress *p)
 {
 	struct pollfd pfd;
 
-	if (l->out_fd >= 0) {
-		pfd = (struct pollfd){ .fd = l->out_fd, .events = POLLOUT };
+	if (p->out_fd >= 0) {
+		pfd = (struct pollfd){ .fd = p->out_fd, .events = POLLOUT };
 		if (poll(&pfd, 1, 0) == 0)
 			return "the output";
 	}
-	if (l->in_fd >= 0) {
-		pfd = (struct pollfd){ .fd = l->in_fd, .events = POLLIN };
+	if (p->in_fd >= 0) {
+		pfd = (struct pollfd){ .fd = p->in_fd, .events = POLLIN };
 		if (poll(&pfd, 1, 0) == 0)
-			return l->source;
+			return p->source;
 	}
 	return NULL;
 }
@@ -358,7 +352,7 @@ static void redraw_if_stale(struct progress *p)
 	now = progress_now();
 	if (now - l->drawn_ns >= STALE_NS) {
 		progress_rate_update(p, now, bytes);
-		draw(p, now, bytes, cmds, stall_reason(l));
+		draw(p, now, bytes, cmds, stall_reason(p));
 		progress_trace(now, "stall");
 	}
 	status_line_unlock();
@@ -436,20 +430,23 @@ static void leave_at_exit(void)
 	status_line_unlock();
 }
 
-void progress_live_start(struct progress *p)
+/*
+ * On a terminal, claim a row on it and start the redraw thread; without
+ * memory for them, plain lines are printed instead.
+ */
+static void tty_start(struct progress *p)
 {
-	struct progress_live *l = calloc(1, sizeof(*l));
+	struct progress_live *l;
 	static bool exit_hooked;
 
+	if (!p->tty)
+		return;
 	if (!exit_hooked)
 		exit_hooked = !atexit(leave_at_exit);
-	if (!l) {
-		p->tty = false;
+	l = calloc(1, sizeof(*l));
+	if (!l)
 		return;
-	}
 	l->row = -1;
-	l->in_fd = -1;
-	l->out_fd = -1;
 	l->drawn_ns = p->start_ns;
 	p->live = l;
 	term_live = l;
@@ -480,19 +477,15 @@ static void make_room_for_summary(struct progress_live *l, size_t len)
 	}
 }
 
-/* Without a summary (NULL), the line is only wiped. */
-void progress_live_finish(struct progress *p, const char *summary)
+/* Stop the redraw thread and print the summary in place of the line. */
+static void live_finish(struct progress *p, const char *summary)
 {
 	struct progress_live *l = p->live;
 
 	stop_thread(l);
 	status_line_lock();
-	if (summary) {
-		make_room_for_summary(l, strlen(summary));
-		fprintf(stderr, "%s\n", summary);
-	} else if (other_row_held(l) || status_line_is_shown()) {
-		fputs("\r\033[K", stderr);
-	}
+	make_room_for_summary(l, strlen(summary));
+	fprintf(stderr, "%s\n", summary);
 	status_line_gone();
 	release_row(l);
 	status_line_unlock();
@@ -503,3 +496,102 @@ void progress_live_finish(struct progress *p, const char *summary)
 	free(l);
 	p->live = NULL;
 }
+
+/* Everything but the path: size, percent, rate, time, ETA, commands. */
+static int format_counts(const struct progress *p, char *buf, size_t size,
+			 uint64_t now, uint64_t bytes, uint64_t cmds)
+{
+	char done[32], total[32], rate[32], elapsed[32], eta[32];
+	uint64_t left;
+	int n;
+
+	progress_pretty_size(done, sizeof(done), bytes);
+	progress_pretty_size(rate, sizeof(rate), p->rate);
+	pretty_time(elapsed, sizeof(elapsed), (now - p->start_ns) / NSEC_PER_SEC);
+	if (!p->total)
+		return snprintf(buf, size, "%s %s, %s/s, %s, %" PRIu64 " commands",
+				p->verb, done, rate, elapsed, cmds);
+	progress_pretty_size(total, sizeof(total), p->total);
+	left = bytes < p->total ? p->total - bytes : 0;
+	if (p->rate > 0)
+		pretty_time(eta, sizeof(eta), (uint64_t)(left / p->rate));
+	else
+		snprintf(eta, sizeof(eta), "-");
+	n = snprintf(buf, size, "%s %s of %s (%u%%), %s/s, %s, ETA %s, %" PRIu64 " commands",
+		     p->verb, done, total,
+		     (unsigned int)(bytes >= p->total ? 100 : bytes * 100 / p->total),
+		     rate, elapsed, eta, cmds);
+	return n;
+}
+
+/* Off a terminal: a line of its own each time, the path in full. */
+static void plain_show(struct progress *p, uint64_t now, uint64_t bytes,
+		       uint64_t cmds, const char *raw_path, size_t raw_len)
+{
+	char line[LINE_LEN];
+	char path[LINE_LEN - 1];
+	size_t path_len;
+	int n;
+
+	path_len = printable_path(path, sizeof(path), raw_path, raw_len);
+	n = format_counts(p, line, sizeof(line), now, bytes, cmds);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	if (path_len)
+		fprintf(stderr, "%s, %.*s\n", line, (int)path_len, path);
+	else
+		fprintf(stderr, "%s\n", line);
+	progress_trace(now, "line");
+}
+
+static void tty_show(struct progress *p, uint64_t now, uint64_t bytes,
+		     uint64_t cmds, const char *path, size_t path_len)
+{
+	struct progress_live *l = p->live;
+
+	if (!l) {
+		plain_show(p, now, bytes, cmds, path, path_len);
+		return;
+	}
+	l->path_len = printable_path(l->path, sizeof(l->path), path,
+				     path_len);
+	draw(p, now, bytes, cmds, NULL);
+	progress_trace(now, "show");
+}
+
+/* Before the summary of a resumed transfer: what it did not move. */
+static void print_skipped(const struct progress *p)
+{
+	char size[32];
+
+	progress_pretty_size(size, sizeof(size), p->skip_bytes);
+	status_line_printf(stderr, "Skipped %" PRIu64 " bytes (%s) in %.1f s, %" PRIu64 " commands, received before the interruption\n",
+		p->skip_bytes, size, (double)p->skip_ns / NSEC_PER_SEC,
+		p->skip_cmds);
+}
+
+/* The summary line: bytes, time, mean rate, commands. */
+static void tty_finish(struct progress *p)
+{
+	double secs = (double)(p->end_ns - p->start_ns) / NSEC_PER_SEC;
+	char size[32], rate[32];
+	char line[256];
+
+	progress_pretty_size(size, sizeof(size), p->end_bytes);
+	progress_pretty_size(rate, sizeof(rate),
+			     secs > 0 ? p->end_bytes / secs : 0);
+	snprintf(line, sizeof(line), "%s %" PRIu64 " bytes (%s) in %.1f s, %s/s, %" PRIu64 " commands",
+		 p->verb, p->end_bytes, size, secs, rate, p->end_cmds);
+	if (p->resumed)
+		print_skipped(p);
+	if (p->live)
+		live_finish(p, line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+const struct progress_view progress_tty_view = {
+	.start = tty_start,
+	.show = tty_show,
+	.finish = tty_finish,
+};

@@ -1,23 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The status line of send --progress and receive --progress.
+ * The counts and the clock of send --progress and receive --progress;
+ * the view the command chose draws them.
  *
  * The caller asks progress_due() after each command or chunk: a read of
  * the coarse monotonic clock, no system call, so that asking costs
  * nothing measurable; only a due line is formatted and written.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "progress.h"
-#include "progress-json.h"
-#include "progress-tty.h"
 #include "utils.h"
 
 #define NSEC_PER_SEC	1000000000ULL
@@ -27,7 +24,6 @@
 #define LOG_INTERVAL_NS	(10 * NSEC_PER_SEC)
 /* The rate follows changes over about this many seconds. */
 #define RATE_TAU_S	3.0
-#define LINE_MAX_LEN	4096
 
 /*
  * For the tests only: the interval of the plain (non-terminal) lines in
@@ -72,9 +68,12 @@ static uint64_t log_interval(void)
 	return LOG_INTERVAL_NS;
 }
 
-void progress_init(struct progress *p, const char *verb, uint64_t total)
+void progress_init(struct progress *p, const struct progress_view *view,
+		   const char *op, const char *verb, uint64_t total)
 {
 	memset(p, 0, sizeof(*p));
+	p->view = view;
+	p->op = op;
 	p->verb = verb;
 	p->total = total;
 	p->tty = isatty(STDERR_FILENO);
@@ -83,8 +82,10 @@ void progress_init(struct progress *p, const char *verb, uint64_t total)
 	p->start_ns = progress_now();
 	p->last_ns = p->start_ns;
 	p->next_ns = p->start_ns + p->interval_ns;
-	if (p->tty)
-		progress_live_start(p);
+	p->in_fd = -1;
+	p->out_fd = -1;
+	if (view->start)
+		view->start(p);
 }
 
 void progress_set_total(struct progress *p, uint64_t total)
@@ -113,14 +114,7 @@ void progress_pretty_size(char *buf, size_t size, double bytes)
 	snprintf(buf, size, "%.2f%s", bytes, units[i]);
 }
 
-/* H:MM:SS */
-static void pretty_time(char *buf, size_t size, uint64_t secs)
-{
-	snprintf(buf, size, "%" PRIu64 ":%02u:%02u", secs / 3600,
-		 (unsigned int)(secs / 60 % 60), (unsigned int)(secs % 60));
-}
-
-static void update_rate(struct progress *p, uint64_t now, uint64_t bytes)
+void progress_rate_update(struct progress *p, uint64_t now, uint64_t bytes)
 {
 	double dt = (double)(now - p->last_ns) / NSEC_PER_SEC;
 	double inst;
@@ -136,84 +130,32 @@ static void update_rate(struct progress *p, uint64_t now, uint64_t bytes)
 	p->last_bytes = bytes;
 }
 
-/* Everything but the path: size, percent, rate, time, ETA, commands. */
-static int format_counts(const struct progress *p, char *buf, size_t size,
-			 uint64_t now, uint64_t bytes, uint64_t cmds)
+static void show(struct progress *p, uint64_t now, uint64_t bytes,
+		 uint64_t cmds, const char *path, size_t path_len)
 {
-	char done[32], total[32], rate[32], elapsed[32], eta[32];
-	uint64_t left;
-	int n;
-
-	progress_pretty_size(done, sizeof(done), bytes);
-	progress_pretty_size(rate, sizeof(rate), p->rate);
-	pretty_time(elapsed, sizeof(elapsed), (now - p->start_ns) / NSEC_PER_SEC);
-	if (!p->total)
-		return snprintf(buf, size, "%s %s, %s/s, %s, %" PRIu64 " commands",
-				p->verb, done, rate, elapsed, cmds);
-	progress_pretty_size(total, sizeof(total), p->total);
-	left = bytes < p->total ? p->total - bytes : 0;
-	if (p->rate > 0)
-		pretty_time(eta, sizeof(eta), (uint64_t)(left / p->rate));
-	else
-		snprintf(eta, sizeof(eta), "-");
-	n = snprintf(buf, size, "%s %s of %s (%u%%), %s/s, %s, ETA %s, %" PRIu64 " commands",
-		     p->verb, done, total,
-		     (unsigned int)(bytes >= p->total ? 100 : bytes * 100 / p->total),
-		     rate, elapsed, eta, cmds);
-	return n;
-}
-
-/*
- * A path comes from the stream, which may be hostile: its control bytes
- * would be terminal escape sequences.
- */
-static size_t printable_path(char *buf, size_t size, const char *path,
-			     size_t len)
-{
-	size_t i;
-
-	if (len >= size)
-		len = size - 1;
-	for (i = 0; i < len; i++) {
-		unsigned char ch = path[i];
-
-		buf[i] = ch < 0x20 || ch == 0x7f ? '?' : ch;
-	}
-	buf[len] = '\0';
-	return len;
+	status_line_lock();
+	progress_rate_update(p, now, bytes);
+	p->view->show(p, now, bytes, cmds, path, path_len);
+	status_line_unlock();
 }
 
 void progress_show(struct progress *p, uint64_t bytes, uint64_t cmds,
-		   const char *raw_path, size_t raw_len)
+		   const char *path, size_t path_len)
 {
-	char line[LINE_MAX_LEN];
-	char path[LINE_MAX_LEN];
 	uint64_t now = progress_now();
-	size_t path_len = 0;
-	int n;
 
-	if (raw_path)
-		path_len = printable_path(path, sizeof(path), raw_path,
-					  raw_len);
 	p->next_ns = now + p->interval_ns;
-	if (p->json_op) {
-		update_rate(p, now, bytes);
-		progress_json_update(p, now, bytes, cmds, raw_path, raw_len);
-		return;
-	}
-	if (p->tty) {
-		progress_live_show(p, now, bytes, cmds, path, path_len);
-		return;
-	}
-	update_rate(p, now, bytes);
-	n = format_counts(p, line, sizeof(line), now, bytes, cmds);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return;
-	if (path_len)
-		fprintf(stderr, "%s, %.*s\n", line, (int)path_len, path);
-	else
-		fprintf(stderr, "%s\n", line);
-	progress_trace(now, "line");
+	show(p, now, bytes, cmds, path, path_len);
+}
+
+void progress_watch(struct progress *p, int in_fd, const char *source,
+		    int out_fd)
+{
+	status_line_lock();
+	p->in_fd = in_fd;
+	p->source = source;
+	p->out_fd = out_fd;
+	status_line_unlock();
 }
 
 void progress_syncing(struct progress *p, bool on)
@@ -221,69 +163,24 @@ void progress_syncing(struct progress *p, bool on)
 	uint64_t now = progress_now();
 
 	__atomic_store_n(&p->syncing, on, __ATOMIC_RELAXED);
-	if (!on || !p->json_op)
-		return;
-	update_rate(p, now, p->seen_bytes);
-	progress_json_update(p, now, p->seen_bytes, p->seen_cmds, NULL, 0);
-}
-
-/* With JSON the summary waits for the exit status: progress_done(). */
-static void record_end(struct progress *p, uint64_t now, uint64_t bytes,
-		       uint64_t cmds)
-{
-	p->finished = true;
-	p->end_ns = now;
-	p->end_bytes = bytes;
-	p->end_cmds = cmds;
-}
-
-/* Before the summary of a resumed transfer: what it did not move. */
-static void print_skipped(const struct progress *p)
-{
-	char size[32];
-
-	progress_pretty_size(size, sizeof(size), p->skip_bytes);
-	status_line_printf(stderr, "Skipped %" PRIu64 " bytes (%s) in %.1f s, %" PRIu64 " commands, received before the interruption\n",
-		p->skip_bytes, size, (double)p->skip_ns / NSEC_PER_SEC,
-		p->skip_cmds);
+	if (on && p->view->show_syncing)
+		show(p, now, p->seen_bytes, p->seen_cmds, NULL, 0);
 }
 
 void progress_finish(struct progress *p, uint64_t bytes, uint64_t cmds)
 {
-	uint64_t now = progress_now();
-	double secs = (double)(now - p->start_ns) / NSEC_PER_SEC;
-	char size[32], rate[32];
-	char line[256];
-
-	if (p->json_op) {
-		record_end(p, now, bytes, cmds);
-		return;
-	}
-	progress_pretty_size(size, sizeof(size), bytes);
-	progress_pretty_size(rate, sizeof(rate), secs > 0 ? bytes / secs : 0);
-	snprintf(line, sizeof(line), "%s %" PRIu64 " bytes (%s) in %.1f s, %s/s, %" PRIu64 " commands",
-		 p->verb, bytes, size, secs, rate, cmds);
-	if (p->tty) {
-		if (p->resumed)
-			print_skipped(p);
-		progress_live_finish(p, line);
-		return;
-	}
-	status_line_clear();
-	if (p->resumed)
-		print_skipped(p);
-	fprintf(stderr, "%s\n", line);
+	p->finished = true;
+	p->end_ns = progress_now();
+	p->end_bytes = bytes;
+	p->end_cmds = cmds;
+	if (p->view->finish)
+		p->view->finish(p);
 }
 
-/* For progress-tty.c. */
-void progress_rate_update(struct progress *p, uint64_t now, uint64_t bytes)
+void progress_done(struct progress *p, int exit_status)
 {
-	update_rate(p, now, bytes);
-}
-
-void progress_pretty_elapsed(char *buf, size_t size, uint64_t secs)
-{
-	pretty_time(buf, size, secs);
+	if (p->view->done)
+		p->view->done(p, exit_status);
 }
 
 void progress_skip_begin(struct progress *p)

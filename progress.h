@@ -2,11 +2,11 @@
 /*
  * A status line on stderr for long transfers (send --progress, receive
  * --progress): bytes, smoothed rate, elapsed time, commands, the current
- * path, and percent and ETA when the total is known.  On a terminal it is
- * redrawn in place at most 4 times a second, and at least once a second
- * by a thread of its own when the transfer stalls (progress-tty.c);
- * otherwise one plain line is printed every 10 seconds.
- * progress_finish() prints the summary.
+ * path, and percent and ETA when the total is known.  This module counts
+ * and times the transfer and says when a line is due (4 times a second
+ * on a terminal, else every 10 seconds); a view, chosen by the command,
+ * draws it: text (progress-tty.h) or JSON Lines (progress-json.h).
+ * progress_finish() and progress_done() end it with a summary.
  */
 #ifndef PROGRESS_H
 #define PROGRESS_H
@@ -17,9 +17,11 @@
 #include <time.h>
 
 struct progress {
+	const struct progress_view *view;
+	const char *op;		/* "send", "receive" */
 	const char *verb;	/* "Received", "Sent" */
 	uint64_t total;		/* 0: unknown */
-	bool tty;
+	bool tty;		/* stderr is a terminal */
 	/* Nanoseconds on CLOCK_MONOTONIC_COARSE, for the cheap check. */
 	uint64_t start_ns;
 	uint64_t next_ns;
@@ -28,7 +30,6 @@ struct progress {
 	uint64_t last_ns;
 	uint64_t last_bytes;
 	double rate;
-	bool drawn;
 
 	/*
 	 * A resumed transfer: the prefix of the stream that was passed over
@@ -45,20 +46,42 @@ struct progress {
 	uint64_t skip_cmds;
 	uint64_t skip_ns;		/* how long it took */
 
-	/* --format json (progress_use_json()): "send", "receive"; or NULL. */
-	const char *json_op;
+	/* Set by progress_finish(). */
 	bool finished;
 	uint64_t end_ns;
 	uint64_t end_bytes;
 	uint64_t end_cmds;
 
 	/*
-	 * On a terminal (progress-tty.c): the counts as they stand, for the
-	 * thread that redraws the line when the transfer stalls.
+	 * The counts as they stand (progress_note()), and what the transfer
+	 * may wait for (progress_watch()), under status_line_lock(): for a
+	 * view that redraws the line when the transfer stalls.
 	 */
 	uint64_t seen_bytes;
 	uint64_t seen_cmds;
+	int in_fd;
+	const char *source;
+	int out_fd;
+	/* The view's own state. */
 	struct progress_live *live;
+};
+
+/* How a transfer is shown: one const table per view; a hook may be NULL. */
+struct progress_view {
+	/* From progress_init(), once the clock has started. */
+	void (*start)(struct progress *p);
+	/*
+	 * An update at now, under status_line_lock(), the rate up to date;
+	 * path as progress_show() takes it, raw from the stream.
+	 */
+	void (*show)(struct progress *p, uint64_t now, uint64_t bytes,
+		     uint64_t cmds, const char *path, size_t path_len);
+	/* The transfer ended: p->end_* hold its figures. */
+	void (*finish)(struct progress *p);
+	/* The command ends with exit_status (progress_done()). */
+	void (*done)(struct progress *p, int exit_status);
+	/* An update is shown, without a path, as syncing begins. */
+	bool show_syncing;
 };
 
 /* Nanoseconds of the coarse monotonic clock (a vDSO call, no syscall). */
@@ -70,7 +93,12 @@ static inline uint64_t progress_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-void progress_init(struct progress *p, const char *verb, uint64_t total);
+/*
+ * Start the clock and the view: op names the command ("send",
+ * "receive"), verb its text ("Sent", "Received").
+ */
+void progress_init(struct progress *p, const struct progress_view *view,
+		   const char *op, const char *verb, uint64_t total);
 /*
  * The total known once the estimate is done: the transfer's clock starts
  * now, on the line (and row) progress_init() set up.
@@ -95,9 +123,9 @@ static inline void progress_note(struct progress *p, uint64_t bytes,
 }
 
 /*
- * On a terminal, what a stalled line says it waits for: in_fd with no
- * data to read is "waiting for <source>" ("the kernel", "the input"),
- * out_fd that takes no more is "waiting for the output".  -1: none.
+ * What a stalled line says it waits for: in_fd with no data to read is
+ * "waiting for <source>" ("the kernel", "the input"), out_fd that takes
+ * no more is "waiting for the output".  -1: none.
  */
 void progress_watch(struct progress *p, int in_fd, const char *source,
 		    int out_fd);
@@ -133,11 +161,6 @@ void progress_skip_end(struct progress *p, uint64_t bytes, uint64_t cmds,
 void progress_syncing(struct progress *p, bool on);
 
 /*
- * Status lines and the summary as JSON Lines instead of text (--format
- * json); op names the command: "send", "receive".
- */
-void progress_use_json(struct progress *p, const char *op);
-/*
  * The command ends with exit_status: with JSON, the summary object is
  * written now, once the status is known; text has its summary already.
  */
@@ -145,5 +168,13 @@ void progress_done(struct progress *p, int exit_status);
 
 /* 1.23GiB: two decimals and a binary unit, like btrfs-progs' sizes. */
 void progress_pretty_size(char *buf, size_t size, double bytes);
+
+/*
+ * For the views.  The rate at now, for a line a view draws on its own
+ * (under status_line_lock()).
+ */
+void progress_rate_update(struct progress *p, uint64_t now, uint64_t bytes);
+/* The test hook of BTRFS_PROGRESS_TRACE_FD: a line drawn at now, by who. */
+void progress_trace(uint64_t now, const char *who);
 
 #endif

@@ -18,8 +18,8 @@ int verbosity = VERBOSITY_DEFAULT;
 enum output_format output_format = OUTPUT_TEXT;
 static bool status_line;
 /*
- * The line may be redrawn by a thread of its own (progress.c): the lock
- * keeps a redraw from landing between the wipe and a message.
+ * The line may be redrawn by a thread of its own (progress-tty.c): the
+ * lock keeps a redraw from landing between the wipe and a message.
  */
 static pthread_mutex_t status_line_mutex = PTHREAD_MUTEX_INITIALIZER;
 static const struct status_line_hooks *status_line_hooks;
@@ -66,13 +66,6 @@ static void wipe_status_line(size_t len)
 	else if (status_line)
 		fputs("\r\033[K", stderr);
 	status_line = false;
-}
-
-void status_line_clear(void)
-{
-	status_line_lock();
-	wipe_status_line(0);
-	status_line_unlock();
 }
 
 void status_line_printf(FILE *out, const char *fmt, ...)

@@ -30,12 +30,11 @@ __attribute__((format(printf, 1, 2)))
 void warning(const char *fmt, ...);
 
 /*
- * A progress line drawn in place on a terminal (progress.c) is wiped
+ * A progress line drawn in place on a terminal (progress-tty.c) is wiped
  * before any other message on stderr, so that the message starts at the
  * left margin rather than after the line.
  */
 void status_line_shown(void);
-void status_line_clear(void);
 bool status_line_is_shown(void);
 /* The line was wiped by whoever drew it (under the lock). */
 void status_line_gone(void);
@@ -46,10 +45,10 @@ void status_line_printf(FILE *out, const char *fmt, ...);
 /*
  * Drawing, wiping and messages hold this lock (a mutex), so that a line
  * redrawn by another thread never lands inside a message.  Hooks set by
- * progress.c on a terminal: lock and unlock the terminal (shared with
- * another process drawing a line on it), and wipe the status line(s)
- * before a message of len bytes, 0 if unknown (shown: this process's
- * line is on the screen).
+ * progress-tty.c on a terminal: lock and unlock the terminal (shared
+ * with another process drawing a line on it), and wipe the status
+ * line(s) before a message of len bytes, 0 if unknown (shown: this
+ * process's line is on the screen).
  */
 struct status_line_hooks {
 	void (*lock)(void);

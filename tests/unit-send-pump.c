@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "progress.h"
+#include "progress-tty.h"
 #include "resume.h"
 #include "send-pump.h"
 #include "stream-builder.h"
@@ -688,7 +689,7 @@ static void test_progress_counts_what_goes_out(void **state)
 	int out;
 
 	(void)state;
-	progress_init(&prog, "Sent", 0);
+	progress_init(&prog, &progress_tty_view, "send", "Sent", 0);
 	pp.prog = &prog;
 	build_stream(&b, true, true, 0);
 	out = out_file();
