@@ -497,50 +497,22 @@ static void live_finish(struct progress *p, const char *summary)
 	p->live = NULL;
 }
 
-/* Everything but the path: size, percent, rate, time, ETA, commands. */
-static int format_counts(const struct progress *p, char *buf, size_t size,
-			 uint64_t now, uint64_t bytes, uint64_t cmds)
-{
-	char done[32], total[32], rate[32], elapsed[32], eta[32];
-	uint64_t left;
-	int n;
-
-	progress_pretty_size(done, sizeof(done), bytes);
-	progress_pretty_size(rate, sizeof(rate), p->rate);
-	pretty_time(elapsed, sizeof(elapsed), (now - p->start_ns) / NSEC_PER_SEC);
-	if (!p->total)
-		return snprintf(buf, size, "%s %s, %s/s, %s, %" PRIu64 " commands",
-				p->verb, done, rate, elapsed, cmds);
-	progress_pretty_size(total, sizeof(total), p->total);
-	left = bytes < p->total ? p->total - bytes : 0;
-	if (p->rate > 0)
-		pretty_time(eta, sizeof(eta), (uint64_t)(left / p->rate));
-	else
-		snprintf(eta, sizeof(eta), "-");
-	n = snprintf(buf, size, "%s %s of %s (%u%%), %s/s, %s, ETA %s, %" PRIu64 " commands",
-		     p->verb, done, total,
-		     (unsigned int)(bytes >= p->total ? 100 : bytes * 100 / p->total),
-		     rate, elapsed, eta, cmds);
-	return n;
-}
-
-/* Off a terminal: a line of its own each time, the path in full. */
+/*
+ * Off a terminal: the fields of the terminal's line but what it waits
+ * for, and the path in full, in one write.
+ */
 static void plain_show(struct progress *p, uint64_t now, uint64_t bytes,
 		       uint64_t cmds, const char *raw_path, size_t raw_len)
 {
-	char line[LINE_LEN];
+	char f[F_NR][FIELD_LEN];
 	char path[LINE_LEN - 1];
 	size_t path_len;
-	int n;
 
+	fill_fields(p, f, now, bytes, cmds, NULL);
 	path_len = printable_path(path, sizeof(path), raw_path, raw_len);
-	n = format_counts(p, line, sizeof(line), now, bytes, cmds);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return;
-	if (path_len)
-		fprintf(stderr, "%s, %.*s\n", line, (int)path_len, path);
-	else
-		fprintf(stderr, "%s\n", line);
+	fprintf(stderr, "%s%s%s%s%s%s%s%s%.*s\n", f[F_DONE], f[F_TOTAL],
+		f[F_PCT], f[F_RATE], f[F_ELAPSED], f[F_ETA], f[F_CMDS],
+		path_len ? ", " : "", (int)path_len, path);
 	progress_trace(now, "line");
 }
 
