@@ -824,8 +824,9 @@ static int open_pipe(int pipefd[2])
 	return ret;
 }
 
-static int start_thread(pthread_t *thread, void *(*body)(void *), void *arg,
-			int pipefd[2])
+/* The thread that reads what the kernel writes into the pipe. */
+static int start_pipe_reader(pthread_t *thread, void *(*body)(void *),
+			     void *arg, int pipefd[2])
 {
 	int ret = pthread_create(thread, NULL, body, arg);
 
@@ -859,7 +860,7 @@ static int estimate_one(struct send_ctx *s, int fd, const char *path,
 	if (ret < 0)
 		return ret;
 	r.in = pipefd[0];
-	ret = start_thread(&thread, estimate_run, &r, pipefd);
+	ret = start_pipe_reader(&thread, estimate_run, &r, pipefd);
 	if (ret < 0)
 		return ret;
 	init_send_args(s, &args, flags, pipefd[1]);
@@ -892,7 +893,7 @@ static int pump_attempt(struct send_ctx *s, int fd, uint64_t flags,
 	pump->in = pipefd[0];
 	pump->write_end = pipefd[1];
 	pump->send_fd = &args.send_fd;
-	ret = start_thread(&thread, send_pump_attempt, pump, pipefd);
+	ret = start_pipe_reader(&thread, send_pump_attempt, pump, pipefd);
 	if (ret < 0)
 		return ret;
 	*ioctl_err = run_send_ioctl(fd, &args);

@@ -384,7 +384,7 @@ static void *redraw_run(void *arg)
 }
 
 /* Started with every signal blocked, which the new thread inherits. */
-static bool start_thread(struct progress *p)
+static bool start_redraw_thread(struct progress *p)
 {
 	struct progress_live *l = p->live;
 	pthread_condattr_t attr;
@@ -452,7 +452,7 @@ static void tty_start(struct progress *p)
 	term_live = l;
 	status_line_set_hooks(&tty_hooks);
 	claim_row(l);
-	l->running = start_thread(p);
+	l->running = start_redraw_thread(p);
 }
 
 /*

@@ -213,7 +213,7 @@ out:
 	pthread_mutex_unlock(&w->lock);
 }
 
-static void begin_subvol(struct receive_warm *w)
+static void count_subvol(struct receive_warm *w)
 {
 	w->subvols++;
 	w->last_path[0] = '\0';
@@ -232,7 +232,7 @@ static int on_subvol(const char *path, const uint8_t *uuid,
 	(void)path;
 	(void)uuid;
 	(void)ctransid;
-	begin_subvol(w);
+	count_subvol(w);
 	w->full_seen = true;
 	return 0;
 }
@@ -246,7 +246,7 @@ static int on_snapshot(const char *path, const uint8_t *uuid,
 	(void)ctransid;
 	(void)parent_uuid;
 	(void)parent_ctransid;
-	begin_subvol(user);
+	count_subvol(user);
 	return 0;
 }
 
