@@ -1132,8 +1132,14 @@ static int flush_dir_times(struct receive_ctx *ctx)
 static int hold_dir_times(struct receive_ctx *ctx, const char *path,
 			  const struct timespec ts[2])
 {
-	int ret = dir_times_set(&ctx->dir_times, path, ts);
+	static int off = -1;
+	int ret;
 
+	if (off < 0)
+		off = mechanism_off("dirtimes");
+	if (off)
+		return set_dir_times(path, ts, ctx);
+	ret = dir_times_set(&ctx->dir_times, path, ts);
 	if (ret == -ENOSPC) {
 		ret = flush_dir_times(ctx);
 		if (ret < 0)
