@@ -601,10 +601,12 @@ static int apply_stream(const struct receive_opts *o,
 	struct apply_loop l = {
 		.o = o, .ctx = ctx, .prog = prog, .warm = in->warm,
 	};
-	struct resume_marks *marks = receive_btrfs_resume_marks(ctx);
+	struct resume_marks *marks = NULL;
 	struct send_stream *s;
 	int ret;
 
+	if (ctx->dest_ops->resume_marks)
+		marks = ctx->dest_ops->resume_marks(ctx);
 	ret = open_parser(&s, in->fd, &in->reader);
 	if (ret < 0)
 		return ret;

@@ -72,6 +72,7 @@ struct receive_loss {
 };
 
 struct receive_ctx;
+struct resume_marks;
 
 /*
  * A destination.  Each callback prints its own errors and returns 0 or a
@@ -120,6 +121,8 @@ struct receive_dest_ops {
 	 * leave it as it is.  ctx->cur is still open.
 	 */
 	int (*finish_subvol)(struct receive_ctx *ctx, bool complete);
+	/* Its resume marks (receive-resume.h).  NULL: it cannot resume. */
+	struct resume_marks *(*resume_marks)(struct receive_ctx *ctx);
 	/* Free the destination's state (ctx->dest). */
 	void (*release)(struct receive_ctx *ctx);
 };

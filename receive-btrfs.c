@@ -401,6 +401,11 @@ static void release(struct receive_ctx *ctx)
 	ctx->dest = NULL;
 }
 
+static struct resume_marks *resume_marks(struct receive_ctx *ctx)
+{
+	return &btrfs_of(ctx)->marks;
+}
+
 static const struct receive_dest_ops btrfs_dest_ops = {
 	.make_subvol = make_subvol,
 	.make_snapshot = make_snapshot,
@@ -408,15 +413,9 @@ static const struct receive_dest_ops btrfs_dest_ops = {
 	.open_clone_subvol = open_clone_subvol,
 	.write_encoded = write_encoded,
 	.finish_subvol = finish_subvol,
+	.resume_marks = resume_marks,
 	.release = release,
 };
-
-struct resume_marks *receive_btrfs_resume_marks(struct receive_ctx *ctx)
-{
-	if (ctx->dest_ops != &btrfs_dest_ops)
-		return NULL;
-	return &btrfs_of(ctx)->marks;
-}
 
 /* -m ROOTMOUNT: trust it, and ask btrfs what it mounts when /proc cannot. */
 static int mount_point_from_option(const char *root_mount,

@@ -10,7 +10,6 @@
 #include <stdbool.h>
 
 #include "receive-apply.h"
-#include "receive-resume.h"
 
 struct receive_btrfs_opts {
 	const char *dest;		/* <mount> */
@@ -26,8 +25,5 @@ struct receive_btrfs_opts {
  */
 int receive_btrfs_open(struct receive_ctx *ctx,
 		       const struct receive_btrfs_opts *o);
-
-/* The resume marks of a btrfs destination; NULL for any other. */
-struct resume_marks *receive_btrfs_resume_marks(struct receive_ctx *ctx);
 
 #endif

@@ -60,7 +60,7 @@ int resume_subvol_finished(struct receive_ctx *ctx, struct resume_marks *marks,
  * prefix; any other input is left alone.  With skip_prefix (receive
  * --resume) the input is an ordinary stream whose prefix is read,
  * checked and not applied.  Nothing is changed before every check passed.
- * Without marks (not a btrfs destination), nothing is done.  prog
+ * Without marks (a destination that cannot resume), nothing is done.  prog
  * (--progress, or NULL) is told what was skipped.
  */
 int resume_take_up(struct send_stream *s, struct receive_ctx *ctx,
