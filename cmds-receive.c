@@ -468,18 +468,6 @@ static void catch_stop_signals(void)
 }
 
 /*
- * A command that failed for a reason that may pass (a full disk) can be
- * retried if applying it again gives the same result; a refused path
- * never passes.
- */
-static bool retry_is_safe(unsigned int cmd, int err)
-{
-	if (err != -ENOSPC && err != -EDQUOT && err != -EIO && err != -ENOMEM)
-		return false;
-	return send_cmd_is_repeatable(cmd);
-}
-
-/*
  * The directory cache of the applier holds up to half the fds allowed:
  * the usual soft limit of 1024 would keep it small.  The fd table is
  * grown to the limit now, before the reader and warmer threads start,
@@ -544,7 +532,8 @@ static bool apply_failed(struct send_stream *s, int err, void *data)
 		status_line_printf(stderr, "%s\n", send_stream_error(s));
 	l->ctx->cur.failed = true;
 	l->stop.errors++;
-	l->stop.retry_last = retry_is_safe(send_stream_cmd_type(s), err);
+	l->stop.retry_last = resume_retry_is_safe(send_stream_cmd_type(s),
+						  err);
 	if (l->o->max_errors && l->stop.errors >= l->o->max_errors)
 		return false;
 	l->stop.retry_last = false;

@@ -434,6 +434,14 @@ int resume_take_up(struct send_stream *s, struct receive_ctx *ctx,
 	return 0;
 }
 
+/* A refused path never passes. */
+bool resume_retry_is_safe(unsigned int cmd, int err)
+{
+	if (err != -ENOSPC && err != -EDQUOT && err != -EIO && err != -ENOMEM)
+		return false;
+	return send_cmd_is_repeatable(cmd);
+}
+
 void resume_after_stop(struct send_stream *s, struct receive_ctx *ctx,
 		       struct resume_marks *marks,
 		       const struct receive_stop *stop, const char *dest)

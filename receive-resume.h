@@ -32,6 +32,12 @@ struct receive_stop {
 };
 
 /*
+ * Whether a receive stopped where cmd failed with err may resume at cmd:
+ * when the reason may pass (a full disk) and applying it again gives the
+ * same result.
+ */
+bool resume_retry_is_safe(unsigned int cmd, int err);
+/*
  * After the apply loop: when the current subvolume is left incomplete,
  * sync it and record where to go on if that is safe, else make sure no
  * old state offers it.  dest names the destination in messages.
