@@ -48,6 +48,7 @@ void receive_ctx_init(struct receive_ctx *ctx, int dest_fd,
 	ctx->dest_fd = dest_fd;
 	ctx->dest_ops = ops;
 	ctx->dest = dest;
+	ctx->unprivileged = ops->lossy_without_root && geteuid() != 0;
 	ctx->cur.fd = -1;
 	ctx->write_fd = -1;
 	confined_init(&ctx->paths, -1, false);

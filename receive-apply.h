@@ -81,6 +81,8 @@ struct resume_marks;
  * applier's (ctx->dest_fd, ctx->cur) without changing it.
  */
 struct receive_dest_ops {
+	/* Without root, lose what only root may keep instead of failing. */
+	bool lossy_without_root;
 	/* Make the subvolume name under ctx->dest_fd. */
 	int (*make_subvol)(struct receive_ctx *ctx, const char *name);
 	/* Make name a snapshot of the sender's subvolume parent_uuid. */
@@ -159,9 +161,10 @@ struct receive_ctx {
 	size_t cap_len;
 
 	/*
-	 * Without root: what the kernel refuses an unprivileged user
-	 * (owners, device nodes, trusted.* and security.* xattrs) is counted
-	 * instead of failing, and told once per kind at the end.
+	 * Without root, on a destination lossy_without_root: what the kernel
+	 * refuses an unprivileged user (owners, device nodes, trusted.* and
+	 * security.* xattrs) is counted instead of failing, and told once
+	 * per kind at the end.
 	 */
 	bool unprivileged;
 	struct receive_loss losses[RECEIVE_LOSS_KINDS];

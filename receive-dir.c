@@ -419,6 +419,7 @@ static void release(struct receive_ctx *ctx)
 }
 
 static const struct receive_dest_ops dir_dest_ops = {
+	.lossy_without_root = true,
 	.make_subvol = make_subvol,
 	.make_snapshot = make_snapshot,
 	.open_clone_subvol = open_clone_subvol,
@@ -458,7 +459,6 @@ int receive_dir_open(struct receive_ctx *ctx, const char *dir, bool do_chroot)
 	rd->not_btrfs = fstatfs(dest_fd, &sfs) < 0 ||
 			sfs.f_type != BTRFS_SUPER_MAGIC;
 	receive_ctx_init(ctx, dest_fd, &dir_dest_ops, rd);
-	ctx->unprivileged = geteuid() != 0;
 	return 0;
 out_close:
 	close(dest_fd);
