@@ -310,30 +310,10 @@ static int scan_on_snapshot(const char *path, const uint8_t *uuid,
 	return 0;
 }
 
-static int scan_on_end(void *user)
-{
-	(void)user;
-	return 0;
-}
-
-/*
- * The other slots stay NULL: the parser reports them as unsupported in a
- * callback, which leaves it in sync, and the scan goes on.
- */
 static const struct send_stream_ops scan_ops = {
 	.subvol = scan_on_subvol,
 	.snapshot = scan_on_snapshot,
-	.end = scan_on_end,
 };
-
-/* The unsupported commands fail in their callback: the scan goes on. */
-static bool scan_go_on(struct send_stream *s, int err, void *data)
-{
-	(void)s;
-	(void)err;
-	(void)data;
-	return true;
-}
 
 /* The scan stops once it has passed where the record says it stopped. */
 static void scan_tick(struct send_stream *s, struct progress *prog)
@@ -365,7 +345,6 @@ static int skip_prefix(struct send_stream *s, struct receive_ctx *ctx,
 	struct prefix_scan scan = { .ctx = ctx, .prog = prog };
 	const struct send_stream_loop loop = {
 		.data = &scan,
-		.callback_failed = scan_go_on,
 		.after = scan_reached_stop,
 	};
 	struct resume_token here;

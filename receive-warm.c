@@ -352,16 +352,7 @@ static int on_utimes(const char *path, const struct send_timespec *atime,
 	return on_path(path, user);
 }
 
-static int on_end(void *user)
-{
-	(void)user;
-	return 0;
-}
-
-/*
- * Commands left NULL (mknod, update_extent, fallocate, verity) fail in
- * their callback, which leaves the parser in sync: nothing to warm there.
- */
+/* Nothing to warm for mknod, update_extent, end, fallocate, verity. */
 static const struct send_stream_ops warm_ops = {
 	.subvol = on_subvol,
 	.snapshot = on_snapshot,
@@ -382,7 +373,6 @@ static const struct send_stream_ops warm_ops = {
 	.chmod = on_u64,
 	.chown = on_chown,
 	.utimes = on_utimes,
-	.end = on_end,
 	.fileattr = on_u64,
 	.encoded_write = on_encoded_write,
 };

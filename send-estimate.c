@@ -133,74 +133,8 @@ static int est_update_extent(const char *path, uint64_t offset, uint64_t len,
 }
 
 /* Every other command is counted as it comes: nothing to do. */
-static int nop_subvol(const char *p, const uint8_t *u, uint64_t t, void *x)
-{ (void)p; (void)u; (void)t; (void)x; return 0; }
-static int nop_snapshot(const char *p, const uint8_t *u, uint64_t t,
-			const uint8_t *pu, uint64_t pt, void *x)
-{ (void)p; (void)u; (void)t; (void)pu; (void)pt; (void)x; return 0; }
-static int nop_path(const char *p, void *x)
-{ (void)p; (void)x; return 0; }
-static int nop_mknod(const char *p, uint64_t m, uint64_t r, void *x)
-{ (void)p; (void)m; (void)r; (void)x; return 0; }
-static int nop_path2(const char *p, const char *q, void *x)
-{ (void)p; (void)q; (void)x; return 0; }
-static int nop_write(const char *p, const void *d, uint64_t o, size_t l,
-		     void *x)
-{ (void)p; (void)d; (void)o; (void)l; (void)x; return 0; }
-static int nop_clone(const char *p, uint64_t o, uint64_t l, const uint8_t *u,
-		     uint64_t t, const char *cp, uint64_t co, void *x)
-{ (void)p; (void)o; (void)l; (void)u; (void)t; (void)cp; (void)co; (void)x;
-  return 0; }
-static int nop_set_xattr(const char *p, const char *n, const void *d,
-			 size_t l, void *x)
-{ (void)p; (void)n; (void)d; (void)l; (void)x; return 0; }
-static int nop_u64(const char *p, uint64_t v, void *x)
-{ (void)p; (void)v; (void)x; return 0; }
-static int nop_chown(const char *p, uint64_t u, uint64_t g, void *x)
-{ (void)p; (void)u; (void)g; (void)x; return 0; }
-static int nop_utimes(const char *p, const struct send_timespec *a,
-		      const struct send_timespec *m,
-		      const struct send_timespec *c, void *x)
-{ (void)p; (void)a; (void)m; (void)c; (void)x; return 0; }
-static int nop_end(void *x)
-{ (void)x; return 0; }
-static int nop_fallocate(const char *p, uint32_t m, uint64_t o, uint64_t l,
-			 void *x)
-{ (void)p; (void)m; (void)o; (void)l; (void)x; return 0; }
-static int nop_encoded_write(const char *p, const struct send_encoded_write *w,
-			     void *x)
-{ (void)p; (void)w; (void)x; return 0; }
-static int nop_enable_verity(const char *p, const struct send_verity *v,
-			     void *x)
-{ (void)p; (void)v; (void)x; return 0; }
-
 static const struct send_stream_ops estimate_ops = {
-	.subvol = nop_subvol,
-	.snapshot = nop_snapshot,
-	.mkfile = nop_path,
-	.mkdir = nop_path,
-	.mknod = nop_mknod,
-	.mkfifo = nop_path,
-	.mksock = nop_path,
-	.symlink = nop_path2,
-	.rename = nop_path2,
-	.link = nop_path2,
-	.unlink = nop_path,
-	.rmdir = nop_path,
-	.write = nop_write,
-	.clone = nop_clone,
-	.set_xattr = nop_set_xattr,
-	.remove_xattr = nop_path2,
-	.truncate = nop_u64,
-	.chmod = nop_u64,
-	.chown = nop_chown,
-	.utimes = nop_utimes,
 	.update_extent = est_update_extent,
-	.end = nop_end,
-	.fallocate = nop_fallocate,
-	.fileattr = nop_u64,
-	.encoded_write = nop_encoded_write,
-	.enable_verity = nop_enable_verity,
 };
 
 int send_estimate_stream(struct send_estimate *e, int fd, bool omit_header,

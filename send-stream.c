@@ -583,8 +583,8 @@ static int reserve_strings(struct send_stream *s, uint32_t payload_len)
 	return 0;
 }
 
-#define CALL(slot, ...)							\
-	(ops->slot ? ops->slot(__VA_ARGS__, user) : -EOPNOTSUPP)
+/* A NULL slot has nothing to do. */
+#define CALL(slot, ...)	(ops->slot ? ops->slot(__VA_ARGS__, user) : 0)
 
 static int dispatch_path_only(struct send_stream *s,
 			      const struct send_stream_ops *ops, void *user)
@@ -761,7 +761,7 @@ static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 	case BTRFS_SEND_C_UTIMES:
 		return dispatch_utimes(s, ops, user);
 	case BTRFS_SEND_C_END:
-		return ops->end ? ops->end(user) : -EOPNOTSUPP;
+		return ops->end ? ops->end(user) : 0;
 	case BTRFS_SEND_C_UPDATE_EXTENT:
 		path = get_string(s, BTRFS_SEND_A_PATH);
 		return CALL(update_extent, path,

@@ -45,7 +45,7 @@ struct send_verity {
 /*
  * One slot per command of protocol v1-v3.  Strings are NUL-terminated and
  * valid until the callback returns; so are data pointers.  A callback
- * returns 0 or a negative errno.  A NULL slot makes that command an error.
+ * returns 0 or a negative errno.  A NULL slot does nothing.
  */
 struct send_stream_ops {
 	int (*subvol)(const char *path, const uint8_t *uuid, uint64_t ctransid,
