@@ -527,17 +527,16 @@ static bool apply_before(struct send_stream *s, void *data)
 static bool apply_failed(struct send_stream *s, int err, void *data)
 {
 	struct apply_loop *l = data;
+	bool stop;
 
 	if (verbosity >= 2)
 		status_line_printf(stderr, "%s\n", send_stream_error(s));
 	l->ctx->cur.failed = true;
 	l->stop.errors++;
-	l->stop.retry_last = resume_retry_is_safe(send_stream_cmd_type(s),
-						  err);
-	if (l->o->max_errors && l->stop.errors >= l->o->max_errors)
-		return false;
-	l->stop.retry_last = false;
-	return true;
+	stop = l->o->max_errors && l->stop.errors >= l->o->max_errors;
+	l->stop.retry_last = stop &&
+			     resume_retry_is_safe(send_stream_cmd_type(s), err);
+	return stop;
 }
 
 /* Tell the warmer where the applier stands and in which subvolume. */

@@ -1216,7 +1216,7 @@ static int loop_step(struct send_stream *s, const struct send_stream_loop *loop,
 		     int ret)
 {
 	if (ret < 0 && (!s->callback_failed || !loop->callback_failed ||
-			!loop->callback_failed(s, ret, loop->data)))
+			loop->callback_failed(s, ret, loop->data)))
 		return ret;
 	if (loop->after && loop->after(s, loop->data))
 		return SEND_STREAM_STOPPED;

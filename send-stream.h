@@ -147,19 +147,18 @@ int send_stream_failed_in_callback(const struct send_stream *s);
 /*
  * How send_stream_run() drives the parser: what ends the loop besides the
  * end of the input and a broken stream, and what a failed callback does.
- * Every hook may be NULL; each is given data.
+ * Each hook is given data and returns true to stop the loop, false to go
+ * on.  Every hook may be NULL: a NULL before or after never stops, a NULL
+ * callback_failed always does.
  */
 struct send_stream_loop {
 	bool stop_at_end;	/* stop after an END command */
 	void *data;
-	/* Before each command: true stops the loop. */
+	/* Before each command. */
 	bool (*before)(struct send_stream *s, void *data);
-	/*
-	 * A callback failed with err, the stream is still in sync: true
-	 * goes on with the next command.  NULL: the loop stops.
-	 */
+	/* A callback failed with err; the stream is still in sync. */
 	bool (*callback_failed)(struct send_stream *s, int err, void *data);
-	/* After each command read and not stopped at: true stops the loop. */
+	/* After each command read and not stopped at. */
 	bool (*after)(struct send_stream *s, void *data);
 };
 

@@ -2038,7 +2038,7 @@ static bool hook_failed(struct send_stream *s, int err, void *data)
 	assert_true(send_stream_failed_in_callback(s));
 	assert_int_equal(err, rec.fail_with);
 	h->failed++;
-	return h->go_on;
+	return !h->go_on;
 }
 
 /* Two streams of SUBVOL, MKFILE, END; run with the hooks and stop_at_end. */
