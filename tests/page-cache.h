@@ -42,6 +42,25 @@ static inline size_t cached_pages(int fd, size_t len)
 }
 
 /*
+ * Drop len bytes of fd, synced, from the page cache, and assert that they
+ * left it: the test's starting state.  POSIX_FADV_DONTNEED skips the pages
+ * something holds at that moment (the per-CPU lists of new pages, a
+ * reclaim in progress on a loaded machine), so it is asked again until
+ * none is left, at most 1000 times.
+ */
+static inline void drop_from_cache(int fd, size_t len)
+{
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED),
+				 0);
+		if (!cached_pages(fd, len))
+			return;
+		usleep(1000);
+	}
+	fail_msg("%zu pages stay in the page cache", cached_pages(fd, len));
+}
+
+/*
  * Whether a file in dir behaves as one on a disk: two pages written,
  * synced and dropped (POSIX_FADV_DONTNEED) are out of the cache, and
  * O_DIRECT reads are taken at an aligned offset and refused at offset 5.

@@ -46,7 +46,7 @@ static int pattern_file_in(const char *dir, size_t len,
 	assert_int_equal(write_all(fd, p, len), 0);
 	assert_int_equal(fsync(fd), 0);
 	/* Out of the page cache, as after a reboot. */
-	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	drop_from_cache(fd, len);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
 	*content = p;
 	return fd;
