@@ -169,7 +169,7 @@ int receive_reopen_subvol(struct receive_ctx *ctx, const char *name,
 static void print_verbose_subvol(const char *what, const char *name,
 				 const uint8_t *uuid, uint64_t ctransid)
 {
-	char uuid_str[37];
+	char uuid_str[UUID_STR_LEN];
 
 	if (verbosity < 2)
 		return;

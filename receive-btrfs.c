@@ -237,7 +237,7 @@ static void explain_candidates(struct receive_btrfs *bd, const uint8_t *uuid)
 {
 	struct rb_node *n;
 	struct subvol_info *si;
-	char own[37], received[37];
+	char own[UUID_STR_LEN], received[UUID_STR_LEN];
 
 	if (!bd->index_ready)
 		return;
@@ -279,7 +279,7 @@ static int make_snapshot(struct receive_ctx *ctx, const char *name,
 	enum btrfs_util_error err;
 	enum lookup_failure why;
 	struct subvol_info *parent;
-	char parent_str[37], reason[PATH_MAX + 128];
+	char parent_str[UUID_STR_LEN], reason[PATH_MAX + 128];
 	int parent_fd, ret;
 
 	parent = find_sender_subvol(bd, parent_uuid, &why);
@@ -319,7 +319,7 @@ static int open_clone_subvol(struct receive_ctx *ctx, const uint8_t *uuid,
 			     uint64_t ctransid, const char *clone_path)
 {
 	struct receive_btrfs *bd = btrfs_of(ctx);
-	char uuid_str[37], reason[PATH_MAX + 128];
+	char uuid_str[UUID_STR_LEN], reason[PATH_MAX + 128];
 	enum lookup_failure why;
 	struct subvol_info *si;
 

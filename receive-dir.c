@@ -81,7 +81,9 @@ static int parse_record(const char *uuid_str, const char *stransid,
 
 static int read_sidecar(int dest_fd, const char *name, struct record *rec)
 {
-	char file[NAME_MAX + 1], buf[128], uuid_str[40], stransid[24];
+	/* A character more than a uuid: a longer value is refused, not cut. */
+	char file[NAME_MAX + 1], buf[128], uuid_str[UUID_STR_LEN + 1];
+	char stransid[24];
 	ssize_t n;
 	int fd;
 
@@ -96,7 +98,7 @@ static int read_sidecar(int dest_fd, const char *name, struct record *rec)
 	if (n <= 0)
 		return -ENOENT;
 	buf[n] = '\0';
-	if (sscanf(buf, "received_uuid=%39s stransid=%23s", uuid_str,
+	if (sscanf(buf, "received_uuid=%37s stransid=%23s", uuid_str,
 		   stransid) != 2)
 		return -ENOENT;
 	return parse_record(uuid_str, stransid, rec) ? -ENOENT : 0;
@@ -105,7 +107,7 @@ static int read_sidecar(int dest_fd, const char *name, struct record *rec)
 /* The record of the directory name under dest_fd; -ENOENT if none. */
 static int read_dir_record(int dest_fd, const char *name, struct record *rec)
 {
-	char uuid_str[40], stransid[24];
+	char uuid_str[UUID_STR_LEN + 1], stransid[24];
 	ssize_t ulen, slen;
 	int fd;
 
@@ -160,7 +162,7 @@ static int write_sidecar(struct receive_ctx *ctx, const char *uuid_str,
  */
 static int write_dir_record(struct receive_ctx *ctx)
 {
-	char uuid_str[37], stransid[24];
+	char uuid_str[UUID_STR_LEN], stransid[24];
 	int ret;
 
 	uuid_unparse(ctx->cur.uuid, uuid_str);
@@ -291,7 +293,7 @@ static int copy_parent(struct receive_ctx *ctx, const char *parent,
 static int make_snapshot(struct receive_ctx *ctx, const char *name,
 			 const uint8_t *parent_uuid, uint64_t parent_ctransid)
 {
-	char parent[NAME_MAX + 1], parent_str[37];
+	char parent[NAME_MAX + 1], parent_str[UUID_STR_LEN];
 	bool stale;
 	int ret;
 
@@ -314,7 +316,7 @@ static int make_snapshot(struct receive_ctx *ctx, const char *name,
 static int open_clone_subvol(struct receive_ctx *ctx, const uint8_t *uuid,
 			     uint64_t ctransid, const char *clone_path)
 {
-	char subvol[NAME_MAX + 1], uuid_str[37];
+	char subvol[NAME_MAX + 1], uuid_str[UUID_STR_LEN];
 	bool stale;
 	int ret;
 

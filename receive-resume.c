@@ -231,7 +231,7 @@ static int take_up_frame(struct send_stream *s, struct receive_ctx *ctx,
 	struct resume_token tok;
 	struct resume_record r;
 	char name[NAME_MAX + 1];
-	char uuid[37];
+	char uuid[UUID_STR_LEN];
 	const void *frame;
 	const char *why;
 	int ret;
