@@ -428,14 +428,19 @@ static void report_losses(const struct receive_ctx *ctx)
  * The ioctl of what failed on path (errno): an error, unless the
  * destination accepts the loss of that feature.
  */
-static int fail_missing_feature(struct receive_ctx *ctx, const char *what,
-				const char *path)
+static int fail_missing_feature(struct receive_ctx *ctx,
+				enum receive_feature feature, const char *path)
 {
+	static const char *const names[RECEIVE_NR_FEATURES] = {
+		[RECEIVE_FEATURE_FILEATTR] = "fileattr",
+		[RECEIVE_FEATURE_VERITY] = "enable_verity",
+	};
+	const char *what = names[feature];
 	int err = errno;
 
 	if (ctx->dest_ops->accept_missing_feature &&
-	    ctx->dest_ops->accept_missing_feature(ctx, what, shown_path(path),
-						  err))
+	    ctx->dest_ops->accept_missing_feature(ctx, feature, what,
+						  shown_path(path), err))
 		return 0;
 	errno = err;
 	return fail_errno(what, path);
@@ -1273,7 +1278,8 @@ static int apply_fileattr(const char *path, uint64_t attr, void *user)
 	if (fd < 0)
 		return fd;
 	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
-		ret = fail_missing_feature(ctx, "fileattr", path);
+		ret = fail_missing_feature(ctx, RECEIVE_FEATURE_FILEATTR,
+					   path);
 	close(fd);
 	return ret;
 }
@@ -1371,7 +1377,7 @@ static int apply_enable_verity(const char *path, const struct send_verity *v,
 	arg.sig_size = v->sig_len;
 	arg.sig_ptr = (uintptr_t)v->sig;
 	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) < 0)
-		ret = fail_missing_feature(ctx, "enable_verity", path);
+		ret = fail_missing_feature(ctx, RECEIVE_FEATURE_VERITY, path);
 	close(fd);
 	return ret;
 }

@@ -74,6 +74,13 @@ struct receive_loss {
 struct receive_ctx;
 struct resume_marks;
 
+/* What a destination may lack, and accept losing (accept_missing_feature). */
+enum receive_feature {
+	RECEIVE_FEATURE_FILEATTR,
+	RECEIVE_FEATURE_VERITY,
+	RECEIVE_NR_FEATURES
+};
+
 /*
  * A destination.  Each callback prints its own errors and returns 0 or a
  * negative errno unless it says otherwise; a NULL slot is described with
@@ -105,11 +112,12 @@ struct receive_dest_ops {
 	int (*write_encoded)(struct receive_ctx *ctx, int fd, const char *path,
 			     const struct send_encoded_write *ew);
 	/*
-	 * The ioctl of what ("fileattr", "enable_verity") failed on path
-	 * with err: true when the destination accepts the loss (and has
-	 * warned), false when it is an error.  NULL: always an error.
+	 * The ioctl of feature, named what in messages, failed on path with
+	 * err: true when the destination accepts the loss (and has warned),
+	 * false when it is an error.  NULL: always an error.
 	 */
 	bool (*accept_missing_feature)(struct receive_ctx *ctx,
+				       enum receive_feature feature,
 				       const char *what, const char *path,
 				       int err);
 	/*

@@ -43,8 +43,7 @@ struct receive_dir {
 	char **dropped_props;
 	size_t nr_dropped_props;
 	/* Features warned about once: inode flags, verity. */
-	bool fileattr_warned;
-	bool verity_warned;
+	bool warned[RECEIVE_NR_FEATURES];	/* accept_missing_feature() */
 	/* What the CLONE and SNAPSHOT copies did. */
 	struct copy_stats copies;
 };
@@ -378,19 +377,18 @@ static int filter_xattr(struct receive_ctx *ctx, const char *path,
 }
 
 /* Inode flags and verity, where the filesystem lacks them: one warning. */
-static bool accept_missing_feature(struct receive_ctx *ctx, const char *what,
-				   const char *path, int err)
+static bool accept_missing_feature(struct receive_ctx *ctx,
+				   enum receive_feature feature,
+				   const char *what, const char *path, int err)
 {
 	struct receive_dir *rd = dir_of(ctx);
-	bool *warned = strcmp(what, "fileattr") ? &rd->verity_warned :
-						  &rd->fileattr_warned;
 
 	if (err != EOPNOTSUPP && err != ENOTTY)
 		return false;
-	if (!*warned)
+	if (!rd->warned[feature])
 		warning("%s not applied, the destination does not support it: %s (first on %s)",
 			what, strerror(err), path);
-	*warned = true;
+	rd->warned[feature] = true;
 	return true;
 }
 
