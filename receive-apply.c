@@ -932,8 +932,8 @@ static enum receive_loss_kind xattr_loss_kind(const char *xname)
 }
 
 /* 0 to apply a set (or remove) of xname on path, 1 to skip it, or an error. */
-static int filter_xattr(struct receive_ctx *ctx, const char *path,
-			const char *xname, bool set)
+static int dest_skips_xattr(struct receive_ctx *ctx, const char *path,
+			    const char *xname, bool set)
 {
 	if (!ctx->dest_ops->filter_xattr)
 		return 0;
@@ -947,7 +947,7 @@ static int apply_set_xattr(const char *path, const char *xname,
 	const char *name;
 	int ret;
 
-	ret = filter_xattr(ctx, path, xname, true);
+	ret = dest_skips_xattr(ctx, path, xname, true);
 	if (ret)
 		return ret < 0 ? ret : 0;
 	if (is_cached_file(ctx, path)) {
@@ -981,7 +981,7 @@ static int apply_remove_xattr(const char *path, const char *xname,
 	const char *name;
 	int ret;
 
-	ret = filter_xattr(user, path, xname, false);
+	ret = dest_skips_xattr(user, path, xname, false);
 	if (ret)
 		return ret < 0 ? ret : 0;
 	ret = enter_dir_of(user, path, &name);

@@ -365,8 +365,8 @@ static bool drop_btrfs_property(struct receive_dir *rd, const char *name)
  * The record is ours: a stream that sets it would fake a complete receive.
  * Properties are dropped off btrfs.
  */
-static int filter_xattr(struct receive_ctx *ctx, const char *path,
-			const char *name, bool set)
+static int dir_filter_xattr(struct receive_ctx *ctx, const char *path,
+			    const char *name, bool set)
 {
 	if (set && !*path && is_record_xattr(name)) {
 		error("set_xattr %s on the subvolume: --to-dir keeps its record there, refused",
@@ -424,7 +424,7 @@ static const struct receive_dest_ops dir_dest_ops = {
 	.make_snapshot = make_snapshot,
 	.open_clone_subvol = open_clone_subvol,
 	.accept_missing_feature = accept_missing_feature,
-	.filter_xattr = filter_xattr,
+	.filter_xattr = dir_filter_xattr,
 	.finish_subvol = finish_subvol,
 	.release = release,
 };
