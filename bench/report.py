@@ -107,8 +107,9 @@ def cpu_model():
 
 
 def mechanisms(paths, runs, scale):
-    """One row per mechanism-NAME.tsv: its target, medians on (ours) and
-    off (ref), their ratio, and whether the runs' ranges are apart."""
+    """Rows per mechanism-NAME.tsv: its target, medians on (ours) and off
+    (ref) of wall time, wall + sync and CPU time, their ratio, and whether
+    the runs' ranges are apart."""
     rows = []
     for path in sorted(paths):
         name = os.path.basename(path)[len("mechanism-"):-len(".tsv")]
@@ -117,11 +118,12 @@ def mechanisms(paths, runs, scale):
             if tool != "ours" or (ds, op, "ref") not in recs:
                 continue
             off = recs[(ds, op, "ref")]
-            for key, label in (("wall", "wall"), ("wallsync", "+sync")):
-                v_on = [r["wall"] + (r["sync"] if key == "wallsync" else 0)
-                        for r in on]
-                v_off = [r["wall"] + (r["sync"] if key == "wallsync" else 0)
-                         for r in off]
+            pick = {"wall": lambda r: r["wall"],
+                    "+sync": lambda r: r["wall"] + r["sync"],
+                    "cpu": lambda r: r["user"] + r["sys"]}
+            for label, value in pick.items():
+                v_on = [value(r) for r in on]
+                v_off = [value(r) for r in off]
                 apart = max(v_on) < min(v_off) or max(v_off) < min(v_on)
                 rows.append([name, "%s %s" % (ds, op), label,
                              "%s (%s-%s)" % (secs(statistics.median(v_on)),

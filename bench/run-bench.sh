@@ -414,9 +414,9 @@ bench_floor() {
 }
 
 # Each mechanism on ("ours") against off ("ref", ours with
-# BTRFS_MECHANISMS_OFF naming it), on its target: medians of wall time
-# and of wall + the sync after, each side's range, and whether the
-# ranges are apart.
+# BTRFS_MECHANISMS_OFF naming it), on its target: medians of wall time,
+# of wall + the sync after and of CPU time, each side's range, and whether
+# the ranges are apart.
 bench_mechanisms() {
 	local m name ds op out=/dev/stdout
 	for m in $mechanisms; do
