@@ -54,10 +54,10 @@ static double now_s(void)
 
 /*
  * A directory standing for the subvolume: d/f0..d/f3 of three pages each,
- * out of the page cache, and "out", a symlink to /.  In dir/NAME.XXXXXX,
- * the name left in name.
+ * dropped from the page cache (and asserted out of it when cold), and
+ * "out", a symlink to /.  In dir/NAME.XXXXXX, the name left in name.
  */
-static int make_root_in(const char *dir, char *name)
+static int make_root_in(const char *dir, char *name, bool cold)
 {
 	static unsigned char data[FILE_SIZE];
 	char path[64];
@@ -71,11 +71,14 @@ static int make_root_in(const char *dir, char *name)
 	memset(data, 'x', sizeof(data));
 	for (int i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "d/f%d", i);
-		fd = openat(root, path, O_WRONLY | O_CREAT, 0644);
+		fd = openat(root, path, O_RDWR | O_CREAT, 0644);
 		assert_true(fd >= 0);
 		assert_int_equal(write_all(fd, data, sizeof(data)), 0);
 		assert_int_equal(fsync(fd), 0);
-		drop_from_cache(fd, sizeof(data));
+		if (cold)
+			drop_from_cache(fd, sizeof(data));
+		else
+			posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 		close(fd);
 	}
 	assert_int_equal(symlinkat("/", root, "out"), 0);
@@ -85,7 +88,7 @@ static int make_root_in(const char *dir, char *name)
 /* For the tests that do not watch the page cache: anywhere will do. */
 static int make_root(char *name)
 {
-	return make_root_in(disk_dir() ? disk_dir() : ".", name);
+	return make_root_in(disk_dir() ? disk_dir() : ".", name, false);
 }
 
 static void remove_root(const char *name, int root)
@@ -220,7 +223,7 @@ static struct warm_result run_warmer(bool snapshot, uint64_t offset,
 static void test_incremental_paths_are_looked_up(void **state)
 {
 	char name[PATH_MAX];
-	int root = make_root_in(require_disk_dir(), name);
+	int root = make_root_in(require_disk_dir(), name, true);
 	struct warm_result res = run_warmer(true, 0, 1, root);
 	double deadline = now_s() + DEADLINE_S;
 
