@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "send-stream.h"
+#include "send-frame.h"
 
 /* Flags of a token: what the applied prefix shows about the stream. */
 #define RESUME_FLAG_HEADERLESS	0x1	/* no stream header (send -e) */

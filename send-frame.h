@@ -13,8 +13,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "send-stream.h"
 #include "send.h"
+
+/*
+ * How far the stream of one subvolume has been followed: its bytes start
+ * at its stream header, or at its SUBVOL/SNAPSHOT command when it has no
+ * header (the second and later subvolumes of "send -e").  chain is CRC32C
+ * over that header and over the 10-byte header of every command consumed;
+ * each command header carries the CRC32C of its command, so the chain
+ * identifies every byte of the prefix at the cost of 10 bytes per command.
+ * A resumed transfer compares two of these.
+ */
+struct send_stream_pos {
+	uint64_t offset;	/* bytes consumed, from the subvolume's start */
+	uint64_t cmds;		/* its commands consumed */
+	uint32_t chain;
+	uint32_t last_crc;	/* the stored CRC of the last command */
+	uint32_t version;	/* protocol version of its stream */
+	uint32_t cmds_seen;	/* bit n: a command of type n was consumed */
+	bool headerless;
+	bool ended;		/* its END command was consumed */
+};
 
 struct send_frame_cmd {
 	uint32_t len;		/* of the payload, after the 10-byte header */

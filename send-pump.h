@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #include "progress.h"
-#include "send-stream.h"
+#include "send-frame.h"
 
 /* What --progress shows, over all the subvolumes of a send. */
 #define SEND_PUMP_PATH_SHOWN	256

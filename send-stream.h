@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "send.h"
+#include "send-frame.h"
 
 struct send_timespec {
 	uint64_t sec;
@@ -101,26 +101,6 @@ enum send_stream_event {
 };
 
 struct send_stream;
-
-/*
- * Where the parser stands in the stream of the current subvolume: its
- * bytes start at its stream header, or at its SUBVOL/SNAPSHOT command when
- * it has no header (the second and later subvolumes of "send -e").  chain
- * is CRC32C over that header and over the 10-byte header of every command
- * consumed; each command header carries the CRC32C of its command, so the
- * chain identifies every byte of the prefix at the cost of 10 bytes per
- * command.  A resumed transfer compares two of these.
- */
-struct send_stream_pos {
-	uint64_t offset;	/* bytes consumed, from the subvolume's start */
-	uint64_t cmds;		/* its commands consumed */
-	uint32_t chain;
-	uint32_t last_crc;	/* the stored CRC of the last command */
-	uint32_t version;	/* protocol version of its stream */
-	uint32_t cmds_seen;	/* bit n: a command of type n was consumed */
-	bool headerless;
-	bool ended;		/* its END command was consumed */
-};
 
 /* Start reading from fd; nothing is read until send_stream_next(). */
 int send_stream_open(struct send_stream **ret, int fd);
