@@ -39,23 +39,62 @@ uint64_t send_frame_max_payload(uint32_t version)
 	return BTRFS_SEND_CMD_MAX_V2;
 }
 
-void send_frame_advance(struct send_stream_pos *pos, const unsigned char *hdr,
-			size_t hlen, uint64_t unit_len)
+bool send_frame_header_due(const struct send_frame *f)
 {
+	/* After END another stream may follow, but not in one ioctl's. */
+	if (f->pos.ended)
+		return !f->one_subvol;
+	return !f->pos.offset && !f->pos.headerless;
+}
+
+int send_frame_check(const struct send_frame *f, const unsigned char *hdr,
+		     bool whole, struct send_frame_cmd *c)
+{
+	const struct send_stream_pos *pos = &f->pos;
+
+	send_frame_cmd_header(hdr, c);
+	/* Its magic reads as a length over any limit: name it for what it is. */
+	if (!memcmp(hdr, BTRFS_SEND_STREAM_MAGIC, BTRFS_SEND_CMD_HEADER_LEN))
+		return SEND_FRAME_STREAM_HEADER;
+	/* The length says how much to read: it is judged on the header. */
+	if (c->len > (f->max_len ?: send_frame_max_payload(pos->version)))
+		return SEND_FRAME_TOO_LONG;
+	/* With the whole command, its checksum names a damaged header best. */
+	if (whole && c->crc != send_frame_cmd_crc(hdr,
+				hdr + BTRFS_SEND_CMD_HEADER_LEN, c->len))
+		return SEND_FRAME_BAD_CRC;
+	if (c->cmd == BTRFS_SEND_C_UNSPEC || c->cmd > BTRFS_SEND_C_MAX)
+		return SEND_FRAME_BAD_TYPE;
+	if (f->one_subvol && (pos->ended ||
+			      send_frame_opens_subvol(c->cmd) != !pos->cmds))
+		return SEND_FRAME_OUT_OF_PLACE;
+	return SEND_FRAME_OK;
+}
+
+void send_frame_advance(struct send_frame *f, const unsigned char *hdr,
+			size_t hlen)
+{
+	struct send_stream_pos *pos = &f->pos;
 	struct send_frame_cmd c;
 
-	pos->chain = crc32c_update(pos->chain, hdr, hlen);
-	pos->offset += unit_len;
 	if (hlen == BTRFS_SEND_STREAM_HEADER_LEN) {
+		*pos = (struct send_stream_pos){ .offset = 0 };
 		send_frame_stream_header(hdr, &pos->version);
-		return;
+	} else {
+		send_frame_cmd_header(hdr, &c);
+		/* "send -e": the next subvolume's stream, without a header. */
+		if (send_frame_opens_subvol(c.cmd) && pos->cmds)
+			*pos = (struct send_stream_pos){
+				.version = pos->version, .headerless = true };
+		pos->offset += c.len;
+		pos->cmds++;
+		pos->last_crc = c.crc;
+		if (c.cmd < 32)
+			pos->cmds_seen |= 1U << c.cmd;
+		pos->ended = c.cmd == BTRFS_SEND_C_END;
 	}
-	send_frame_cmd_header(hdr, &c);
-	pos->cmds++;
-	pos->last_crc = c.crc;
-	if (c.cmd < 32)
-		pos->cmds_seen |= 1U << c.cmd;
-	pos->ended = c.cmd == BTRFS_SEND_C_END;
+	pos->chain = crc32c_update(pos->chain, hdr, hlen);
+	pos->offset += hlen;
 }
 
 bool send_frame_first_path(const unsigned char *payload, size_t avail,

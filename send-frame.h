@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The framing of a send stream, once: the stream header, the command
- * header, the command's checksum, a command's first PATH, and the
- * position a stream has reached (struct send_stream_pos).  The parser
- * (send-stream.c) and the send pump (send-pump.c) both follow a stream
- * with these; neither decodes a header on its own.
+ * header, the command's checksum, a command's first PATH, the position a
+ * stream has reached (struct send_stream_pos), and which unit may come
+ * next (struct send_frame).  The parser (send-stream.c) and the send pump
+ * (send-pump.c) both follow a stream with these; neither decodes or judges
+ * a header on its own.
  */
 #ifndef SEND_FRAME_H
 #define SEND_FRAME_H
@@ -51,17 +52,54 @@ uint32_t send_frame_cmd_crc(const unsigned char *hdr,
 /* The largest payload a command of protocol version may carry. */
 uint64_t send_frame_max_payload(uint32_t version);
 /*
- * Account a consumed unit (a stream header of hlen 17, or a command whose
- * 10-byte header is hdr and whose whole length is unit_len) to pos.
- */
-void send_frame_advance(struct send_stream_pos *pos, const unsigned char *hdr,
-			size_t hlen, uint64_t unit_len);
-/*
  * The PATH that opens a command's payload (as the kernel sends it), from
  * the avail bytes of the payload at hand: false if it does not open with
  * one, or if the PATH is not all there.
  */
 bool send_frame_first_path(const unsigned char *payload, size_t avail,
 			   uint32_t len, const char **path, size_t *path_len);
+
+static inline bool send_frame_opens_subvol(unsigned int cmd)
+{
+	return cmd == BTRFS_SEND_C_SUBVOL || cmd == BTRFS_SEND_C_SNAPSHOT;
+}
+
+/*
+ * A stream followed, and which unit may come next.  The parser follows
+ * streams one after another, each from its stream header or ("send -e")
+ * its SUBVOL or SNAPSHOT; the pump follows one send ioctl's (one_subvol):
+ * SUBVOL or SNAPSHOT first and only there, nothing after END.
+ */
+struct send_frame {
+	struct send_stream_pos pos;	/* of the current subvolume's stream */
+	uint64_t max_len;		/* of a payload; 0: the protocol's */
+	bool one_subvol;
+};
+
+/* What send_frame_check() finds wrong, in the order it looks. */
+enum send_frame_verdict {
+	SEND_FRAME_OK,
+	SEND_FRAME_STREAM_HEADER,	/* a stream header, not a command */
+	SEND_FRAME_TOO_LONG,		/* a payload over the limit */
+	SEND_FRAME_BAD_CRC,
+	SEND_FRAME_BAD_TYPE,		/* no command of protocol v1 to v3 */
+	SEND_FRAME_OUT_OF_PLACE,	/* one_subvol: see struct send_frame */
+};
+
+/* Whether a stream header is due next rather than a command. */
+bool send_frame_header_due(const struct send_frame *f);
+/*
+ * Check the command header at hdr where f stands; with whole, its payload
+ * follows and the command's checksum is checked too.  *c: the header.
+ */
+int send_frame_check(const struct send_frame *f, const unsigned char *hdr,
+		     bool whole, struct send_frame_cmd *c);
+/*
+ * Take a checked unit whose header is hdr: a stream header (hlen 17),
+ * which starts a stream, or a command (hlen 10).  A SUBVOL or SNAPSHOT
+ * after other commands starts a header-less stream.
+ */
+void send_frame_advance(struct send_frame *f, const unsigned char *hdr,
+			size_t hlen);
 
 #endif

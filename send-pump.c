@@ -77,7 +77,6 @@ int send_pump_init(struct send_pump *p, int out, size_t chunk,
 	memset(p, 0, sizeof(*p));
 	p->out = out;
 	p->chunk = chunk;
-	p->headerless = headerless;
 	p->no_end = no_end;
 	/*
 	 * Into a file, splice saves no copy (the page cache is written
@@ -90,6 +89,9 @@ int send_pump_init(struct send_pump *p, int out, size_t chunk,
 		p->size = 2 * chunk;
 	p->write_end = -1;
 	p->in = -1;
+	p->at.pos.headerless = headerless;
+	p->at.max_len = chunk - BTRFS_SEND_CMD_HEADER_LEN;
+	p->at.one_subvol = true;
 	if (resume) {
 		p->done = *resume;
 		p->written = resume->offset;
@@ -184,7 +186,8 @@ static void prefix_passed(struct send_pump *p)
 	struct send_pump_progress *pp = p->progress;
 
 	if (pp && progress_due(pp->prog))
-		progress_show(pp->prog, p->at.offset, p->at.cmds, NULL, 0);
+		progress_show(pp->prog, p->at.pos.offset, p->at.pos.cmds,
+			      NULL, 0);
 }
 
 /* Write what was queued, and show it to --progress. */
@@ -277,16 +280,6 @@ static int consume(struct send_pump *p, size_t n, bool keep)
 	return 0;
 }
 
-static bool unit_crc_ok(const struct send_pump *p, size_t ulen)
-{
-	const unsigned char *u = p->buf + p->start;
-	struct send_frame_cmd c;
-
-	send_frame_cmd_header(u, &c);
-	return c.crc == send_frame_cmd_crc(u, u + BTRFS_SEND_CMD_HEADER_LEN,
-					   ulen - BTRFS_SEND_CMD_HEADER_LEN);
-}
-
 /*
  * The next unit's header, checked for what the kernel can write at this
  * point: 0, PUMP_EOF, or -EBADMSG.
@@ -294,39 +287,25 @@ static bool unit_crc_ok(const struct send_pump *p, size_t ulen)
 static int read_unit_header(struct send_pump *p, size_t *hlen, size_t *ulen)
 {
 	struct send_frame_cmd c;
-	const unsigned char *h;
 	uint32_t version;
-	bool opens;
 	int ret;
 
-	*hlen = (!p->at.offset && !p->headerless) ?
-		BTRFS_SEND_STREAM_HEADER_LEN : BTRFS_SEND_CMD_HEADER_LEN;
+	*hlen = send_frame_header_due(&p->at) ? BTRFS_SEND_STREAM_HEADER_LEN :
+						BTRFS_SEND_CMD_HEADER_LEN;
 	ret = ensure_buffered(p, *hlen,
 			      p->in_off >= p->verify_end && p->can_splice &&
 			      p->large_payload ? FAST_READ : SIZE_MAX);
 	if (ret)
 		return ret;
-	h = p->buf + p->start;
 	if (*hlen == BTRFS_SEND_STREAM_HEADER_LEN) {
 		*ulen = *hlen;
-		return send_frame_stream_header(h, &version) ? 0 : -EBADMSG;
+		return send_frame_stream_header(p->buf + p->start, &version) ?
+		       0 : -EBADMSG;
 	}
-	send_frame_cmd_header(h, &c);
-	*ulen = (size_t)c.len + BTRFS_SEND_CMD_HEADER_LEN;
-	if (*ulen > p->chunk || p->at.ended ||
-	    c.cmd == BTRFS_SEND_C_UNSPEC || c.cmd > BTRFS_SEND_C_MAX)
+	if (send_frame_check(&p->at, p->buf + p->start, false, &c))
 		return -EBADMSG;
-	/* A subvolume's stream opens with its only SUBVOL or SNAPSHOT. */
-	opens = c.cmd == BTRFS_SEND_C_SUBVOL || c.cmd == BTRFS_SEND_C_SNAPSHOT;
-	return opens == !p->at.cmds ? 0 : -EBADMSG;
-}
-
-/* Where the stream stands after the unit whose header is at start. */
-static void unit_end(const struct send_pump *p, size_t hlen, size_t ulen,
-		     struct send_stream_pos *next)
-{
-	*next = p->at;
-	send_frame_advance(next, p->buf + p->start, hlen, ulen);
+	*ulen = (size_t)c.len + BTRFS_SEND_CMD_HEADER_LEN;
+	return 0;
 }
 
 static int mismatch(struct send_pump *p, const char *what, uint64_t offset)
@@ -339,7 +318,7 @@ static int mismatch(struct send_pump *p, const char *what, uint64_t offset)
 static int damaged(struct send_pump *p, const char *what)
 {
 	snprintf(p->msg, sizeof(p->msg), "%s at stream offset %llu", what,
-		 (unsigned long long)p->at.offset);
+		 (unsigned long long)p->at.pos.offset);
 	return -EIO;
 }
 
@@ -352,11 +331,12 @@ static int check_done(struct send_pump *p)
 {
 	int ret;
 
-	if (p->at.cmds != p->done.cmds)
-		return mismatch(p, "another number of commands", p->at.offset);
-	if (p->at.chain != p->done.chain ||
-	    p->at.last_crc != p->done.last_crc)
-		return mismatch(p, "other content", p->at.offset);
+	if (p->at.pos.cmds != p->done.cmds)
+		return mismatch(p, "another number of commands",
+				p->at.pos.offset);
+	if (p->at.pos.chain != p->done.chain ||
+	    p->at.pos.last_crc != p->done.last_crc)
+		return mismatch(p, "other content", p->at.pos.offset);
 	if (!p->frame_due || p->written != p->done.offset)
 		return 0;
 	ret = flush(p);
@@ -376,18 +356,20 @@ static int check_done(struct send_pump *p)
 static int take_checked(struct send_pump *p, size_t hlen, size_t ulen,
 			size_t drop)
 {
-	struct send_stream_pos next;
+	struct send_frame next = p->at;
+	struct send_frame_cmd c;
 	int ret;
 
 	ret = ensure_buffered(p, ulen, SIZE_MAX);
 	if (ret)
 		return ret;
-	if (hlen == BTRFS_SEND_CMD_HEADER_LEN && !unit_crc_ok(p, ulen))
-		return p->at.offset <= p->verify_end ? PUMP_RESTART :
+	if (hlen == BTRFS_SEND_CMD_HEADER_LEN &&
+	    send_frame_check(&p->at, p->buf + p->start, true, &c))
+		return p->at.pos.offset <= p->verify_end ? PUMP_RESTART :
 			damaged(p, "a command that fails its checksum");
-	unit_end(p, hlen, ulen, &next);
+	send_frame_advance(&next, p->buf + p->start, hlen);
 	if (drop && drop != ulen && memcmp(p->buf + p->start, p->cut_hdr, hlen))
-		return mismatch(p, "another command", p->at.offset);
+		return mismatch(p, "another command", p->at.pos.offset);
 	if (!drop)
 		command_out(p, hlen, ulen);
 	if (drop == ulen)
@@ -398,7 +380,7 @@ static int take_checked(struct send_pump *p, size_t hlen, size_t ulen,
 		return ret;
 	p->at = next;
 	if (drop != ulen)
-		p->done = next;
+		p->done = next.pos;
 	else if (p->frame_due)
 		prefix_passed(p);
 	return 0;
@@ -456,11 +438,11 @@ static int splice_payload(struct send_pump *p, size_t n, size_t *left)
 
 static int take_fast(struct send_pump *p, size_t hlen, size_t ulen)
 {
-	struct send_stream_pos next;
+	struct send_frame next = p->at;
 	size_t left = ulen, n;
 	int ret;
 
-	unit_end(p, hlen, ulen, &next);
+	send_frame_advance(&next, p->buf + p->start, hlen);
 	command_out(p, hlen, ulen);
 	memcpy(p->cut_hdr, p->buf + p->start, hlen);
 	p->large_payload = ulen - hlen >= SPLICE_MIN;
@@ -487,14 +469,14 @@ static int take_fast(struct send_pump *p, size_t hlen, size_t ulen)
 			return ret;
 	}
 	p->at = next;
-	p->done = next;
+	p->done = next.pos;
 	return 0;
 }
 
 /* Which part of the unit at p->at the output holds already. */
 static int take_unit(struct send_pump *p, size_t hlen, size_t ulen)
 {
-	uint64_t start = p->at.offset;
+	uint64_t start = p->at.pos.offset;
 
 	if (start + ulen <= p->done.offset)
 		return take_checked(p, hlen, ulen, ulen);
@@ -527,7 +509,7 @@ static int pump_units(struct send_pump *p)
 	int ret;
 
 	for (;;) {
-		if (!checked && p->at.offset == p->done.offset) {
+		if (!checked && p->at.pos.offset == p->done.offset) {
 			ret = check_done(p);
 			if (ret < 0)
 				return ret;
@@ -535,7 +517,7 @@ static int pump_units(struct send_pump *p)
 		}
 		ret = read_unit_header(p, &hlen, &ulen);
 		if (ret == -EBADMSG)
-			ret = p->at.offset <= p->verify_end ? PUMP_RESTART :
+			ret = p->at.pos.offset <= p->verify_end ? PUMP_RESTART :
 				damaged(p, "an impossible command header");
 		if (!ret)
 			ret = take_unit(p, hlen, ulen);
@@ -549,9 +531,9 @@ static int pump_units(struct send_pump *p)
 	ret = flush(p);
 	if (ret < 0)
 		return ret;
-	p->ended = p->start == p->end && p->at.offset == p->written &&
+	p->ended = p->start == p->end && p->at.pos.offset == p->written &&
 		   p->written == p->done.offset && !p->frame_due &&
-		   (p->at.ended || (p->no_end && p->at.cmds));
+		   (p->at.pos.ended || (p->no_end && p->at.pos.cmds));
 	return 0;
 }
 
@@ -559,8 +541,8 @@ void *send_pump_attempt(void *arg)
 {
 	struct send_pump *p = arg;
 
-	memset(&p->at, 0, sizeof(p->at));
-	p->at.headerless = p->headerless;
+	p->at.pos = (struct send_stream_pos){
+		.headerless = p->at.pos.headerless };
 	p->start = p->end = p->queued = 0;
 	p->in_off = 0;
 	atomic_store(&p->kernel_pos, 0);
@@ -589,9 +571,9 @@ int send_pump_finish(struct send_pump *p, int ioctl_err)
 		return p->err;
 	if (ioctl_err)
 		return 0;
-	if (p->at.offset < p->done.offset || p->frame_due)
+	if (p->at.pos.offset < p->done.offset || p->frame_due)
 		return mismatch(p, "the stream ends before the offset already written",
-				p->at.offset);
+				p->at.pos.offset);
 	if (!p->ended)
 		return damaged(p, "the stream ends inside a command");
 	return 0;

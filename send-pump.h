@@ -43,7 +43,6 @@ struct send_pump {
 	/* Set by the caller before the first attempt. */
 	int out;
 	size_t chunk;			/* the largest command the kernel writes */
-	bool headerless;		/* send -e: no stream header */
 	bool no_end;			/* send -e: no END command */
 	const unsigned char *frame;	/* --resume: written before the rest */
 	struct send_pump_progress *progress;	/* --progress, or NULL */
@@ -66,7 +65,7 @@ struct send_pump {
 	bool disarmed;
 	bool restart_seen;		/* its content showed a restart */
 	uint64_t verify_end;
-	struct send_stream_pos at;
+	struct send_frame at;		/* the kernel's stream, followed */
 	unsigned char *buf;
 	size_t size;			/* of buf */
 	size_t start, end;		/* the unread bytes of buf */

@@ -44,17 +44,13 @@ struct send_stream {
 	uint64_t base;
 	bool input_eof;
 
-	uint32_t version;
-	bool header_due;
 	unsigned int header_count;
 	uint64_t cmd_offset;
 	uint64_t cmd_count;
 	bool callback_failed;
 	volatile sig_atomic_t *interrupt;
 
-	/* The current subvolume's stream begins at input offset seg_start. */
-	uint64_t seg_start;
-	struct send_stream_pos seg;
+	struct send_frame frame;
 	/*
 	 * Its first bytes (its stream header if it has one, and its first
 	 * command), to recognise it when the kernel sends it again.
@@ -274,7 +270,6 @@ int send_stream_open(struct send_stream **ret, int fd)
 		return -ENOMEM;
 	}
 	s->fd = fd;
-	s->header_due = true;
 	*ret = s;
 	return 0;
 }
@@ -379,12 +374,15 @@ static int bad_magic(struct send_stream *s, uint64_t offset)
 static void keep_head(struct send_stream *s, const unsigned char *p,
 		      size_t len)
 {
-	size_t room = sizeof(s->head) - s->head_len;
+	/* A stream header, or a header-less stream's SUBVOL, starts it anew. */
+	size_t kept = s->frame.pos.cmds && !s->frame.pos.headerless ?
+		      s->head_len : 0;
+	size_t room = sizeof(s->head) - kept;
 
 	if (len > room)
 		len = room;
-	memcpy(s->head + s->head_len, p, len);
-	s->head_len += len;
+	memcpy(s->head + kept, p, len);
+	s->head_len = kept + len;
 }
 
 static int read_stream_header(struct send_stream *s)
@@ -417,15 +415,9 @@ static int read_stream_header(struct send_stream *s)
 			"stream offset %llu: unsupported stream version %u (versions 1 to %d are supported)",
 			(unsigned long long)offset, version,
 			BTRFS_SEND_STREAM_VERSION);
-	memset(&s->seg, 0, sizeof(s->seg));
-	s->seg_start = offset;
-	s->head_len = 0;
+	send_frame_advance(&s->frame, p, BTRFS_SEND_STREAM_HEADER_LEN);
 	keep_head(s, p, BTRFS_SEND_STREAM_HEADER_LEN);
-	send_frame_advance(&s->seg, p, BTRFS_SEND_STREAM_HEADER_LEN,
-			   BTRFS_SEND_STREAM_HEADER_LEN);
 	s->pos += BTRFS_SEND_STREAM_HEADER_LEN;
-	s->version = version;
-	s->header_due = false;
 	s->header_count++;
 	return 0;
 }
@@ -439,10 +431,10 @@ static int check_attr(struct send_stream *s, unsigned int type, uint32_t len)
 		return cmd_fail(s, -EINVAL, -1, "unknown attribute type %u",
 				type);
 	spec = &attr_specs[type];
-	if (spec->version > s->version)
+	if (spec->version > s->frame.pos.version)
 		return cmd_fail(s, -EINVAL, type,
 			"attribute of protocol v%u in a v%u stream",
-			spec->version, s->version);
+			spec->version, s->frame.pos.version);
 	if (s->attrs_present & (1ULL << type))
 		return cmd_fail(s, -EINVAL, type, "attribute given twice");
 	size = attr_fixed_size(spec->kind);
@@ -489,7 +481,7 @@ static int parse_attrs(struct send_stream *s, const unsigned char *p,
 				"truncated attribute header at payload byte %u",
 				len - left);
 		type = get_le16(p);
-		if (type == BTRFS_SEND_A_DATA && s->version >= 2) {
+		if (type == BTRFS_SEND_A_DATA && s->frame.pos.version >= 2) {
 			/* From v2 on DATA has no length and ends the command. */
 			vlen = left - 2;
 			p += 2;
@@ -786,38 +778,6 @@ static int dispatch(struct send_stream *s, const struct send_stream_ops *ops,
 
 #undef CALL
 
-static uint64_t max_cmd_len(const struct send_stream *s)
-{
-	return send_frame_max_payload(s->version);
-}
-
-static int check_cmd_type(struct send_stream *s, unsigned int cmd)
-{
-	s->cmd = cmd <= BTRFS_SEND_C_MAX ? cmd : BTRFS_SEND_C_UNSPEC;
-	if (cmd == BTRFS_SEND_C_UNSPEC || cmd > BTRFS_SEND_C_MAX)
-		return cmd_fail(s, -EINVAL, -1, "unknown command type %u", cmd);
-	if (cmd_specs[cmd].version > s->version)
-		return cmd_fail(s, -EINVAL, -1,
-			"command of protocol v%u in a v%u stream",
-			cmd_specs[cmd].version, s->version);
-	return 0;
-}
-
-static int check_crc(struct send_stream *s, const unsigned char *hdr,
-		     uint32_t len)
-{
-	struct send_frame_cmd c;
-	uint32_t crc;
-
-	send_frame_cmd_header(hdr, &c);
-	crc = send_frame_cmd_crc(hdr, hdr + BTRFS_SEND_CMD_HEADER_LEN, len);
-	if (crc != c.crc)
-		return cmd_fail(s, -EBADMSG, -1,
-			"checksum mismatch (stored 0x%08x, computed 0x%08x)",
-			c.crc, crc);
-	return 0;
-}
-
 static int check_required(struct send_stream *s)
 {
 	uint64_t missing = cmd_specs[s->cmd].required & ~s->attrs_present;
@@ -829,16 +789,15 @@ static int check_required(struct send_stream *s)
 }
 
 /*
- * Read one command into the buffer and check its framing and checksum.
+ * Read one command into the buffer and frame it (send_frame_check()).
  * *suspect tells whether the failure is one that a restarted stream
  * causes (see repair_restart()).
  */
 static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 {
-	struct send_frame_cmd c;
 	const unsigned char *hdr;
-	uint64_t len;
-	int ret;
+	struct send_frame_cmd c;
+	int ret, verdict;
 
 	*suspect = false;
 	s->cmd = BTRFS_SEND_C_UNSPEC;
@@ -859,22 +818,19 @@ static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 			BTRFS_SEND_CMD_HEADER_LEN);
 	}
 	s->cmd_count++;
-	hdr = s->buf + s->pos;
 	*suspect = true;
-	if (!memcmp(hdr, BTRFS_SEND_STREAM_MAGIC, BTRFS_SEND_CMD_HEADER_LEN))
+	verdict = send_frame_check(&s->frame, s->buf + s->pos, false, &c);
+	s->cmd = c.cmd <= BTRFS_SEND_C_MAX ? c.cmd : BTRFS_SEND_C_UNSPEC;
+	if (verdict == SEND_FRAME_STREAM_HEADER)
 		return cmd_fail(s, -EINVAL, -1,
 			"a stream header where a command was expected (missing END command?)");
-	send_frame_cmd_header(hdr, &c);
-	len = c.len;
-	s->cmd = c.cmd;
-	if (s->cmd > BTRFS_SEND_C_MAX)
-		s->cmd = BTRFS_SEND_C_UNSPEC;
-	if (len > max_cmd_len(s))
+	if (verdict == SEND_FRAME_TOO_LONG)
 		return cmd_fail(s, -EINVAL, -1,
 			"command length %llu exceeds the protocol v%u maximum of %llu",
-			(unsigned long long)len, s->version,
-			(unsigned long long)max_cmd_len(s));
-	ret = ensure_buffered(s, BTRFS_SEND_CMD_HEADER_LEN + len);
+			(unsigned long long)c.len, s->frame.pos.version,
+			(unsigned long long)send_frame_max_payload(
+				s->frame.pos.version));
+	ret = ensure_buffered(s, BTRFS_SEND_CMD_HEADER_LEN + (size_t)c.len);
 	if (ret < 0) {
 		*suspect = false;
 		return ret;
@@ -883,43 +839,25 @@ static int frame_cmd(struct send_stream *s, uint32_t *len_ret, bool *suspect)
 		return cmd_fail(s, -EIO, -1,
 			"truncated command: stream ends after %zu of %llu bytes",
 			s->end - s->pos,
-			(unsigned long long)len + BTRFS_SEND_CMD_HEADER_LEN);
+			(unsigned long long)c.len + BTRFS_SEND_CMD_HEADER_LEN);
 	/* ensure_buffered() may have moved the buffer. */
 	hdr = s->buf + s->pos;
-	ret = check_crc(s, hdr, len);
-	if (ret < 0)
-		return ret;
-	ret = check_cmd_type(s, get_le16(hdr + 4));
-	if (ret < 0)
-		return ret;
+	verdict = send_frame_check(&s->frame, hdr, true, &c);
+	if (verdict == SEND_FRAME_BAD_CRC)
+		return cmd_fail(s, -EBADMSG, -1,
+			"checksum mismatch (stored 0x%08x, computed 0x%08x)",
+			c.crc, send_frame_cmd_crc(hdr,
+				hdr + BTRFS_SEND_CMD_HEADER_LEN, c.len));
+	if (verdict)
+		return cmd_fail(s, -EINVAL, -1, "unknown command type %u",
+				c.cmd);
+	if (cmd_specs[c.cmd].version > s->frame.pos.version)
+		return cmd_fail(s, -EINVAL, -1,
+			"command of protocol v%u in a v%u stream",
+			cmd_specs[c.cmd].version, s->frame.pos.version);
 	*suspect = false;
-	*len_ret = len;
+	*len_ret = c.len;
 	return 0;
-}
-
-static bool opens_subvol(unsigned int cmd)
-{
-	return cmd == BTRFS_SEND_C_SUBVOL || cmd == BTRFS_SEND_C_SNAPSHOT;
-}
-
-/*
- * Account a consumed command to its subvolume's stream.  A SUBVOL or
- * SNAPSHOT that does not open a stream starts a header-less one.
- */
-static void track_position(struct send_stream *s, const unsigned char *hdr)
-{
-	struct send_stream_pos *seg = &s->seg;
-
-	if (opens_subvol(s->cmd) && seg->cmds) {
-		memset(seg, 0, sizeof(*seg));
-		s->seg_start = s->cmd_offset;
-		seg->version = s->version;
-		seg->headerless = true;
-		s->head_len = 0;
-	}
-	send_frame_advance(seg, hdr, BTRFS_SEND_CMD_HEADER_LEN,
-			   input_offset(s) - s->cmd_offset);
-	seg->offset = input_offset(s) - s->seg_start;
 }
 
 /*
@@ -930,8 +868,9 @@ static void track_position(struct send_stream *s, const unsigned char *hdr)
  */
 static bool head_repeated(const struct send_stream *s, uint32_t len)
 {
-	if (!opens_subvol(s->cmd) || !s->seg.cmds || !s->seg.headerless ||
-	    !s->head_len || s->head_len > BTRFS_SEND_CMD_HEADER_LEN + len)
+	if (!send_frame_opens_subvol(s->cmd) || !s->frame.pos.cmds ||
+	    !s->frame.pos.headerless || !s->head_len ||
+	    s->head_len > BTRFS_SEND_CMD_HEADER_LEN + len)
 		return false;
 	return !memcmp(s->buf + s->pos, s->head, s->head_len);
 }
@@ -943,7 +882,8 @@ static bool head_repeated(const struct send_stream *s, uint32_t len)
  */
 static bool find_head(struct send_stream *s, size_t *at)
 {
-	size_t want = BTRFS_SEND_CMD_HEADER_LEN + max_cmd_len(s) + s->head_len;
+	size_t want = BTRFS_SEND_CMD_HEADER_LEN + s->head_len +
+		      send_frame_max_payload(s->frame.pos.version);
 	const unsigned char *hit;
 	size_t from = 0, have;
 
@@ -969,7 +909,6 @@ static bool find_head(struct send_stream *s, size_t *at)
 /* A repair under way: what was applied, and where the repeat stands. */
 struct replay {
 	struct send_stream_pos want;	/* the position at clean_at */
-	uint64_t seg_start;		/* input offset of the original */
 	uint64_t clean_at;		/* input offset of the broken command */
 	uint64_t cmd_count;		/* commands before it */
 	uint64_t restart_at;		/* input offset of the repeat */
@@ -995,20 +934,18 @@ static int restart_fail(struct send_stream *s, const struct replay *r,
 /* Set the parser at the start of the repeat, past its stream header. */
 static void start_replay(struct send_stream *s, const struct replay *r)
 {
-	struct send_stream_pos *seg = &s->seg;
+	struct send_stream_pos *seg = &s->frame.pos;
 
 	memset(seg, 0, sizeof(*seg));
 	seg->version = r->want.version;
 	seg->headerless = r->want.headerless;
-	s->seg_start = input_offset(s);
 	/* Its commands get the numbers they have in the stream applied. */
 	s->cmd_count = r->cmd_count - r->want.cmds;
 	if (seg->headerless)
 		return;
 	/* find_head() saw the stream header here: it is in the buffer. */
-	send_frame_advance(seg, s->buf + s->pos, BTRFS_SEND_STREAM_HEADER_LEN,
+	send_frame_advance(&s->frame, s->buf + s->pos,
 			   BTRFS_SEND_STREAM_HEADER_LEN);
-	seg->version = r->want.version;
 	s->pos += BTRFS_SEND_STREAM_HEADER_LEN;
 }
 
@@ -1046,12 +983,13 @@ static int replay_cmd(struct send_stream *s, const struct replay *r,
 		return ret;
 	if (ret < 0 || head_repeated(s, len))
 		return replay_broken(s, r, ret ? ret : -EINVAL, at);
-	if (opens_subvol(s->cmd) && s->seg.cmds)
+	if (send_frame_opens_subvol(s->cmd) && s->frame.pos.cmds)
 		return restart_fail(s, r, -EINVAL,
 			"the repeated part differs from what was applied before offset %llu",
 			(unsigned long long)r->clean_at);
+	send_frame_advance(&s->frame, s->buf + s->pos,
+			   BTRFS_SEND_CMD_HEADER_LEN);
 	s->pos += BTRFS_SEND_CMD_HEADER_LEN + len;
-	track_position(s, s->buf + s->pos - BTRFS_SEND_CMD_HEADER_LEN - len);
 	return 0;
 }
 
@@ -1066,17 +1004,18 @@ static int replay(struct send_stream *s, const struct replay *r, size_t *at)
 	int ret;
 
 	start_replay(s, r);
-	while (s->seg.offset < want->offset) {
+	while (s->frame.pos.offset < want->offset) {
 		ret = replay_cmd(s, r, at);
 		if (ret)
 			return ret;
 	}
-	if (s->seg.offset != want->offset)
+	if (s->frame.pos.offset != want->offset)
 		return restart_fail(s, r, -EINVAL,
 			"the repeated part differs from what was applied before offset %llu (it has no command boundary there)",
 			(unsigned long long)r->clean_at);
-	if (s->seg.cmds != want->cmds || s->seg.chain != want->chain ||
-	    s->seg.last_crc != want->last_crc)
+	if (s->frame.pos.cmds != want->cmds ||
+	    s->frame.pos.chain != want->chain ||
+	    s->frame.pos.last_crc != want->last_crc)
 		return restart_fail(s, r, -EINVAL,
 			"the repeated part differs from what was applied before offset %llu",
 			(unsigned long long)r->clean_at);
@@ -1109,15 +1048,14 @@ static int repair_restart(struct send_stream *s)
 	int ret;
 
 	/* A stream header alone is no mark: concatenated streams share it. */
-	if (!s->seg.cmds)
+	if (!s->frame.pos.cmds)
 		return 0;
 	memcpy(err, s->err, sizeof(err));
 	if (!find_head(s, &at)) {
 		memcpy(s->err, err, sizeof(err));
 		return 0;
 	}
-	r.want = s->seg;
-	r.seg_start = s->seg_start;
+	r.want = s->frame.pos;
 	r.clean_at = s->cmd_offset;
 	r.cmd_count = s->cmd_count - 1;
 	r.broken_at = r.clean_at;
@@ -1133,8 +1071,7 @@ static int repair_restart(struct send_stream *s)
 	s->cmd_count = r.cmd_count;
 	if (ret < 0) {
 		/* Positions stay those of what was applied. */
-		s->seg = r.want;
-		s->seg_start = r.seg_start;
+		s->frame.pos = r.want;
 		return ret;
 	}
 	report_restart(s, r.restart_at, input_offset(s) - r.broken_at);
@@ -1174,7 +1111,7 @@ int send_stream_next(struct send_stream *s, const struct send_stream_ops *ops,
 	int ret;
 
 	s->callback_failed = false;
-	if (s->header_due) {
+	if (send_frame_header_due(&s->frame)) {
 		ret = read_stream_header(s);
 		if (ret)
 			return ret;
@@ -1194,12 +1131,11 @@ int send_stream_next(struct send_stream *s, const struct send_stream_ops *ops,
 
 	/* The command is well-formed: consume it whatever the callback says. */
 	s->pos += BTRFS_SEND_CMD_HEADER_LEN + len;
-	track_position(s, payload - BTRFS_SEND_CMD_HEADER_LEN);
-	if (s->seg.cmds == 1)
+	send_frame_advance(&s->frame, payload - BTRFS_SEND_CMD_HEADER_LEN,
+			   BTRFS_SEND_CMD_HEADER_LEN);
+	if (s->frame.pos.cmds == 1)
 		keep_head(s, payload - BTRFS_SEND_CMD_HEADER_LEN,
 			  BTRFS_SEND_CMD_HEADER_LEN + len);
-	if (s->cmd == BTRFS_SEND_C_END)
-		s->header_due = true;
 	ret = dispatch(s, ops, user);
 	if (ret < 0) {
 		s->callback_failed = true;
@@ -1245,7 +1181,7 @@ int send_stream_run(struct send_stream *s, const struct send_stream_ops *ops,
 void send_stream_position(const struct send_stream *s,
 			  struct send_stream_pos *pos)
 {
-	*pos = s->seg;
+	*pos = s->frame.pos;
 }
 
 int send_stream_peek(struct send_stream *s, const void **data, size_t len)
@@ -1266,14 +1202,11 @@ void send_stream_skip(struct send_stream *s, size_t len)
 void send_stream_resume_at(struct send_stream *s,
 			   const struct send_stream_pos *pos)
 {
-	s->seg = *pos;
-	s->version = pos->version;
-	s->header_due = pos->ended;
+	s->frame.pos = *pos;
 	s->header_count = 1;
 	s->cmd_count = pos->cmds;
 	/* Input offsets from here on are those of the original stream. */
 	s->base = pos->offset - s->pos;
-	s->seg_start = 0;
 	/* Its start is not in this input: a restart cannot be recognised. */
 	s->head_len = 0;
 }
@@ -1303,7 +1236,7 @@ const char *send_stream_error(const struct send_stream *s)
 
 uint32_t send_stream_version(const struct send_stream *s)
 {
-	return s->version;
+	return s->frame.pos.version;
 }
 
 uint64_t send_stream_cmd_offset(const struct send_stream *s)

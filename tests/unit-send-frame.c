@@ -2,7 +2,8 @@
 /*
  * The framing shared by the parser and the send pump: on every stream of
  * the corpus, following the commands with send-frame.c alone finds the
- * parser's commands, checksums, paths and positions.
+ * parser's commands, checksums, paths and positions; and the rules of
+ * each caller.
  */
 #include <glob.h>
 #include <setjmp.h>
@@ -46,7 +47,8 @@ static size_t frame_one_stream(const unsigned char *buf, size_t len,
 			       size_t off, struct send_stream *s)
 {
 	static const struct send_stream_ops no_ops;
-	struct send_stream_pos mine = { 0 }, parsed;
+	struct send_frame mine = { 0 };
+	struct send_stream_pos parsed;
 	struct send_frame_cmd c;
 	const char *path, *want;
 	size_t path_len, want_len;
@@ -54,11 +56,10 @@ static size_t frame_one_stream(const unsigned char *buf, size_t len,
 	int ret;
 
 	assert_true(send_frame_stream_header(buf + off, &version));
-	send_frame_advance(&mine, buf + off, BTRFS_SEND_STREAM_HEADER_LEN,
-			   BTRFS_SEND_STREAM_HEADER_LEN);
-	assert_int_equal(mine.version, version);
+	send_frame_advance(&mine, buf + off, BTRFS_SEND_STREAM_HEADER_LEN);
+	assert_int_equal(mine.pos.version, version);
 	off += BTRFS_SEND_STREAM_HEADER_LEN;
-	while (!mine.ended) {
+	while (!mine.pos.ended) {
 		assert_true(off + BTRFS_SEND_CMD_HEADER_LEN <= len);
 		send_frame_cmd_header(buf + off, &c);
 		assert_true(c.len <= send_frame_max_payload(version));
@@ -77,23 +78,16 @@ static size_t frame_one_stream(const unsigned char *buf, size_t len,
 			assert_int_equal(path_len, want_len);
 			assert_memory_equal(path, want, path_len);
 		}
-		/* send -e: each subvolume's position starts at its SUBVOL. */
-		if ((c.cmd == BTRFS_SEND_C_SUBVOL ||
-		     c.cmd == BTRFS_SEND_C_SNAPSHOT) && mine.cmds) {
-			memset(&mine, 0, sizeof(mine));
-			mine.version = version;
-			mine.headerless = true;
-		}
-		send_frame_advance(&mine, buf + off, BTRFS_SEND_CMD_HEADER_LEN,
-				   BTRFS_SEND_CMD_HEADER_LEN + c.len);
+		/* send -e: the framing starts a position at each SUBVOL. */
+		send_frame_advance(&mine, buf + off, BTRFS_SEND_CMD_HEADER_LEN);
 		off += BTRFS_SEND_CMD_HEADER_LEN + c.len;
 	}
 	send_stream_position(s, &parsed);
-	assert_int_equal(mine.offset, parsed.offset);
-	assert_int_equal(mine.cmds, parsed.cmds);
-	assert_int_equal(mine.chain, parsed.chain);
-	assert_int_equal(mine.last_crc, parsed.last_crc);
-	assert_int_equal(mine.cmds_seen, parsed.cmds_seen);
+	assert_int_equal(mine.pos.offset, parsed.offset);
+	assert_int_equal(mine.pos.cmds, parsed.cmds);
+	assert_int_equal(mine.pos.chain, parsed.chain);
+	assert_int_equal(mine.pos.last_crc, parsed.last_crc);
+	assert_int_equal(mine.pos.cmds_seen, parsed.cmds_seen);
 	return off;
 }
 
@@ -167,25 +161,25 @@ static void put_cmd_header(unsigned char *h, uint32_t len, uint16_t cmd,
 
 static void test_advance_marks_command_types_below_32_only(void **state)
 {
-	struct send_stream_pos pos = { 0 };
+	struct send_frame f = { 0 };
 	unsigned char h[BTRFS_SEND_CMD_HEADER_LEN];
 
 	(void)state;
 	put_cmd_header(h, 0, BTRFS_SEND_C_WRITE, 0x1234);
-	send_frame_advance(&pos, h, sizeof(h), sizeof(h));
-	assert_int_equal(pos.cmds_seen, 1U << BTRFS_SEND_C_WRITE);
-	assert_int_equal(pos.last_crc, 0x1234);
-	assert_int_equal(pos.cmds, 1);
-	assert_false(pos.ended);
+	send_frame_advance(&f, h, sizeof(h));
+	assert_int_equal(f.pos.cmds_seen, 1U << BTRFS_SEND_C_WRITE);
+	assert_int_equal(f.pos.last_crc, 0x1234);
+	assert_int_equal(f.pos.cmds, 1);
+	assert_false(f.pos.ended);
 	/* Type 32 has no bit: it must not wrap around to bit 0. */
 	put_cmd_header(h, 0, 32, 0);
-	send_frame_advance(&pos, h, sizeof(h), sizeof(h));
-	assert_int_equal(pos.cmds_seen, 1U << BTRFS_SEND_C_WRITE);
-	assert_int_equal(pos.cmds, 2);
+	send_frame_advance(&f, h, sizeof(h));
+	assert_int_equal(f.pos.cmds_seen, 1U << BTRFS_SEND_C_WRITE);
+	assert_int_equal(f.pos.cmds, 2);
 	put_cmd_header(h, 0, BTRFS_SEND_C_END, 0);
-	send_frame_advance(&pos, h, sizeof(h), sizeof(h));
-	assert_true(pos.ended);
-	assert_int_equal(pos.offset, 3 * sizeof(h));
+	send_frame_advance(&f, h, sizeof(h));
+	assert_true(f.pos.ended);
+	assert_int_equal(f.pos.offset, 3 * sizeof(h));
 }
 
 static void test_first_path_that_fills_the_payload_exactly(void **state)
@@ -214,6 +208,130 @@ static void test_first_path_that_fills_the_payload_exactly(void **state)
 					   sizeof(full) - 1, &path, &len));
 }
 
+/* A command of len payload bytes (all zero) in u, its CRC right. */
+static const unsigned char *put_cmd(unsigned char *u, uint16_t cmd,
+				    uint32_t len)
+{
+	memset(u + BTRFS_SEND_CMD_HEADER_LEN, 0, len);
+	put_cmd_header(u, len, cmd, 0);
+	put_cmd_header(u, len, cmd, send_frame_cmd_crc(u,
+			u + BTRFS_SEND_CMD_HEADER_LEN, len));
+	return u;
+}
+
+/* The parser's framing: several streams, "send -e" SUBVOLs, any length. */
+static void test_check_names_what_is_wrong_in_its_order(void **state)
+{
+	static unsigned char u[BTRFS_SEND_BUF_SIZE_V1 + 16];
+	struct send_frame f = { 0 };
+	struct send_frame_cmd c;
+
+	(void)state;
+	memcpy(u, BTRFS_SEND_STREAM_MAGIC "\0\1\0\0\0", 17);
+	send_frame_advance(&f, u, BTRFS_SEND_STREAM_HEADER_LEN);
+	assert_false(send_frame_header_due(&f));
+	/* A stream header where a command is due, named as such. */
+	assert_int_equal(send_frame_check(&f, u, true, &c),
+			 SEND_FRAME_STREAM_HEADER);
+	/* The protocol's limit for the stream's version. */
+	put_cmd(u, BTRFS_SEND_C_WRITE, send_frame_max_payload(1));
+	assert_int_equal(send_frame_check(&f, u, true, &c), SEND_FRAME_OK);
+	assert_int_equal(c.len, send_frame_max_payload(1));
+	put_cmd(u, BTRFS_SEND_C_WRITE, send_frame_max_payload(1) + 1);
+	assert_int_equal(send_frame_check(&f, u, false, &c),
+			 SEND_FRAME_TOO_LONG);
+	f.pos.version = 2;
+	assert_int_equal(send_frame_check(&f, u, true, &c), SEND_FRAME_OK);
+	f.pos.version = 1;
+	/* A damaged type: the checksum names it when it is at hand. */
+	put_cmd(u, BTRFS_SEND_C_MAX + 1, 5);
+	assert_int_equal(send_frame_check(&f, u, true, &c),
+			 SEND_FRAME_BAD_TYPE);
+	u[4] = BTRFS_SEND_C_UNSPEC;
+	assert_int_equal(send_frame_check(&f, u, false, &c),
+			 SEND_FRAME_BAD_TYPE);
+	assert_int_equal(send_frame_check(&f, u, true, &c),
+			 SEND_FRAME_BAD_CRC);
+	/* Any known type in any place: the parser judges versions. */
+	put_cmd(u, BTRFS_SEND_C_MAX, 0);
+	assert_int_equal(send_frame_check(&f, u, true, &c), SEND_FRAME_OK);
+	put_cmd(u, BTRFS_SEND_C_SUBVOL, 0);
+	send_frame_advance(&f, u, BTRFS_SEND_CMD_HEADER_LEN);
+	assert_int_equal(send_frame_check(&f, u, true, &c), SEND_FRAME_OK);
+	/* After END another stream may follow. */
+	put_cmd(u, BTRFS_SEND_C_END, 0);
+	send_frame_advance(&f, u, BTRFS_SEND_CMD_HEADER_LEN);
+	assert_true(send_frame_header_due(&f));
+}
+
+/* The pump's: one ioctl's stream, no command over its chunk. */
+static void test_check_of_one_ioctl_stream(void **state)
+{
+	static unsigned char u[256];
+	struct send_frame f = { .max_len = 100, .one_subvol = true };
+	struct send_frame_cmd c;
+
+	(void)state;
+	f.pos.headerless = true;
+	assert_false(send_frame_header_due(&f));
+	put_cmd(u, BTRFS_SEND_C_MKFILE, 0);
+	assert_int_equal(send_frame_check(&f, u, false, &c),
+			 SEND_FRAME_OUT_OF_PLACE);
+	put_cmd(u, BTRFS_SEND_C_SNAPSHOT, 100);
+	assert_int_equal(send_frame_check(&f, u, true, &c), SEND_FRAME_OK);
+	send_frame_advance(&f, u, BTRFS_SEND_CMD_HEADER_LEN);
+	assert_int_equal(f.pos.offset, 110);
+	assert_true(f.pos.headerless);
+	assert_int_equal(send_frame_check(&f, u, false, &c),
+			 SEND_FRAME_OUT_OF_PLACE);
+	put_cmd(u, BTRFS_SEND_C_SUBVOL, 0);
+	assert_int_equal(send_frame_check(&f, u, false, &c),
+			 SEND_FRAME_OUT_OF_PLACE);
+	put_cmd(u, BTRFS_SEND_C_MKFILE, 101);
+	assert_int_equal(send_frame_check(&f, u, false, &c),
+			 SEND_FRAME_TOO_LONG);
+	put_cmd(u, BTRFS_SEND_C_END, 0);
+	assert_int_equal(send_frame_check(&f, u, false, &c), SEND_FRAME_OK);
+	send_frame_advance(&f, u, BTRFS_SEND_CMD_HEADER_LEN);
+	/* Nothing after END, not even another stream. */
+	assert_false(send_frame_header_due(&f));
+	put_cmd(u, BTRFS_SEND_C_MKFILE, 0);
+	assert_int_equal(send_frame_check(&f, u, false, &c),
+			 SEND_FRAME_OUT_OF_PLACE);
+}
+
+/* "send -e": a SUBVOL after commands starts a header-less stream. */
+static void test_advance_starts_a_stream_at_a_later_subvol(void **state)
+{
+	static unsigned char u[64];
+	struct send_frame f = { 0 };
+
+	(void)state;
+	memcpy(u, BTRFS_SEND_STREAM_MAGIC "\0\2\0\0\0", 17);
+	send_frame_advance(&f, u, BTRFS_SEND_STREAM_HEADER_LEN);
+	send_frame_advance(&f, put_cmd(u, BTRFS_SEND_C_SUBVOL, 3),
+			   BTRFS_SEND_CMD_HEADER_LEN);
+	send_frame_advance(&f, put_cmd(u, BTRFS_SEND_C_MKFILE, 4),
+			   BTRFS_SEND_CMD_HEADER_LEN);
+	assert_false(f.pos.headerless);
+	assert_int_equal(f.pos.offset, 17 + 13 + 14);
+	send_frame_advance(&f, put_cmd(u, BTRFS_SEND_C_SNAPSHOT, 5),
+			   BTRFS_SEND_CMD_HEADER_LEN);
+	assert_true(f.pos.headerless);
+	assert_int_equal(f.pos.version, 2);
+	assert_int_equal(f.pos.offset, 15);
+	assert_int_equal(f.pos.cmds, 1);
+	assert_int_equal(f.pos.cmds_seen, 1U << BTRFS_SEND_C_SNAPSHOT);
+	assert_int_equal(f.pos.chain, crc32c_update(0, u, 10));
+	/* A stream header starts a stream with one. */
+	memcpy(u, BTRFS_SEND_STREAM_MAGIC "\0\1\0\0\0", 17);
+	send_frame_advance(&f, u, BTRFS_SEND_STREAM_HEADER_LEN);
+	assert_false(f.pos.headerless);
+	assert_int_equal(f.pos.version, 1);
+	assert_int_equal(f.pos.cmds, 0);
+	assert_int_equal(f.pos.offset, 17);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +339,9 @@ int main(void)
 		cmocka_unit_test(test_first_path_needs_the_whole_path),
 		cmocka_unit_test(test_advance_marks_command_types_below_32_only),
 		cmocka_unit_test(test_first_path_that_fills_the_payload_exactly),
+		cmocka_unit_test(test_check_names_what_is_wrong_in_its_order),
+		cmocka_unit_test(test_check_of_one_ioctl_stream),
+		cmocka_unit_test(test_advance_starts_a_stream_at_a_later_subvol),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
