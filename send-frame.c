@@ -97,6 +97,27 @@ void send_frame_advance(struct send_frame *f, const unsigned char *hdr,
 	pos->offset += hlen;
 }
 
+void send_frame_restart(struct send_frame *f)
+{
+	f->pos = (struct send_stream_pos){ .version = f->pos.version,
+					   .headerless = f->pos.headerless };
+}
+
+int send_frame_replay(const struct send_stream_pos *pos, uint64_t ulen,
+		      const struct send_stream_pos *want)
+{
+	if (pos->offset < want->offset && pos->offset + ulen <= want->offset)
+		return SEND_FRAME_TAKEN;
+	if (pos->offset != want->offset)
+		return SEND_FRAME_ACROSS;
+	/* At want: the chain of command headers says what came before. */
+	if (pos->cmds != want->cmds)
+		return SEND_FRAME_OTHER_CMDS;
+	if (pos->chain != want->chain || pos->last_crc != want->last_crc)
+		return SEND_FRAME_OTHER_CONTENT;
+	return SEND_FRAME_OK;
+}
+
 bool send_frame_first_path(const unsigned char *payload, size_t avail,
 			   uint32_t len, const char **path, size_t *path_len)
 {

@@ -76,7 +76,7 @@ struct send_frame {
 	bool one_subvol;
 };
 
-/* What send_frame_check() finds wrong, in the order it looks. */
+/* Of send_frame_check(), in the order it looks; of send_frame_replay(). */
 enum send_frame_verdict {
 	SEND_FRAME_OK,
 	SEND_FRAME_STREAM_HEADER,	/* a stream header, not a command */
@@ -84,6 +84,10 @@ enum send_frame_verdict {
 	SEND_FRAME_BAD_CRC,
 	SEND_FRAME_BAD_TYPE,		/* no command of protocol v1 to v3 */
 	SEND_FRAME_OUT_OF_PLACE,	/* one_subvol: see struct send_frame */
+	SEND_FRAME_TAKEN,		/* taken before: drop it */
+	SEND_FRAME_ACROSS,		/* across or past want: no boundary */
+	SEND_FRAME_OTHER_CMDS,		/* at want: another number of commands */
+	SEND_FRAME_OTHER_CONTENT,	/* at want: other commands */
 };
 
 /* Whether a stream header is due next rather than a command. */
@@ -101,5 +105,17 @@ int send_frame_check(const struct send_frame *f, const unsigned char *hdr,
  */
 void send_frame_advance(struct send_frame *f, const unsigned char *hdr,
 			size_t hlen);
+/*
+ * A send ioctl restarted after a stop writes the subvolume's stream again
+ * from its start (see send-pump.h): the parser finds the repeat in its
+ * input, the pump runs the ioctl again.  Each follows the repeat from its
+ * start (send_frame_restart() keeps the version and whether it has a
+ * header) and asks send_frame_replay() what its unit of ulen bytes at pos
+ * is against want, where what was taken before ended; of pos itself (ulen
+ * 0), SEND_FRAME_OK means at want, after the same commands.
+ */
+void send_frame_restart(struct send_frame *f);
+int send_frame_replay(const struct send_stream_pos *pos, uint64_t ulen,
+		      const struct send_stream_pos *want);
 
 #endif

@@ -329,14 +329,12 @@ static int damaged(struct send_pump *p, const char *what)
  */
 static int check_done(struct send_pump *p)
 {
-	int ret;
+	int ret = send_frame_replay(&p->at.pos, 0, &p->done);
 
-	if (p->at.pos.cmds != p->done.cmds)
-		return mismatch(p, "another number of commands",
+	if (ret)
+		return mismatch(p, ret == SEND_FRAME_OTHER_CMDS ?
+				"another number of commands" : "other content",
 				p->at.pos.offset);
-	if (p->at.pos.chain != p->done.chain ||
-	    p->at.pos.last_crc != p->done.last_crc)
-		return mismatch(p, "other content", p->at.pos.offset);
 	if (!p->frame_due || p->written != p->done.offset)
 		return 0;
 	ret = flush(p);
@@ -476,11 +474,12 @@ static int take_fast(struct send_pump *p, size_t hlen, size_t ulen)
 /* Which part of the unit at p->at the output holds already. */
 static int take_unit(struct send_pump *p, size_t hlen, size_t ulen)
 {
+	int verdict = send_frame_replay(&p->at.pos, ulen, &p->done);
 	uint64_t start = p->at.pos.offset;
 
-	if (start + ulen <= p->done.offset)
+	if (verdict == SEND_FRAME_TAKEN)
 		return take_checked(p, hlen, ulen, ulen);
-	if (start < p->done.offset)
+	if (verdict == SEND_FRAME_ACROSS)
 		return mismatch(p, "no command boundary", p->done.offset);
 	if (start < p->written)
 		return take_checked(p, hlen, ulen, p->written - start);
@@ -504,16 +503,14 @@ static int drain(struct send_pump *p)
 
 static int pump_units(struct send_pump *p)
 {
-	bool checked = false;
 	size_t hlen, ulen;
 	int ret;
 
 	for (;;) {
-		if (!checked && p->at.pos.offset == p->done.offset) {
+		if (p->at.pos.offset == p->done.offset) {
 			ret = check_done(p);
 			if (ret < 0)
 				return ret;
-			checked = true;
 		}
 		ret = read_unit_header(p, &hlen, &ulen);
 		if (ret == -EBADMSG)
@@ -541,8 +538,7 @@ void *send_pump_attempt(void *arg)
 {
 	struct send_pump *p = arg;
 
-	p->at.pos = (struct send_stream_pos){
-		.headerless = p->at.pos.headerless };
+	send_frame_restart(&p->at);
 	p->start = p->end = p->queued = 0;
 	p->in_off = 0;
 	atomic_store(&p->kernel_pos, 0);

@@ -931,24 +931,6 @@ static int restart_fail(struct send_stream *s, const struct replay *r,
 		(unsigned long long)r->restart_at, detail);
 }
 
-/* Set the parser at the start of the repeat, past its stream header. */
-static void start_replay(struct send_stream *s, const struct replay *r)
-{
-	struct send_stream_pos *seg = &s->frame.pos;
-
-	memset(seg, 0, sizeof(*seg));
-	seg->version = r->want.version;
-	seg->headerless = r->want.headerless;
-	/* Its commands get the numbers they have in the stream applied. */
-	s->cmd_count = r->cmd_count - r->want.cmds;
-	if (seg->headerless)
-		return;
-	/* find_head() saw the stream header here: it is in the buffer. */
-	send_frame_advance(&s->frame, s->buf + s->pos,
-			   BTRFS_SEND_STREAM_HEADER_LEN);
-	s->pos += BTRFS_SEND_STREAM_HEADER_LEN;
-}
-
 /*
  * A command of the repeat that cannot be read: the repeat restarts again
  * (1, *at set) or the repair fails.
@@ -970,52 +952,46 @@ static int replay_broken(struct send_stream *s, const struct replay *r,
 			    detail);
 }
 
-/* Read one command of the repeat, applying nothing. */
-static int replay_cmd(struct send_stream *s, const struct replay *r,
-		      size_t *at)
+/*
+ * Read the repeat, from its start at the read position up to where the
+ * stream broke, applying nothing, and check that it is what was applied
+ * (send_frame_replay()).  Returns 0 when it is, 1 when the repeat restarts
+ * again at *at, or a negative errno.
+ */
+static int replay(struct send_stream *s, const struct replay *r, size_t *at)
 {
 	uint32_t len = 0;
 	bool suspect;
 	int ret;
 
-	ret = frame_cmd(s, &len, &suspect);
-	if (ret < 0 && !suspect && !(ret == -EIO && s->input_eof))
-		return ret;
-	if (ret < 0 || head_repeated(s, len))
-		return replay_broken(s, r, ret ? ret : -EINVAL, at);
-	if (send_frame_opens_subvol(s->cmd) && s->frame.pos.cmds)
-		return restart_fail(s, r, -EINVAL,
-			"the repeated part differs from what was applied before offset %llu",
-			(unsigned long long)r->clean_at);
-	send_frame_advance(&s->frame, s->buf + s->pos,
-			   BTRFS_SEND_CMD_HEADER_LEN);
-	s->pos += BTRFS_SEND_CMD_HEADER_LEN + len;
-	return 0;
-}
-
-/*
- * Read the repeat up to where the stream broke and check that it is what
- * was applied.  Returns 0 when it is, 1 when the repeat restarts again at
- * *at, or a negative errno.
- */
-static int replay(struct send_stream *s, const struct replay *r, size_t *at)
-{
-	const struct send_stream_pos *want = &r->want;
-	int ret;
-
-	start_replay(s, r);
-	while (s->frame.pos.offset < want->offset) {
-		ret = replay_cmd(s, r, at);
-		if (ret)
-			return ret;
+	send_frame_restart(&s->frame);
+	/* Its commands get the numbers they have in the stream applied. */
+	s->cmd_count = r->cmd_count - r->want.cmds;
+	/* find_head() saw its stream header, if it has one, in the buffer. */
+	if (!s->frame.pos.headerless) {
+		send_frame_advance(&s->frame, s->buf + s->pos,
+				   BTRFS_SEND_STREAM_HEADER_LEN);
+		s->pos += BTRFS_SEND_STREAM_HEADER_LEN;
 	}
-	if (s->frame.pos.offset != want->offset)
+	while (s->frame.pos.offset < r->want.offset) {
+		ret = frame_cmd(s, &len, &suspect);
+		if (ret < 0 && !suspect && !(ret == -EIO && s->input_eof))
+			return ret;
+		if (ret < 0 || head_repeated(s, len))
+			return replay_broken(s, r, ret ? ret : -EINVAL, at);
+		/* Another subvolume's stream: it cannot reach what was. */
+		if (send_frame_opens_subvol(s->cmd) && s->frame.pos.cmds)
+			break;
+		send_frame_advance(&s->frame, s->buf + s->pos,
+				   BTRFS_SEND_CMD_HEADER_LEN);
+		s->pos += BTRFS_SEND_CMD_HEADER_LEN + len;
+	}
+	ret = send_frame_replay(&s->frame.pos, 0, &r->want);
+	if (ret == SEND_FRAME_ACROSS)
 		return restart_fail(s, r, -EINVAL,
 			"the repeated part differs from what was applied before offset %llu (it has no command boundary there)",
 			(unsigned long long)r->clean_at);
-	if (s->frame.pos.cmds != want->cmds ||
-	    s->frame.pos.chain != want->chain ||
-	    s->frame.pos.last_crc != want->last_crc)
+	if (ret)
 		return restart_fail(s, r, -EINVAL,
 			"the repeated part differs from what was applied before offset %llu",
 			(unsigned long long)r->clean_at);
@@ -1042,8 +1018,10 @@ static void report_restart(const struct send_stream *s, uint64_t offset,
  */
 static int repair_restart(struct send_stream *s)
 {
+	struct replay r = { .want = s->frame.pos, .clean_at = s->cmd_offset,
+			    .cmd_count = s->cmd_count - 1,
+			    .broken_at = s->cmd_offset };
 	char err[ERR_MSG_SIZE];
-	struct replay r;
 	size_t at;
 	int ret;
 
@@ -1055,10 +1033,6 @@ static int repair_restart(struct send_stream *s)
 		memcpy(s->err, err, sizeof(err));
 		return 0;
 	}
-	r.want = s->frame.pos;
-	r.clean_at = s->cmd_offset;
-	r.cmd_count = s->cmd_count - 1;
-	r.broken_at = r.clean_at;
 	for (;;) {
 		r.restart_at = input_offset(s) + at;
 		s->pos += at;

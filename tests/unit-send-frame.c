@@ -2,8 +2,8 @@
 /*
  * The framing shared by the parser and the send pump: on every stream of
  * the corpus, following the commands with send-frame.c alone finds the
- * parser's commands, checksums, paths and positions; and the rules of
- * each caller.
+ * parser's commands, checksums, paths and positions; the rules of each
+ * caller, and the check of a restarted stream's repeat.
  */
 #include <glob.h>
 #include <setjmp.h>
@@ -332,6 +332,44 @@ static void test_advance_starts_a_stream_at_a_later_subvol(void **state)
 	assert_int_equal(f.pos.offset, 17);
 }
 
+static void test_replay_against_what_was_taken(void **state)
+{
+	const struct send_stream_pos want = { .offset = 100, .cmds = 3,
+					      .chain = 7, .last_crc = 9 };
+	struct send_stream_pos pos = want;
+	struct send_frame f = { .pos = { .offset = 5, .cmds = 2, .version = 2,
+					 .headerless = true, .ended = true } };
+
+	(void)state;
+	send_frame_restart(&f);
+	assert_int_equal(f.pos.offset, 0);
+	assert_int_equal(f.pos.cmds, 0);
+	assert_false(f.pos.ended);
+	assert_int_equal(f.pos.version, 2);
+	assert_true(f.pos.headerless);
+	/* Before want: a unit that ends there at most was taken. */
+	pos.offset = 40;
+	assert_int_equal(send_frame_replay(&pos, 60, &want), SEND_FRAME_TAKEN);
+	assert_int_equal(send_frame_replay(&pos, 61, &want), SEND_FRAME_ACROSS);
+	assert_int_equal(send_frame_replay(&pos, 0, &want), SEND_FRAME_TAKEN);
+	pos.offset = 101;
+	assert_int_equal(send_frame_replay(&pos, 0, &want), SEND_FRAME_ACROSS);
+	/* At want: the same commands, or not. */
+	pos = want;
+	assert_int_equal(send_frame_replay(&pos, 0, &want), SEND_FRAME_OK);
+	assert_int_equal(send_frame_replay(&pos, 10, &want), SEND_FRAME_OK);
+	pos.chain++;
+	assert_int_equal(send_frame_replay(&pos, 0, &want),
+			 SEND_FRAME_OTHER_CONTENT);
+	pos.cmds++;
+	assert_int_equal(send_frame_replay(&pos, 0, &want),
+			 SEND_FRAME_OTHER_CMDS);
+	pos = want;
+	pos.last_crc++;
+	assert_int_equal(send_frame_replay(&pos, 0, &want),
+			 SEND_FRAME_OTHER_CONTENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_check_names_what_is_wrong_in_its_order),
 		cmocka_unit_test(test_check_of_one_ioctl_stream),
 		cmocka_unit_test(test_advance_starts_a_stream_at_a_later_subvol),
+		cmocka_unit_test(test_replay_against_what_was_taken),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
