@@ -183,7 +183,7 @@ static const struct cmd_spec cmd_specs[BTRFS_SEND_C_MAX + 1] = {
 #undef CMD
 #undef A
 
-const char *send_cmd_name(unsigned int cmd)
+static const char *send_cmd_name(unsigned int cmd)
 {
 	if (cmd > BTRFS_SEND_C_MAX || !cmd_specs[cmd].name)
 		return "unknown";
@@ -195,7 +195,7 @@ bool send_cmd_is_repeatable(unsigned int cmd)
 	return cmd <= BTRFS_SEND_C_MAX && cmd_specs[cmd].repeatable;
 }
 
-const char *send_attr_name(unsigned int attr)
+static const char *send_attr_name(unsigned int attr)
 {
 	if (attr > BTRFS_SEND_A_MAX || !attr_specs[attr].name)
 		return "UNKNOWN";

@@ -217,12 +217,10 @@ void send_stream_set_interrupt(struct send_stream *s,
  * NULL if it had none; valid until the next send_stream_next().
  */
 const char *send_stream_cmd_path(const struct send_stream *s, size_t *len);
-const char *send_cmd_name(unsigned int cmd);
 /*
  * Whether a receiver may apply cmd again after it failed (for a reason
  * that may pass, a full disk): same result, no state kept.
  */
 bool send_cmd_is_repeatable(unsigned int cmd);
-const char *send_attr_name(unsigned int attr);
 
 #endif
