@@ -234,7 +234,7 @@ static ssize_t read_gathered(struct send_pump *p, unsigned char *buf,
 }
 
 /* Make need bytes readable at buf + start: 0, PUMP_EOF or an errno. */
-static int ensure_buffered(struct send_pump *p, size_t need, size_t most)
+static int buffer_at_least(struct send_pump *p, size_t need, size_t most)
 {
 	size_t size = p->size;
 	ssize_t n;
@@ -295,7 +295,7 @@ static int read_unit_header(struct send_pump *p, size_t *hlen, size_t *ulen)
 
 	*hlen = send_frame_header_due(&p->at) ? BTRFS_SEND_STREAM_HEADER_LEN :
 						BTRFS_SEND_CMD_HEADER_LEN;
-	ret = ensure_buffered(p, *hlen,
+	ret = buffer_at_least(p, *hlen,
 			      p->in_off >= p->verify_end && p->can_splice &&
 			      p->large_payload ? FAST_READ : SIZE_MAX);
 	if (ret)
@@ -361,7 +361,7 @@ static int take_checked(struct send_pump *p, size_t hlen, size_t ulen,
 	struct send_frame_cmd c;
 	int ret;
 
-	ret = ensure_buffered(p, ulen, SIZE_MAX);
+	ret = buffer_at_least(p, ulen, SIZE_MAX);
 	if (ret)
 		return ret;
 	if (hlen == BTRFS_SEND_CMD_HEADER_LEN &&
@@ -462,7 +462,7 @@ static int take_fast(struct send_pump *p, size_t hlen, size_t ulen)
 		if (n)
 			ret = splice_payload(p, n, &left);
 		else
-			ret = ensure_buffered(p, 1,
+			ret = buffer_at_least(p, 1,
 					      !p->can_splice ? SIZE_MAX :
 					      left < FAST_READ ? left :
 					      FAST_READ);
@@ -499,7 +499,7 @@ static int drain(struct send_pump *p)
 	p->restart_seen = true;
 	while (!ret) {
 		p->start = p->end = 0;
-		ret = ensure_buffered(p, 1, SIZE_MAX);
+		ret = buffer_at_least(p, 1, SIZE_MAX);
 	}
 	return ret < 0 ? ret : 0;
 }
