@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "input-reader.h"
 #include "progress.h"
 #include "progress-json.h"
 #include "progress-tty.h"
@@ -28,7 +27,6 @@
 #include "receive-dir.h"
 #include "receive-dump.h"
 #include "receive-resume.h"
-#include "receive-warm.h"
 #include "send-stream.h"
 #include "utils.h"
 
@@ -386,19 +384,13 @@ static void warn_restart(const struct send_stream_restart *r, void *user)
 		(unsigned long long)r->offset, (unsigned long long)r->skipped);
 }
 
-/* The parser on the input: fd, or the reader's chunks when one runs. */
-static int open_parser(struct send_stream **s, int fd,
-		       struct input_reader *reader)
+static int open_parser(struct send_stream **s, int fd)
 {
 	int ret = send_stream_open(s, fd);
 
-	if (ret < 0) {
+	if (ret < 0)
 		error("cannot set up the stream parser: %s", strerror(-ret));
-		return ret;
-	}
-	if (reader && reader->active)
-		send_stream_set_reader(*s, input_reader_read, reader);
-	return 0;
+	return ret;
 }
 
 /*
@@ -423,7 +415,7 @@ static int dump_stream(const struct receive_opts *o, int fd,
 
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	dump_ctx_init(&ctx, stdout);
-	ret = open_parser(&s, fd, NULL);
+	ret = open_parser(&s, fd);
 	if (ret < 0)
 		return ret;
 	ctx.stream = s;
@@ -469,9 +461,7 @@ static void catch_stop_signals(void)
 
 /*
  * The directory cache of the applier holds up to half the fds allowed:
- * the usual soft limit of 1024 would keep it small.  The fd table is
- * grown to the limit now, before the reader and warmer threads start,
- * when growing it waits for no grace period.
+ * the usual soft limit of 1024 would keep it small.
  */
 #define RECEIVE_FD_LIMIT	4096
 
@@ -484,27 +474,15 @@ static void raise_fd_limit(void)
 	if (rl.rlim_cur < RECEIVE_FD_LIMIT) {
 		rl.rlim_cur = rl.rlim_max < RECEIVE_FD_LIMIT ?
 			      rl.rlim_max : RECEIVE_FD_LIMIT;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			return;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	fd_table_reserve(rl.rlim_cur < RECEIVE_FD_LIMIT ?
-			 rl.rlim_cur : RECEIVE_FD_LIMIT);
 }
-
-/* The stream: its fd, the thread that reads a file, the one that warms. */
-struct receive_input {
-	int fd;
-	struct input_reader reader;
-	struct receive_warm *warm;
-};
 
 struct apply_loop {
 	const struct receive_opts *o;
 	struct receive_ctx *ctx;
 	struct progress *prog;
 	struct receive_stop stop;
-	struct receive_warm *warm;
-	unsigned int subvols;	/* SUBVOL and SNAPSHOT commands applied */
 };
 
 static bool apply_before(struct send_stream *s, void *data)
@@ -539,23 +517,10 @@ static bool apply_failed(struct send_stream *s, int err, void *data)
 	return stop;
 }
 
-/* Tell the warmer where the applier stands and in which subvolume. */
-static void follow_for_warm(struct apply_loop *l, struct send_stream *s)
-{
-	unsigned int cmd = send_stream_cmd_type(s);
-
-	if (cmd == BTRFS_SEND_C_SUBVOL || cmd == BTRFS_SEND_C_SNAPSHOT)
-		l->subvols++;
-	receive_warm_follow(l->warm, send_stream_offset(s), l->subvols,
-			    l->ctx->cur.active ? l->ctx->cur.fd : -1);
-}
-
 static bool tick_apply(struct send_stream *s, void *data)
 {
 	struct apply_loop *l = data;
 
-	if (l->warm)
-		follow_for_warm(l, s);
 	return tick(s, l->prog);
 }
 
@@ -582,20 +547,17 @@ static void run_apply_loop(struct send_stream *s, struct apply_loop *l)
  * Apply every command, and then either mark the last subvolume received
  * or leave what a resume needs.
  */
-static int apply_stream(const struct receive_opts *o,
-			struct receive_input *in, struct receive_ctx *ctx,
-			struct progress *prog)
+static int apply_stream(const struct receive_opts *o, int fd,
+			struct receive_ctx *ctx, struct progress *prog)
 {
-	struct apply_loop l = {
-		.o = o, .ctx = ctx, .prog = prog, .warm = in->warm,
-	};
+	struct apply_loop l = { .o = o, .ctx = ctx, .prog = prog };
 	struct resume_marks *marks = NULL;
 	struct send_stream *s;
 	int ret;
 
 	if (ctx->dest_ops->resume_marks)
 		marks = ctx->dest_ops->resume_marks(ctx);
-	ret = open_parser(&s, in->fd, &in->reader);
+	ret = open_parser(&s, fd);
 	if (ret < 0)
 		return ret;
 	catch_stop_signals();
@@ -654,9 +616,8 @@ static int receive_run(int argc, char **argv)
 	struct receive_ctx ctx;
 	struct progress prog;
 	struct progress *progp = NULL;
-	struct receive_input in = { .reader = { .file_fd = -1 } };
 	int status = 0;
-	int ret;
+	int fd, ret;
 
 	if (parse_options(argc, argv, &o, &status))
 		return status;
@@ -664,30 +625,21 @@ static int receive_run(int argc, char **argv)
 		return resume_print_token(o.resume_token) < 0 ? 1 : 0;
 	if (o.abort)
 		return resume_abort(o.abort) < 0 ? 1 : 0;
-	in.fd = open_input(&o);
-	if (in.fd < 0)
+	fd = open_input(&o);
+	if (fd < 0)
 		return 1;
 	if (o.progress)
 		progress_init(&prog, output_format == OUTPUT_JSON ?
 			      &progress_json_view : &progress_tty_view,
-			      "receive", "Received", input_size(&o, in.fd));
+			      "receive", "Received", input_size(&o, fd));
 	if (!o.dump)
 		raise_fd_limit();
-	/* Warming pays in an incremental; a resume parses a prefix first. */
-	if (o.file && !o.dump && !o.resume)
-		in.warm = receive_warm_start(in.fd);
-	/*
-	 * A dump is cheap per byte: the kernel's readahead into the page
-	 * cache outruns O_DIRECT chunks read one at a time.
-	 */
-	if (o.file && !o.dump)
-		input_reader_start(&in.reader, in.fd);
 	if (o.progress) {
-		progress_watch(&prog, in.fd, "the input", -1);
+		progress_watch(&prog, fd, "the input", -1);
 		progp = &prog;
 	}
 	if (o.dump) {
-		ret = dump_stream(&o, in.fd, progp);
+		ret = dump_stream(&o, fd, progp);
 	} else {
 		ret = open_destination(&o, &ctx);
 		if (ret >= 0) {
@@ -695,13 +647,10 @@ static int receive_run(int argc, char **argv)
 				ctx.closing = say_syncing;
 				ctx.closing_data = progp;
 			}
-			ret = apply_stream(&o, &in, &ctx, progp);
+			ret = apply_stream(&o, fd, &ctx, progp);
 			receive_ctx_release(&ctx);
 		}
 	}
-	receive_warm_stop(in.warm);
-	if (in.reader.file_fd >= 0)
-		input_reader_stop(&in.reader);
 	status = ret < 0 ? 1 : 0;
 	if (progp)
 		progress_done(progp, status);

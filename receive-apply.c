@@ -32,15 +32,6 @@
 #define SYS_FCHMODAT2 SYS_fchmodat2
 #endif
 
-/*
- * Names held for a subvolume's top directory: a full stream keeps there
- * its top entries and the temporary names of inodes not yet moved into
- * place (and of symlinks and nodes moved, which stay held).  A stream that
- * puts more there (a flat tree) has its mkfiles looked up as before.  At
- * most some 4 MiB, with the longest names.
- */
-#define TOP_NAMES_MAX	16384
-
 void receive_ctx_init(struct receive_ctx *ctx, int dest_fd,
 		      const struct receive_dest_ops *ops, void *dest)
 {
@@ -52,7 +43,6 @@ void receive_ctx_init(struct receive_ctx *ctx, int dest_fd,
 	ctx->cur.fd = -1;
 	ctx->write_fd = -1;
 	confined_init(&ctx->paths, -1, false);
-	name_set_init(&ctx->top_names, TOP_NAMES_MAX);
 }
 
 static void close_write_fd(struct receive_ctx *ctx)
@@ -110,7 +100,6 @@ void receive_ctx_release(struct receive_ctx *ctx)
 	receive_close_subvol(ctx, false);
 	report_losses(ctx);
 	ctx->dest_ops->release(ctx);
-	name_set_free(&ctx->top_names);
 	free(ctx->decompress_buf);
 	ctx->decompress_buf = NULL;
 	close(ctx->dest_fd);
@@ -150,7 +139,6 @@ static int begin_subvol(struct receive_ctx *ctx, const char *name,
 	memcpy(ctx->cur.uuid, uuid, 16);
 	ctx->cur.ctransid = ctransid;
 	confined_init(&ctx->paths, fd, false);
-	name_set_reset(&ctx->top_names, false);
 	return 0;
 }
 
@@ -221,8 +209,6 @@ static int apply_subvol(const char *path, const uint8_t *uuid,
 	ret = begin_subvol(ctx, path, uuid, ctransid);
 	if (ret < 0)
 		return ret;
-	/* Made just now, its top directory is empty. */
-	name_set_reset(&ctx->top_names, true);
 	if (ctx->dest_ops->subvol_begun)
 		ctx->dest_ops->subvol_begun(ctx);
 	return 0;
@@ -446,31 +432,6 @@ static int fail_missing_feature(struct receive_ctx *ctx,
 	return fail_errno(what, path);
 }
 
-/* A path of one component names an entry of the top directory. */
-static bool in_top_dir(const char *path)
-{
-	return !strchr(path, '/');
-}
-
-static void top_name_added(struct receive_ctx *ctx, const char *path)
-{
-	if (in_top_dir(path))
-		name_set_add(&ctx->top_names, path);
-}
-
-static void top_name_removed(struct receive_ctx *ctx, const char *path)
-{
-	if (in_top_dir(path))
-		name_set_remove(&ctx->top_names, path);
-}
-
-/* Whether path cannot be taken, known without a lookup. */
-static bool surely_free(const struct receive_ctx *ctx, const char *path)
-{
-	return in_top_dir(path) &&
-	       name_set_surely_absent(&ctx->top_names, path);
-}
-
 /*
  * mkfile and mkdir: checked now, made later (struct pending_create).  A
  * name that is taken, or that cannot be looked at, is created at once so
@@ -482,17 +443,13 @@ static int create_later(struct receive_ctx *ctx, enum pending_kind kind,
 	const char *cmd = create_cmd_name(kind);
 	const char *name;
 	struct stat st;
-	bool free_name;
 	int dfd, ret;
 
 	ret = resolve_entry(ctx, cmd, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
-	/* Asked before the name is recorded as made. */
-	free_name = surely_free(ctx, path);
-	top_name_added(ctx, path);
-	if (free_name || (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
-			  errno == ENOENT)) {
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno == ENOENT) {
 		ctx->pending.kind = kind;
 		snprintf(ctx->pending.path, sizeof(ctx->pending.path), "%s",
 			 path);
@@ -522,7 +479,6 @@ static int make_node(struct receive_ctx *ctx, const char *what,
 	const char *name;
 	int dfd, ret;
 
-	top_name_added(ctx, path);
 	ret = resolve_entry(ctx, what, path, &dfd, &name);
 	if (ret < 0)
 		return ret;
@@ -565,7 +521,6 @@ static int apply_symlink(const char *path, const char *target, void *user)
 	const char *name;
 	int dfd, ret;
 
-	top_name_added(user, path);
 	ret = resolve_entry(user, "symlink", path, &dfd, &name);
 	if (ret < 0)
 		return ret;
@@ -634,7 +589,6 @@ static int create_at_new_name(struct receive_ctx *ctx, const char *to)
 	if (create_inode(ctx, kind, dfd, name, to) < 0)
 		return 0;
 	/* Its old name was never made. */
-	top_name_removed(ctx, ctx->pending.path);
 	ctx->pending.kind = PENDING_NONE;
 	return 1;
 }
@@ -648,11 +602,6 @@ static int apply_rename(const char *from, const char *to, void *user)
 	struct stat st;
 	bool is_dir;
 
-	/*
-	 * The old name is kept in top_names: a rename between two links of
-	 * one inode leaves both names.
-	 */
-	top_name_added(ctx, to);
 	if (ctx->pending.kind != PENDING_NONE &&
 	    !strcmp(from, ctx->pending.path)) {
 		ret = create_at_new_name(ctx, to);
@@ -696,7 +645,6 @@ static int apply_link(const char *path, const char *target, void *user)
 	const char *target_name, *name;
 	int target_dfd, dfd, ret;
 
-	top_name_added(ctx, path);
 	ret = resolve_pair(ctx, target, path, &target_dfd, &target_name, &dfd,
 			  &name);
 	if (ret < 0)
@@ -720,7 +668,6 @@ static int apply_unlink(const char *path, void *user)
 		close_write_fd(user);
 	if (unlinkat(dfd, name, 0) < 0)
 		return fail_errno("unlink", path);
-	top_name_removed(user, path);
 	return 0;
 }
 
@@ -735,7 +682,6 @@ static int apply_rmdir(const char *path, void *user)
 		return ret;
 	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
 		return fail_errno("rmdir", path);
-	top_name_removed(ctx, path);
 	confined_forget_under(&ctx->paths, path);
 	/* Its held times go with it. */
 	ret = dir_times_move(&ctx->dir_times, path, NULL);

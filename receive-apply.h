@@ -22,7 +22,6 @@
 #include "confined-path.h"
 #include "copy-tree.h"
 #include "dir-times.h"
-#include "name-set.h"
 #include "send-stream.h"
 
 /* The subvolume being received. */
@@ -154,12 +153,6 @@ struct receive_ctx {
 	char write_path[PATH_MAX];
 
 	struct pending_create pending;
-	/*
-	 * The names in the top directory of a subvolume that SUBVOL made
-	 * (empty then), as the commands since made and removed them: a
-	 * mkfile or mkdir of a name surely absent needs no lookup.
-	 */
-	struct name_set top_names;
 	/* Directory times, applied when the subvolume is finished. */
 	struct dir_times dir_times;
 

@@ -125,25 +125,6 @@ void warning(const char *fmt, ...)
 	va_end(ap);
 }
 
-int fd_table_reserve(int count)
-{
-	int fd, high;
-
-	if (mechanism_off("fdtable"))
-		return 0;
-	fd = open("/", O_PATH | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/* The lowest free fd at or above count - 1: the table holds it. */
-	high = fcntl(fd, F_DUPFD_CLOEXEC, count - 1);
-	if (high < 0)
-		high = -errno;
-	else
-		close(high);
-	close(fd);
-	return high < 0 ? high : 0;
-}
-
 bool mechanism_off(const char *name)
 {
 	const char *list = getenv("BTRFS_MECHANISMS_OFF");

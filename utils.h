@@ -75,15 +75,6 @@ int start_thread_without_signals(pthread_t *thread, void *(*fn)(void *),
 bool mechanism_off(const char *name);
 
 /*
- * Make room in the fd table for every fd below count, at once.  In a
- * process with threads each growth of the table waits for an RCU grace
- * period (the kernel's expand_fdtable); a table grown one doubling at a
- * time, as a cache of fds fills, waits that often.  0 or a negative
- * errno (count beyond RLIMIT_NOFILE: -EINVAL).
- */
-int fd_table_reserve(int count);
-
-/*
  * Room in a pipe between send and receive, and between the kernel and
  * send's pump: with the default 64 KiB, one side soon waits whenever the
  * other waits on its disk, and the two take turns instead of working at

@@ -422,30 +422,6 @@ receive_both "cu.0 with -c (clones across subvolumes)" "$ST/cu0"
 # Last on this pair: its snapshots would share extents with what follows.
 self_test_tree_compare "$RMNT/chain/base.0"
 
-# receive -f reads its file around the page cache (input-reader.c): of a
-# stream that was not cached, at most its short tail is cached after.  The
-# stream is read from an ext4 of this test's: TMPDIR may be a tmpfs, whose
-# pages are the file and never leave the cache.
-cached_bytes() {
-	fincore --bytes --noheadings --output RES "$1"
-}
-make_loop_fs ext4 "$WORK/cache.img" 64M "$WORK/cache" defaults ||
-	fail "cannot make the ext4 for the page cache checks"
-cached_stream=$WORK/cache/base0.stream
-cp "$ST/base0" "$cached_stream"
-"$PYTHON" -c 'import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-os.fsync(fd)  # dirty pages stay cached
-os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$cached_stream"
-check "the stream is out of the page cache before the receive" \
-	[ "$(cached_bytes "$cached_stream")" -eq 0 ]
-mkdir "$OMNT/pagecache"
-"$OURS" receive -q -f "$cached_stream" "$OMNT/pagecache"
-check "receive -f leaves no more than a page of its file cached" \
-	[ "$(cached_bytes "$cached_stream")" -le 4096 ]
-check "the stream is larger than a few pages" \
-	[ "$(stat -c %s "$cached_stream")" -gt 65536 ]
-
 new_dests || { fail "cannot make the destinations"; finish; }
 RECV_COMPARE_OPTS=(--no-data)
 receive_both "--no-data full" "$ST/nodata0"

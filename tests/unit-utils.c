@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -129,44 +128,6 @@ static void test_parse_u64_takes_digits_only(void **state)
 	assert_true(v == 7);
 }
 
-/* The size of this process's fd table, from /proc/self/status. */
-static int fd_table_size(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	int size = -1;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "FDSize: %d", &size) == 1)
-			break;
-	fclose(f);
-	assert_true(size > 0);
-	return size;
-}
-
-static void test_fd_table_reserve_grows_the_table_at_once(void **state)
-{
-	struct rlimit rl;
-	int want = 4096;
-	int fd;
-
-	(void)state;
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	if (rl.rlim_max < (rlim_t)want)
-		want = rl.rlim_max;
-	rl.rlim_cur = want;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	assert_true(fd_table_size() < want);
-	assert_int_equal(fd_table_reserve(want), 0);
-	assert_true(fd_table_size() >= want);
-	/* Nothing is left open: the next fd is a low one. */
-	fd = open("/", O_PATH);
-	assert_in_range(fd, 0, 63);
-	close(fd);
-	assert_int_equal(fd_table_reserve(want + 1), -EINVAL);
-}
-
 static void test_mechanism_off_takes_whole_names(void **state)
 {
 	(void)state;
@@ -192,7 +153,6 @@ int main(void)
 		cmocka_unit_test(test_parse_size_accepts_binary_suffixes),
 		cmocka_unit_test(test_parse_size_refuses_garbage_and_overflow),
 		cmocka_unit_test(test_parse_u64_takes_digits_only),
-		cmocka_unit_test(test_fd_table_reserve_grows_the_table_at_once),
 		cmocka_unit_test(test_mechanism_off_takes_whole_names),
 	};
 
