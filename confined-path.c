@@ -159,26 +159,20 @@ static int walk_beneath(int root_fd, char *dir)
 	}
 }
 
-int confined_open_quiet(int root_fd, const char *path, int flags)
+/* openat2(2) refuses every way out; without it, one component at a time. */
+static int open_beneath(int root_fd, char *dir)
 {
 	struct open_how how = {
-		.flags = flags | O_CLOEXEC,
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 			   RESOLVE_NO_MAGICLINKS,
 	};
 	long fd;
 
-	fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
-	return fd < 0 ? -errno : (int)fd;
-}
-
-static int open_beneath(int root_fd, char *dir)
-{
-	int fd = confined_open_quiet(root_fd, dir, O_PATH | O_DIRECTORY);
-
-	if (fd == -ENOSYS)
+	fd = syscall(SYS_openat2, root_fd, dir, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
 		return walk_beneath(root_fd, dir);
-	return fd;
+	return fd < 0 ? -errno : (int)fd;
 }
 
 static bool same_subvolume(const struct confined_root *cr, int fd)

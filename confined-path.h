@@ -61,12 +61,4 @@ void confined_release(struct confined_root *cr);
 int confined_lookup(struct confined_root *cr, const char *path, int *dir_fd,
 		    const char **name);
 
-/*
- * Open path beneath root_fd with flags, following no symlink (with O_PATH
- * and O_NOFOLLOW, a final symlink is opened itself), and print nothing:
- * the fd or a negative errno, -ENOSYS without openat2(2).  For lookups
- * whose failure is no error (warming the caches ahead of the applier).
- */
-int confined_open_quiet(int root_fd, const char *path, int flags);
-
 #endif

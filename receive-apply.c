@@ -851,8 +851,8 @@ static int apply_clone(const char *path, uint64_t offset, uint64_t len,
 /*
  * xattr calls have no *at() form in this libc: run them from inside the
  * confined directory.  The working directory is the whole process's, but
- * only this thread resolves paths against it: the reader, the warmer and
- * the progress threads use fds alone.
+ * only this thread resolves paths against it (the progress thread uses
+ * none).
  */
 static int enter_dir_of(struct receive_ctx *ctx, const char *path,
 			const char **name)
