@@ -19,6 +19,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "changes.h"
 #include "commands.h"
 #include "progress.h"
 #include "progress-json.h"
@@ -40,6 +41,8 @@ struct receive_opts {
 	bool chroot;
 	bool force_decompress;
 	bool dump;
+	bool changes;			/* --changes: list what changed */
+	bool file_type;			/* --file-type: with a type column */
 	bool resume;
 	const char *resume_token;	/* DEST/NAME */
 	const char *abort;		/* DEST/NAME */
@@ -51,6 +54,7 @@ static const char receive_usage[] =
 	"usage: btrfs receive [options] <mount>\n"
 	"       btrfs receive [options] --to-dir <dir>\n"
 	"       btrfs receive --dump [options]\n"
+	"       btrfs receive --changes [options]\n"
 	"       btrfs receive --resume-token <mount>/<name>\n"
 	"       btrfs receive --abort <mount>/<name>\n"
 	"\n"
@@ -74,6 +78,9 @@ static const char receive_usage[] =
 	"                          with encoded I/O\n"
 	"    --dump                print the stream's commands, one line each,\n"
 	"                          and apply nothing (no <mount> needed)\n"
+	"    --changes             print what the stream changes, one line each,\n"
+	"                          as 'zfs diff -H', and apply nothing\n"
+	"    --file-type           with --changes, a column with each file's type\n"
 	"    --to-dir DIR          receive onto any filesystem: subvolumes become\n"
 	"                          directories under DIR (instead of <mount>)\n"
 	"    --progress            show a status line on stderr (bytes, rate,\n"
@@ -112,6 +119,8 @@ const struct command cmd_receive = {
 enum {
 	OPT_FORCE_DECOMPRESS = 256,
 	OPT_DUMP,
+	OPT_CHANGES,
+	OPT_FILE_TYPE,
 	OPT_RESUME,
 	OPT_RESUME_TOKEN,
 	OPT_ABORT,
@@ -178,6 +187,12 @@ static int take_option(int c, char **argv, struct receive_opts *o,
 	case OPT_DUMP:
 		o->dump = true;
 		break;
+	case OPT_CHANGES:
+		o->changes = true;
+		break;
+	case OPT_FILE_TYPE:
+		o->file_type = true;
+		break;
 	case OPT_RESUME:
 		o->resume = true;
 		break;
@@ -211,6 +226,42 @@ static int take_option(int c, char **argv, struct receive_opts *o,
 	return 0;
 }
 
+/* --dump or --changes: the options that print the stream, apply nothing. */
+static const char *print_action(const struct receive_opts *o)
+{
+	return o->changes ? "--changes" : o->dump ? "--dump" : NULL;
+}
+
+/* The options of a printing action: 0 to go on, or 1 with *status set. */
+static int check_print_action(int argc, char **argv,
+			      const struct receive_opts *o, int *status)
+{
+	const char *action = print_action(o);
+	char msg[64];
+
+	if (o->dump && o->changes) {
+		*status = usage_error(&cmd_receive, "%s",
+				      "--changes cannot be used with --dump");
+		return 1;
+	}
+	if (o->resume) {
+		*status = usage_error(&cmd_receive,
+				      "--resume cannot be used with %s", action);
+		return 1;
+	}
+	if (o->to_dir) {
+		*status = usage_error(&cmd_receive, "%s cannot be used with --to-dir",
+				      action);
+		return 1;
+	}
+	if (optind != argc) {
+		snprintf(msg, sizeof(msg), "%s takes no <mount>: '%%s'", action);
+		*status = usage_error(&cmd_receive, msg, argv[optind]);
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * Which action the options ask for, and whether the arguments fit it:
  * 0 to go on, or 1 with *status set.
@@ -220,35 +271,24 @@ static int check_action(int argc, char **argv, struct receive_opts *o,
 {
 	if (o->resume_token || o->abort) {
 		if (optind != argc || (o->resume_token && o->abort) ||
-		    o->dump || o->resume || o->to_dir) {
+		    print_action(o) || o->resume || o->to_dir) {
 			*status = usage_error(&cmd_receive, "%s",
 				"--resume-token and --abort take one <mount>/<name> and no other action");
 			return 1;
 		}
 		return 0;
 	}
-	if (o->dump && o->resume) {
+	if (o->file_type && !o->changes) {
 		*status = usage_error(&cmd_receive, "%s",
-				      "--resume cannot be used with --dump");
+				      "--file-type needs --changes");
 		return 1;
 	}
+	if (print_action(o))
+		return check_print_action(argc, argv, o, status);
 	if (o->to_dir && o->resume) {
 		*status = usage_error(&cmd_receive, "%s",
 				      "--resume cannot be used with --to-dir");
 		return 1;
-	}
-	if (o->dump && o->to_dir) {
-		*status = usage_error(&cmd_receive, "%s cannot be used with --to-dir",
-				      "--dump");
-		return 1;
-	}
-	if (o->dump) {
-		if (optind != argc) {
-			*status = usage_error(&cmd_receive, "--dump takes no <mount>: '%s'",
-					    argv[optind]);
-			return 1;
-		}
-		return 0;
 	}
 	if (o->to_dir)
 		return check_to_dir_options(o, argc, argv, status);
@@ -270,7 +310,7 @@ static int check_format(const struct receive_opts *o, int *status)
 {
 	if (output_format != OUTPUT_JSON)
 		return 0;
-	if ((o->dump || o->progress) && !o->resume_token && !o->abort)
+	if ((print_action(o) || o->progress) && !o->resume_token && !o->abort)
 		return 0;
 	error("--format json is supported by receive only with --dump or --progress");
 	*status = 1;
@@ -288,6 +328,8 @@ static int parse_options(int argc, char **argv, struct receive_opts *o,
 		{ "max-errors", required_argument, NULL, 'E' },
 		{ "force-decompress", no_argument, NULL, OPT_FORCE_DECOMPRESS },
 		{ "dump", no_argument, NULL, OPT_DUMP },
+		{ "changes", no_argument, NULL, OPT_CHANGES },
+		{ "file-type", no_argument, NULL, OPT_FILE_TYPE },
 		{ "resume", no_argument, NULL, OPT_RESUME },
 		{ "resume-token", required_argument, NULL, OPT_RESUME_TOKEN },
 		{ "abort", required_argument, NULL, OPT_ABORT },
@@ -394,33 +436,30 @@ static int open_parser(struct send_stream **s, int fd)
 }
 
 /*
- * Unlike btrfs-progs 6.2, which stops after the first, every stream of a
- * concatenated input is dumped; -e stops at the first END command.
+ * Feed every command of the input to ops, for what only prints: the
+ * dumps and --changes.  Unlike btrfs-progs 6.2, which stops after the
+ * first, every stream of a concatenated input is read; -e stops at the
+ * first END command.  *parser, if given, is the parser while it runs.
  */
-static int dump_stream(const struct receive_opts *o, int fd,
-		       struct progress *prog)
+static int read_to_print(const struct receive_opts *o, int fd,
+			 struct progress *prog, const struct send_stream_ops *ops,
+			 void *user, const struct send_stream **parser)
 {
-	static char outbuf[64 * 1024];
 	const struct send_stream_loop loop = {
 		.stop_at_end = o->honor_end,
 		.data = prog,
 		.after = tick,
 	};
 	struct send_stream *s;
-	struct dump_ctx ctx;
 	int ret;
 
-	const struct send_stream_ops *ops = output_format == OUTPUT_JSON ?
-					    &dump_json_ops : &dump_ops;
-
-	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-	dump_ctx_init(&ctx, stdout);
 	ret = open_parser(&s, fd);
 	if (ret < 0)
 		return ret;
-	ctx.stream = s;
+	if (parser)
+		*parser = s;
 	send_stream_set_restart_hook(s, warn_restart, NULL);
-	ret = send_stream_run(s, ops, &ctx, &loop);
+	ret = send_stream_run(s, ops, user, &loop);
 	if (ret < 0) {
 		error("%s", send_stream_error(s));
 		goto out;
@@ -433,12 +472,79 @@ static int dump_stream(const struct receive_opts *o, int fd,
 out:
 	progress_end(prog, s);
 	send_stream_close(s);
+	return ret;
+}
+
+/* What was printed reached stdout, or say what could not be written. */
+static int flush_output(const char *what, int ret)
+{
 	if (fflush(stdout) || ferror(stdout)) {
-		error("cannot write the dump: %m");
+		error("cannot write the %s: %m", what);
 		if (!ret)
 			ret = -EIO;
 	}
 	return ret;
+}
+
+static int dump_stream(const struct receive_opts *o, int fd,
+		       struct progress *prog)
+{
+	static char outbuf[64 * 1024];
+	const struct send_stream_ops *ops = output_format == OUTPUT_JSON ?
+					    &dump_json_ops : &dump_ops;
+	struct dump_ctx ctx;
+	int ret;
+
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	dump_ctx_init(&ctx, stdout);
+	ret = read_to_print(o, fd, prog, ops, &ctx, &ctx.stream);
+	return flush_output("dump", ret);
+}
+
+/* --changes: the list of each subvolume as its stream ends. */
+static int print_changes(struct changes *c, void *arg)
+{
+	const struct change_print *p = arg;
+	struct change_list list = { 0 };
+	int ret;
+
+	ret = changes_take(c, NULL, NULL, &list);
+	if (!ret)
+		ret = change_list_print(&list, p);
+	if (!ret && verbosity >= 2)
+		change_list_summary(&list, stderr);
+	change_list_free(&list);
+	return ret;
+}
+
+static int changes_stream(const struct receive_opts *o, int fd,
+			  struct progress *prog)
+{
+	static char outbuf[64 * 1024];
+	const struct change_print p = {
+		.out = stdout,
+		.json = output_format == OUTPUT_JSON,
+		.file_type = o->file_type,
+		.prefix = "",
+	};
+	struct changes *c;
+	int ret;
+
+	c = changes_new();
+	if (!c) {
+		error("not enough memory");
+		return -ENOMEM;
+	}
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	changes_set_subvol_hook(c, print_changes, (void *)&p);
+	ret = read_to_print(o, fd, prog, &changes_ops, c, NULL);
+	if (!ret && changes_started(c)) {
+		ret = print_changes(c, (void *)&p);
+		if (ret)
+			error("cannot list the changes: %s", strerror(-ret));
+	}
+	changes_free(c);
+	return flush_output("list of changes", ret);
 }
 
 /* SIGINT and SIGTERM stop the receive between two commands. */
@@ -632,7 +738,7 @@ static int receive_run(int argc, char **argv)
 		progress_init(&prog, output_format == OUTPUT_JSON ?
 			      &progress_json_view : &progress_tty_view,
 			      "receive", "Received", input_size(&o, fd));
-	if (!o.dump)
+	if (!print_action(&o))
 		raise_fd_limit();
 	if (o.progress) {
 		progress_watch(&prog, fd, "the input", -1);
@@ -640,6 +746,8 @@ static int receive_run(int argc, char **argv)
 	}
 	if (o.dump) {
 		ret = dump_stream(&o, fd, progp);
+	} else if (o.changes) {
+		ret = changes_stream(&o, fd, progp);
 	} else {
 		ret = open_destination(&o, &ctx);
 		if (ret >= 0) {
