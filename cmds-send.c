@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
+#include "changes-snap.h"
 #include "commands.h"
 #include "paths.h"
 #include "mounts.h"
@@ -62,6 +63,8 @@ struct send_opts {
 	struct resume_token token;
 	bool progress;
 	bool estimate;
+	bool changes;			/* --changes: list, send nothing */
+	bool file_type;			/* --file-type: with a type column */
 };
 
 struct send_ctx {
@@ -80,6 +83,9 @@ struct send_ctx {
 	bool have_idx;
 	/* --estimate: the no-data pass adds up here instead of sending. */
 	struct send_estimate *est;
+	/* --changes: the no-data pass is listed instead of sent. */
+	const struct send_opts *changes;
+	FILE *changes_out;
 	/* --progress: over all subvolumes, or NULL. */
 	struct send_pump_progress *progress;
 	bool sigpipe_ignored;		/* when send started */
@@ -129,6 +135,11 @@ static const char send_usage[] =
 	"    --progress          show a status line on stderr (bytes, rate, time,\n"
 	"                        commands, path) and a summary at the end; with\n"
 	"                        --estimate also percent and ETA\n"
+	"    --changes           send nothing: print what changed from the parent\n"
+	"                        to each <subvol>, one line each, as 'zfs diff -H'\n"
+	"                        (- removed, + added, R renamed, M modified);\n"
+	"                        without -p and -c everything is new\n"
+	"    --file-type         with --changes, a column with each file's type\n"
 	"    -q|--quiet          print only errors\n"
 	"    -v|--verbose        print more; repeat for more still\n"
 	"\n"
@@ -153,6 +164,8 @@ enum {
 	OPT_RESUME,
 	OPT_ESTIMATE,
 	OPT_PROGRESS,
+	OPT_CHANGES,
+	OPT_FILE_TYPE,
 	OPT_HELP,
 };
 
@@ -469,11 +482,37 @@ static int take_option(int c, char **argv, struct send_opts *o, int *status)
 	case OPT_PROGRESS:
 		o->progress = true;
 		break;
+	case OPT_CHANGES:
+		o->changes = true;
+		break;
+	case OPT_FILE_TYPE:
+		o->file_type = true;
+		break;
 	case OPT_HELP:
 		*status = print_usage(&cmd_send, 0);
 		return 1;
 	default:
 		option_error(&cmd_send, c, argv);
+		return 1;
+	}
+	return 0;
+}
+
+/* --changes sends nothing: what only a stream needs has no place. */
+static int check_changes_options(const struct send_opts *o, int *status)
+{
+	const char *other = o->estimate ? "--estimate" :
+			    o->resume ? "--resume" :
+			    o->progress ? "--progress" : NULL;
+
+	if (o->file_type && !o->changes) {
+		*status = usage_error(&cmd_send, "%s",
+				      "--file-type needs --changes");
+		return 1;
+	}
+	if (o->changes && other) {
+		*status = usage_error(&cmd_send, "%s cannot be used with --changes",
+				      other);
 		return 1;
 	}
 	return 0;
@@ -495,6 +534,8 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 		{ "resume", required_argument, NULL, OPT_RESUME },
 		{ "estimate", no_argument, NULL, OPT_ESTIMATE },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "changes", no_argument, NULL, OPT_CHANGES },
+		{ "file-type", no_argument, NULL, OPT_FILE_TYPE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -517,7 +558,9 @@ static int parse_options(int argc, char **argv, struct send_opts *o,
 				      "--resume cannot be used with --estimate");
 		return 1;
 	}
-	if (output_format == OUTPUT_JSON && !o->progress) {
+	if (check_changes_options(o, status))
+		return 1;
+	if (output_format == OUTPUT_JSON && !o->progress && !o->changes) {
 		error("--format json is supported by send only with --progress");
 		return 1;
 	}
@@ -764,25 +807,53 @@ static int find_good_parent(struct send_ctx *s, uint64_t root_id,
 	return 0;
 }
 
-/* --estimate: the no-data stream is read and added up, not written. */
-struct estimate_reader {
+/*
+ * --estimate and --changes: the kernel's no-data stream, read whole by a
+ * thread (consume, on in) while the ioctl writes it.
+ */
+struct nodata_reader {
 	int in;
 	uint64_t flags;
-	struct send_estimate *est;
+	int (*consume)(struct nodata_reader *r);
+	void *arg;
 	int err;
-	char msg[256];			/* what the estimate could not read */
+	char msg[256];			/* what could not be read */
 };
 
-static void *estimate_run(void *arg)
+static void *nodata_run(void *arg)
 {
-	struct estimate_reader *r = arg;
+	struct nodata_reader *r = arg;
 
-	r->err = send_estimate_stream(r->est, r->in,
+	r->err = r->consume(r);
+	close(r->in);
+	return NULL;
+}
+
+static int consume_estimate(struct nodata_reader *r)
+{
+	return send_estimate_stream(r->arg, r->in,
 			r->flags & BTRFS_SEND_FLAG_OMIT_STREAM_HEADER,
 			r->flags & BTRFS_SEND_FLAG_OMIT_END_CMD,
 			r->msg, sizeof(r->msg));
-	close(r->in);
-	return NULL;
+}
+
+/* The model of --changes, from the stream of one subvolume. */
+static int consume_changes(struct nodata_reader *r)
+{
+	static const struct send_stream_loop loop = { .stop_at_end = true };
+	struct send_stream *s;
+	int ret;
+
+	ret = send_stream_open(&s, r->in);
+	if (ret < 0) {
+		snprintf(r->msg, sizeof(r->msg), "%s", strerror(-ret));
+		return ret;
+	}
+	ret = send_stream_run(s, &changes_ops, r->arg, &loop);
+	if (ret < 0)
+		snprintf(r->msg, sizeof(r->msg), "%s", send_stream_error(s));
+	send_stream_close(s);
+	return ret < 0 ? ret : 0;
 }
 
 static void init_send_args(const struct send_ctx *s,
@@ -839,39 +910,50 @@ static int start_pipe_reader(pthread_t *thread, void *(*body)(void *),
 }
 
 /*
- * With --estimate: the kernel's no-data stream, whole and parsed; what -e
- * leaves out is taken off by the estimate.
+ * The kernel's no-data stream of the subvolume at fd, whole, into r; what
+ * -e leaves out is taken off by the consumer.
  */
-static int estimate_one(struct send_ctx *s, int fd, const char *path,
-			uint64_t flags)
+static int nodata_pass(struct send_ctx *s, int fd, uint64_t flags,
+		       struct nodata_reader *r)
 {
-	struct estimate_reader r = { .flags = flags, .est = s->est };
 	struct btrfs_ioctl_send_args args;
 	pthread_t thread;
 	int pipefd[2];
 	int ioctl_err;
 	int ret;
 
-	s->est->subvol_fd = fd;
+	r->flags = flags;
 	flags &= ~(BTRFS_SEND_FLAG_OMIT_STREAM_HEADER |
 		   BTRFS_SEND_FLAG_OMIT_END_CMD);
 	flags |= BTRFS_SEND_FLAG_NO_FILE_DATA;
 	ret = open_pipe(pipefd);
 	if (ret < 0)
 		return ret;
-	r.in = pipefd[0];
-	ret = start_pipe_reader(&thread, estimate_run, &r, pipefd);
+	r->in = pipefd[0];
+	ret = start_pipe_reader(&thread, nodata_run, r, pipefd);
 	if (ret < 0)
 		return ret;
 	init_send_args(s, &args, flags, pipefd[1]);
 	ioctl_err = run_send_ioctl(fd, &args);
 	close(pipefd[1]);
 	pthread_join(thread, NULL);
-	if (r.err) {
+	return r->err ?: ioctl_err;
+}
+
+static int estimate_one(struct send_ctx *s, int fd, const char *path,
+			uint64_t flags)
+{
+	struct nodata_reader r = {
+		.consume = consume_estimate,
+		.arg = s->est,
+	};
+	int ret;
+
+	s->est->subvol_fd = fd;
+	ret = nodata_pass(s, fd, flags, &r);
+	if (r.err)
 		error("cannot estimate the stream of %s: %s", path, r.msg);
-		return r.err;
-	}
-	return ioctl_err;
+	return ret;
 }
 
 /*
@@ -1029,6 +1111,83 @@ static int pump_one(struct send_ctx *s, int fd, const char *path,
 	return ret ?: ioctl_err;
 }
 
+/* The path of the subvolume root_id among those named: -p, -c, sent. */
+static const char *source_path(const struct send_ctx *s, uint64_t root_id)
+{
+	const struct send_opts *o = s->changes;
+	uint64_t id;
+	size_t i;
+	int j;
+
+	if (o->parent)
+		return o->parent;
+	for (i = 0; i < o->nr_clone_paths; i++) {
+		if (!subvol_root_id(o->clone_paths[i], &id) && id == root_id)
+			return o->clone_paths[i];
+	}
+	for (j = 0; j < s->nr_subvols; j++) {
+		if (!subvol_root_id(s->subvols[j], &id) && id == root_id)
+			return s->subvols[j];
+	}
+	return NULL;
+}
+
+/* The list of what changed from the parent to path. */
+static int list_changes(struct send_ctx *s, struct changes *c,
+			const char *path)
+{
+	struct changes_snapshots snaps = { .after = path };
+	const struct change_print p = {
+		.out = s->changes_out,
+		.json = output_format == OUTPUT_JSON,
+		.file_type = s->changes->file_type,
+		.prefix = path,
+	};
+	struct change_list list = { 0 };
+	int ret;
+
+	if (s->parent_id) {
+		snaps.before = source_path(s, s->parent_id);
+		if (!snaps.before) {
+			error("cannot find the parent of %s", path);
+			return -ENOENT;
+		}
+	}
+	ret = changes_take(c, snaps.before ? changes_refine_snapshots : NULL,
+			   &snaps, &list);
+	if (ret < 0)
+		error("cannot list the changes of %s: %s", path, strerror(-ret));
+	else
+		ret = change_list_print(&list, &p);
+	if (!ret && verbosity >= 2)
+		change_list_summary(&list, stderr);
+	change_list_free(&list);
+	return ret;
+}
+
+/* --changes: the kernel's no-data stream into the model, then the list. */
+static int changes_one(struct send_ctx *s, int fd, const char *path,
+		       uint64_t flags)
+{
+	struct nodata_reader r = { .consume = consume_changes };
+	struct changes *c;
+	int ret;
+
+	c = changes_new();
+	if (!c) {
+		error("not enough memory");
+		return -ENOMEM;
+	}
+	r.arg = c;
+	ret = nodata_pass(s, fd, flags, &r);
+	if (r.err)
+		error("cannot read the stream of %s: %s", path, r.msg);
+	if (!ret)
+		ret = list_changes(s, c, path);
+	changes_free(c);
+	return ret;
+}
+
 static int send_one(struct send_ctx *s, const char *path, uint64_t flags,
 		    const struct resume_token *resume)
 {
@@ -1043,6 +1202,8 @@ static int send_one(struct send_ctx *s, const char *path, uint64_t flags,
 	}
 	if (s->est)
 		ret = estimate_one(s, fd, path, flags);
+	else if (s->changes)
+		ret = changes_one(s, fd, path, flags);
 	else
 		ret = pump_one(s, fd, path, flags, resume);
 	close(fd);
@@ -1120,7 +1281,7 @@ static int send_all(struct send_ctx *s, const struct send_opts *o,
 	int ret;
 
 	for (i = 0; i < s->nr_subvols; i++) {
-		if (verbosity >= 1 && !s->est &&
+		if (verbosity >= 1 && !s->est && !s->changes &&
 		    (!o->resume || resumed || resume_is_for(s, o, i))) {
 			status_line_printf(stderr, "At subvol %s\n", argv[i]);
 		}
@@ -1256,6 +1417,58 @@ static int prepare_send(struct send_ctx *s, struct send_opts *o,
 	return setup_protocol(s, o);
 }
 
+/* --changes: each list printed to stdout or -f FILE; no stream. */
+static int send_changes(struct send_ctx *s, const struct send_opts *o,
+			char **argv)
+{
+	int ret;
+
+	s->changes = o;
+	s->changes_out = stdout;
+	if (o->outname) {
+		s->changes_out = fdopen(s->out_fd, "w");
+		if (!s->changes_out) {
+			ret = -errno;
+			error("cannot open '%s': %m", o->outname);
+			return ret;
+		}
+		/* fclose() below closes it. */
+		s->out_fd = -1;
+	}
+	ret = send_all(s, o, argv);
+	if ((fflush(s->changes_out) || ferror(s->changes_out)) && !ret) {
+		ret = -EIO;
+		error("cannot write the list of changes: %m");
+	}
+	if (o->outname && fclose(s->changes_out) && !ret) {
+		ret = -errno;
+		error("cannot close '%s': %s", o->outname, strerror(-ret));
+	}
+	return ret;
+}
+
+static int changes_run(struct send_opts *o, char **subvols, int nr_subvols)
+{
+	struct send_ctx s = { .out_fd = -1 };
+	int ret;
+
+	if (o->outname) {
+		s.out_fd = open_output(o->outname);
+		if (s.out_fd < 0) {
+			ret = s.out_fd;
+			goto out;
+		}
+	}
+	ret = prepare_send(&s, o, subvols, nr_subvols);
+	if (!ret)
+		ret = send_changes(&s, o, subvols);
+out:
+	if (s.out_fd >= 0)
+		close(s.out_fd);
+	send_ctx_free(&s);
+	return exit_status(&s, ret);
+}
+
 static int send_run(int argc, char **argv)
 {
 	struct send_opts o = { .proto = 1 };
@@ -1274,6 +1487,11 @@ static int send_run(int argc, char **argv)
 	}
 	subvols = argv + optind;
 	nr_subvols = argc - optind;
+	if (o.changes) {
+		status = changes_run(&o, subvols, nr_subvols);
+		send_opts_free(&o);
+		return status;
+	}
 	/* Early, for the JSON summary of a send that fails before it starts. */
 	if (o.progress)
 		start_progress(&prog);
