@@ -29,7 +29,7 @@ _btrfs_send_receive()
 		--resume) return ;;
 		esac
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-e -p -c -f -q -v --no-data --proto --compressed-data --estimate --progress --resume --quiet --verbose --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "-e -p -c -f -q -v --no-data --proto --compressed-data --estimate --progress --resume --changes --file-type --quiet --verbose --help" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -d -- "$cur"))
 		fi
@@ -41,7 +41,7 @@ _btrfs_send_receive()
 		-E|--max-errors|--expected-size) return ;;
 		esac
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-f -e -C -E -m -q -v --chroot --max-errors --force-decompress --dump --to-dir --progress --expected-size --resume --resume-token --abort --quiet --verbose --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "-f -e -C -E -m -q -v --chroot --max-errors --force-decompress --dump --changes --file-type --to-dir --progress --expected-size --resume --resume-token --abort --quiet --verbose --help" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -d -- "$cur"))
 		fi
