@@ -4,7 +4,8 @@
 # whose sessions find this btrfs first on PATH) with progress and a known
 # total; an incremental cut off on its way through ssh, then resumed over
 # ssh; a full and an incremental backup into files on ext4, checked and
-# restored.  The btrbk recipe is tests/test-btrbk.sh.
+# restored; what changed between the snapshots, from them and from the
+# stream file.  The btrbk recipe is tests/test-btrbk.sh.
 . "$(dirname "$0")/recv-lib.sh"
 
 require "root with btrfs and loop devices" have_loop_btrfs
@@ -201,5 +202,28 @@ compare_trees "file: snap2 on ext4" "$SRC/snaps/snap2" "$DISK/browse/snap2" \
 	--no-extents --no-atime --no-flags --no-dir-size \
 	--ignore ".:xattr user.btrfs.received_uuid" \
 	--ignore ".:xattr user.btrfs.stransid"
+
+# ------------------------------------------------------------ what changed
+# Recipe: what last night's backup changed, from the two snapshots and
+# from the stream file on ext4 (no btrfs needed for that one).
+cd "$SRC/snaps" || fail "cannot cd to the snapshots"
+btrfs send --changes -p snap1 snap2 >"$WORK/changes.txt"
+check "changes: exit 0" [ $? -eq 0 ]
+S2=$SRC/snaps/snap2
+check "changes: the moved directory is one R line" \
+	grep -qxF "R	$S2/dir4	$S2/dir4-moved" "$WORK/changes.txt"
+check "changes: the removed file" grep -qxF -- "-	$S2/dir2/f3" "$WORK/changes.txt"
+check "changes: the new file" grep -qxF "+	$S2/big2" "$WORK/changes.txt"
+# 6 directories, 10 files f1? appended to in each, under dir4-moved for one.
+appended=$(grep -c "^M	$S2/dir[0-9]*\(-moved\)\?/f1[0-9]\$" "$WORK/changes.txt")
+files=$(grep -c "^M	$S2/dir[0-9]*\(-moved\)\?/f" "$WORK/changes.txt")
+check "changes: the 60 appended files ($appended)" [ "$appended" = 60 ]
+check "changes: no other file in the dirs ($files)" [ "$files" = 60 ]
+btrfs receive --changes -f "$DISK/snap2.stream" >"$WORK/changes-stream.txt"
+check "changes: from the stream file, exit 0" [ $? -eq 0 ]
+for line in "R	/dir4	/dir4-moved" "-	/dir2/f3" "+	/big2"; do
+	check "changes: from the stream file, '$line'" \
+		grep -qxF -- "$line" "$WORK/changes-stream.txt"
+done
 cd / || true
 finish
