@@ -363,8 +363,6 @@ static int open_input(const struct receive_opts *o)
 		error("cannot open %s: %m", o->file);
 		return -errno;
 	}
-	/* Read once, front to back: a larger readahead window pays. */
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	return fd;
 }
 
