@@ -189,8 +189,10 @@ class Change:
     be printed on."""
 
     def __init__(self, change, rel, new_rel=None, kind=None, links=None,
-                 what=None, names=None, text=None):
+                 what=None, names=None, text=None, ino=None):
         self.change = change
+        # The inode of a - or + line of an inode in both snapshots.
+        self.ino = ino
         self.rel = rel
         self.new_rel = new_rel
         self.kind = kind
@@ -236,15 +238,15 @@ def truth(ptree, stree):
     """The list of Changes from ptree to stree."""
     out = []
 
-    def gone(tree, ino, links):
+    def gone(tree, ino, links, same=None):
         for l in sorted(links):
             out.append(Change("-", tree.rel(l), kind=tree.inodes[ino].kind,
-                              links=-1))
+                              links=-1, ino=same))
 
-    def new(tree, ino, links):
+    def new(tree, ino, links, same=None):
         for l in sorted(links):
             out.append(Change("+", tree.rel(l), kind=tree.inodes[ino].kind,
-                              links=1))
+                              links=1, ino=same))
 
     for ino in sorted(set(ptree.inodes) | set(stree.inodes)):
         old = ptree.inodes.get(ino)
@@ -263,8 +265,8 @@ def truth(ptree, stree):
                                   stree.rel(next(iter(cur.links))),
                                   kind=cur.kind, links=0))
             else:
-                gone(ptree, ino, old.links - cur.links)
-                new(stree, ino, cur.links - old.links)
+                gone(ptree, ino, old.links - cur.links, ino)
+                new(stree, ino, cur.links - old.links, ino)
         what = what_changed(old, cur)
         if what:
             names = stree.names(ino)
@@ -459,6 +461,22 @@ def parse_json(data, prefix):
 
 # ------------------------------------------------------------ the check
 
+def moved_link(pending, g):
+    """Whether the R line g stands for a '-' and a '+' of one inode of
+    several links in the truth; if so they are taken from pending."""
+    if g.change != "R":
+        return False
+    gone = pending[("-", g.rel, None)]
+    new = pending[("+", g.new_rel, None)]
+    for t in gone:
+        for u in new:
+            if t.ino is not None and t.ino == u.ino:
+                gone.remove(t)
+                new.remove(u)
+                return True
+    return False
+
+
 def compare(want, got, mode, stree_names, whats=None):
     """Problems of the output got (Changes) against the truth want.
     stree_names: every path of SNAP (for the extra M of a stream);
@@ -491,6 +509,10 @@ def compare(want, got, mode, stree_names, whats=None):
             check_fields(pending[g.key()].pop(), g)
         else:
             extra.append(g)
+    if stream:
+        # A stream has no link counts: one name of a file with other hard
+        # links, moved, looks like a rename (see btrfs-receive(8)).
+        extra = [g for g in extra if not moved_link(pending, g)]
     for ts in pending.values():
         for t in ts:
             problems.append("missing: " + describe(t))
@@ -825,6 +847,18 @@ def self_test():
                 name, "agrees" if not problems else "disagrees",
                 "agreement" if ok else "a disagreement",
                 "".join("\n  " + p for p in problems)), file=sys.stderr)
+    # A moved name of a file of two links: R from a stream alone only.
+    lp = mem_tree({"x": (270, "f", {}), "y": (270, "f", {})})
+    ls = mem_tree({"": (256, "d", {"mtime_ns": 1}), "x": (270, "f", {}),
+                   "z": (270, "f", {})})
+    for mode, ok in (("stream", True), ("snap", False)):
+        problems = run_compare(lp, ls, b"M\t/\nR\t/y\t/z\n", mode, b"",
+                               "text", False)
+        if (not problems) != ok:
+            bad += 1
+            print("changes-truth self-test: a moved hard link as R, %s: %s"
+                  % (mode, "agrees" if not problems else "disagrees"),
+                  file=sys.stderr)
     # What expect writes is what compare accepts, in every form.
     for fmt in ("text", "json"):
         for ftype in (False, True):

@@ -329,16 +329,25 @@ file_types() {
 		--file-type --whats "$OUT/file.json"
 }
 
-# verbose: once, -v adds one line on stderr and changes nothing on stdout.
+# verbose: once, -v adds the summary on stderr (send's -v also says what
+# it asks of the kernel, as without --changes) and changes nothing on
+# stdout.  The summary counts the lines of stdout.
 # verbose_run NAME CMD...: CMD's outputs, it must exit 0.
 verbose_run() {
-	local name=$1 rc
+	local name=$1 rc want
 	shift
 	"$@" >"$OUT/$name" 2>"$OUT/$name.err" </dev/null
 	rc=$?
 	check "$CASE: $name exits 0 (exit $rc)" [ "$rc" -eq 0 ]
-	check "$CASE: $name prints one line on stderr" \
-		[ "$(wc -l <"$OUT/$name.err")" -eq 1 ]
+	check "$CASE: $name prints one summary on stderr" \
+		[ "$(grep -c '^Changes: ' "$OUT/$name.err")" -eq 1 ]
+	check "$CASE: $name prints no ERROR or WARNING" \
+		[ "$(grep -c '^ERROR\|^WARNING' "$OUT/$name.err")" -eq 0 ]
+	want=$(printf 'Changes: %d removed, %d added, %d renamed, %d modified' \
+		"$(grep -c '^-' "$OUT/$name")" "$(grep -c '^+' "$OUT/$name")" \
+		"$(grep -c '^R' "$OUT/$name")" "$(grep -c '^M' "$OUT/$name")")
+	check "$CASE: $name's summary counts its lines ($want)" \
+		grep -qxF "$want" "$OUT/$name.err"
 }
 same_lines() {
 	cmp -s <(sort "$1") <(sort "$2")
