@@ -20,7 +20,8 @@ import sys
 import time
 
 OPS = [("send", "send -f FILE"), ("receive", "receive -f FILE"),
-       ("pipe", "send \\| receive"), ("dump", "receive --dump")]
+       ("pipe", "send \\| receive"), ("dump", "receive --dump"),
+       ("changes", "send --changes (ref: --no-data)")]
 DATASETS = ["big", "small", "sparse", "incr"]
 FILES_PER_S = {"small", "incr"}
 

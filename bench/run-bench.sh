@@ -17,7 +17,7 @@
 #   BENCH_KEEP=1        keep the work directory (not the mounts) at exit
 #   BENCH_PROGRESS=1    ours sends and receives with --progress (status
 #                       lines on stderr), to measure what --progress costs
-#   BENCH_OPS="send receive pipe dump"   which operations to time
+#   BENCH_OPS="send receive pipe dump changes"   which operations to time
 #   BENCH_MECHANISMS="NAME:DATASET:OP ..."  instead of ours against the
 #                       reference: for each entry, ours against ours with
 #                       BTRFS_MECHANISMS_OFF=NAME (one of its speed
@@ -34,7 +34,7 @@ ref=${BENCH_REF:-/usr/bin/btrfs}
 scale=${BENCH_SCALE:-1}
 runs=${BENCH_RUNS:-3}
 datasets=${BENCH_DATASETS:-big small sparse incr}
-ops=${BENCH_OPS:-send receive pipe dump}
+ops=${BENCH_OPS:-send receive pipe dump changes}
 mechanisms=${BENCH_MECHANISMS:-}
 python=${PYTHON:-python3}
 export TZ=UTC LC_ALL=C
@@ -290,6 +290,21 @@ verify_streams() {
 	fi
 }
 
+# What changed, listed by ours (send --changes) against the reference's
+# no-data stream of the same send, which is what ours reads and more: on
+# the full send of small (every name new) and on incr.
+has_changes() {
+	[ "$1" = small ] || [ "$1" = incr ]
+}
+
+changes_args() {
+	if [ "$1" = ours ]; then
+		echo send --changes
+	else
+		echo send -q --no-data
+	fi
+}
+
 bench_dataset() {
 	local ds=$1 run tool order args bin d
 	# shellcheck disable=SC2207
@@ -346,6 +361,12 @@ bench_dataset() {
 			ready "$ds"
 			timed "$ds" dump "$tool" "$run" "$bin" receive --dump \
 				-f "$streams/$ds.ref" >/dev/null
+		done
+		has_op changes && has_changes "$ds" && for tool in $order; do
+			bin=$(bin_of "$tool")
+			ready "$ds"
+			timed "$ds" changes "$tool" "$run" "$bin" \
+				$(changes_args "$tool") "${args[@]}" >/dev/null
 		done
 	done
 	stat -c %s "$streams/$ds.ref" >"$work/$ds.stream-bytes"
