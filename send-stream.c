@@ -22,7 +22,7 @@
 #include "send-frame.h"
 #include "send-stream.h"
 
-#define READ_BUF_SIZE	(1024 * 1024)
+#define READ_BUF_SIZE	(128 * 1024)
 #define ERR_MSG_SIZE	512
 /* Enough for a stream header and any SUBVOL or SNAPSHOT the kernel sends. */
 #define HEAD_MAX	512

@@ -1756,7 +1756,7 @@ static void test_names_at_the_ends_of_the_tables(void **state)
 	assert_false(send_cmd_is_repeatable(BTRFS_SEND_C_MAX + 1));
 }
 
-/* A v2 command larger than the 1 MiB read buffer: the buffer grows. */
+/* A v2 command larger than the read buffer (128 KiB): the buffer grows. */
 static void test_command_larger_than_the_read_buffer_decodes(void **state)
 {
 	size_t len = 1536 * 1024;
