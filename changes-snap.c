@@ -260,6 +260,7 @@ int changes_refine_snapshots(struct change_inode *ci, void *arg)
 	if (ret)
 		return ret;
 	ci->nlink_after = sb.st_nlink;
+	ci->ino = sb.st_ino;
 	ci->type = type_of(sb.st_mode);
 	return ci->old_path ? compare_inode(snaps, ci, &sa, &sb) : 0;
 }

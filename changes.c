@@ -711,9 +711,9 @@ static char *path_of(const struct link *l, bool in_parent)
 	return path;
 }
 
-static int add_change(struct change_list *list, char kind,
-		      enum change_type type, unsigned int what, char *path,
-		      char *new_path)
+static int add_change_of(struct change_list *list, char kind,
+			 enum change_type type, unsigned int what, char *path,
+			 char *new_path, uint64_t ino)
 {
 	struct change *items;
 	size_t alloc;
@@ -736,9 +736,16 @@ static int add_change(struct change_list *list, char kind,
 	}
 	list->items[list->count++] = (struct change){
 		.kind = kind, .type = type, .what = what,
-		.path = path, .new_path = new_path,
+		.path = path, .new_path = new_path, .ino = ino,
 	};
 	return 0;
+}
+
+static int add_change(struct change_list *list, char kind,
+		      enum change_type type, unsigned int what, char *path,
+		      char *new_path)
+{
+	return add_change_of(list, kind, type, what, path, new_path, 0);
 }
 
 /* A '+' for each name of n from first on. */
@@ -779,8 +786,9 @@ static int list_old_inode(struct change_list *list, const struct node *n,
 	}
 	if (err || !ci->what || !n->links)
 		return err;
-	return add_change(list, 'M', ci->type, ci->what,
-			  path_of(kept ? ol : n->links, false), NULL);
+	return add_change_of(list, 'M', ci->type, ci->what,
+			     path_of(kept ? ol : n->links, false), NULL,
+			     ci->nlink_after > 1 ? ci->ino : 0);
 }
 
 /* An inode of the parent the stream touched: refined, then listed. */
@@ -857,6 +865,50 @@ static int compare_changes(const void *a, const void *b)
 	return d ? d : x->kind - y->kind;
 }
 
+static int compare_linked(const void *a, const void *b)
+{
+	const struct change *x = *(const struct change *const *)a;
+	const struct change *y = *(const struct change *const *)b;
+
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * One 'M' for an inode with hard links that the model held as two nodes:
+ * the first by path (the list is sorted) stays.
+ */
+static int drop_repeated_m(struct change_list *list)
+{
+	struct change **linked = NULL;
+	size_t i, n = 0, kept = 0;
+
+	for (i = 0; i < list->count; i++) {
+		if (!list->items[i].ino)
+			continue;
+		if (!linked)
+			linked = malloc(list->count * sizeof(*linked));
+		if (!linked)
+			return -ENOMEM;
+		linked[n++] = &list->items[i];
+	}
+	qsort(linked, n, sizeof(*linked), compare_linked);
+	for (i = 1; i < n; i++) {
+		if (linked[i]->ino == linked[i - 1]->ino) {
+			free(linked[i]->path);
+			linked[i]->kind = 0;
+		}
+	}
+	free(linked);
+	for (i = 0; i < list->count; i++) {
+		if (list->items[i].kind)
+			list->items[kept++] = list->items[i];
+	}
+	list->count = kept;
+	return 0;
+}
+
 int changes_take(struct changes *c, changes_refine_fn refine, void *arg,
 		 struct change_list *list)
 {
@@ -872,9 +924,11 @@ int changes_take(struct changes *c, changes_refine_fn refine, void *arg,
 		else
 			err = take_old_inode(list, n, refine, arg);
 	}
-	if (!err)
+	if (!err) {
 		qsort(list->items, list->count, sizeof(*list->items),
 		      compare_changes);
+		err = drop_repeated_m(list);
+	}
 	c->started = false;
 	return reset_model(c) ?: err;
 }

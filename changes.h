@@ -52,6 +52,7 @@ struct change {
 	unsigned int what;	/* CHANGED_*, on 'M' lines */
 	char *path;		/* "/a/b": in the parent for '-' and 'R' */
 	char *new_path;		/* 'R' only */
+	uint64_t ino;		/* on 'M': the inode, if it has other names */
 };
 
 struct change_list {
@@ -83,6 +84,12 @@ struct change_inode {
 	/* Link counts before and after; 0 if not known. */
 	unsigned int nlink_before;
 	unsigned int nlink_after;
+	/*
+	 * Its inode number, 0 if not known.  A stream names an inode with
+	 * hard links by one path per command, so the model may hold two
+	 * nodes for it; the list gives it one 'M'.
+	 */
+	uint64_t ino;
 };
 
 /* 0, or a negative errno that ends the list with an error. */

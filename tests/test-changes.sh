@@ -432,6 +432,8 @@ named "a swap of two names" 'mv a/f2 a/tmp && mv b/h a/f2 && mv a/tmp b/h'
 named "a rename cycle of three" \
 	'mv a/f2 t && mv top a/f2 && mv b/h top && mv t b/h'
 named "a hard link added, another removed" 'ln top a/top-link && rm c/k2'
+named "a hard link moved, its other name touched" \
+	'mkdir d && mv c/k d/k && touch -d 2001-01-01 c/k2'
 named "a delete and a re-create under one name" \
 	'rm b/h && printf "four\n" >b/h'
 named "a file that becomes a directory" 'rm top && mkdir top' file_types

@@ -113,6 +113,44 @@ static void test_hard_link_added_and_removed(void **state)
 }
 
 /* Made and removed between the snapshots: the stream never names it. */
+/* A refiner that says every inode is number 7, with two links. */
+static int one_linked_inode(struct change_inode *ci, void *arg)
+{
+	(void)arg;
+	ci->ino = 7;
+	ci->nlink_before = 2;
+	ci->nlink_after = 2;
+	return 0;
+}
+
+/*
+ * ln k k2 in the parent; mkdir d; mv k d/k; touch k2: the stream names
+ * the inode by two paths it never links, so the model holds two nodes.
+ */
+static void test_hard_linked_inode_has_one_m(void **state)
+{
+	struct change_list list = { 0 };
+	struct changes *c = incremental();
+
+	(void)state;
+	assert_int_equal(ops->mkdir("o300-5-0", c), 0);
+	assert_int_equal(ops->rename("o300-5-0", "d", c), 0);
+	assert_int_equal(ops->link("d/k", "k", c), 0);
+	assert_int_equal(ops->unlink("k", c), 0);
+	assert_int_equal(ops->utimes("k2", NULL, NULL, NULL, c), 0);
+	assert_int_equal(ops->utimes("d/k", NULL, NULL, NULL, c), 0);
+	assert_int_equal(changes_take(c, one_linked_inode, NULL, &list), 0);
+	/* M / (d is new), + /d, + /d/k, M /d/k (the first name), - /k. */
+	assert_int_equal(list.count, 5);
+	assert_int_equal(list.items[2].kind, '+');
+	assert_int_equal(list.items[3].kind, 'M');
+	assert_string_equal(list.items[3].path, "/d/k");
+	assert_int_equal(list.items[4].kind, '-');
+	assert_string_equal(list.items[4].path, "/k");
+	change_list_free(&list);
+	changes_free(c);
+}
+
 static void test_removed_directory_lists_its_entries(void **state)
 {
 	struct changes *c = incremental();
@@ -260,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_rename_cycle_of_three),
 		cmocka_unit_test(test_file_that_becomes_a_directory),
 		cmocka_unit_test(test_hard_link_added_and_removed),
+		cmocka_unit_test(test_hard_linked_inode_has_one_m),
 		cmocka_unit_test(test_removed_directory_lists_its_entries),
 		cmocka_unit_test(test_attributes_are_what_the_stream_says),
 		cmocka_unit_test(test_full_stream_lists_every_name_as_new),
