@@ -30,13 +30,13 @@ CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 # Objects shared by the binary and the unit tests.
 LIB_OBJS := crc32c.o send-stream.o progress.o progress-json.o progress-tty.o \
 	    receive-dump.o receive-dump-json.o json-string.o utils.o \
-	    rbtree.o subvol-index.o confined-path.o paths.o decompress.o dir-times.o \
+	    subvol-lookup.o confined-path.o paths.o decompress.o dir-times.o \
 	    receive-apply.o receive-btrfs.o receive-dir.o receive-resume.o copy-tree.o \
 	    resume.o send-pump.o send-frame.o send-prefetch.o mounts.o \
 	    changes.o changes-print.o changes-snap.o
 OBJS := btrfs.o cmds-receive.o cmds-send.o send-estimate.o \
 	$(LIB_OBJS)
-UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream tests/unit-rbtree \
+UNIT_TESTS := tests/unit-crc32c tests/unit-send-stream \
 	      tests/unit-dir-times tests/unit-confined-path tests/unit-utils \
 	      tests/unit-send-pump tests/unit-send-frame \
 	      tests/unit-resume tests/unit-decompress tests/unit-dump-escape \

@@ -38,7 +38,7 @@
 #include "send-prefetch.h"
 #include "send-pump.h"
 #include "send-stream.h"
-#include "subvol-index.h"
+#include "subvol-lookup.h"
 #include "utils.h"
 
 #define SYSFS_SEND_STREAM_VERSION "/sys/fs/btrfs/features/send_stream_version"
@@ -79,8 +79,6 @@ struct send_ctx {
 	uint64_t parent_id;
 	uint32_t proto;
 	size_t chunk;
-	struct subvol_index idx;
-	bool have_idx;
 	/* --estimate: the no-data pass adds up here instead of sending. */
 	struct send_estimate *est;
 	/* --changes: the no-data pass is listed instead of sent. */
@@ -188,8 +186,6 @@ static void send_ctx_free(struct send_ctx *s)
 		free(s->subvols[i]);
 	free(s->subvols);
 	free(s->clones);
-	if (s->have_idx)
-		subvol_index_free(&s->idx);
 }
 
 static int add_clone(struct send_ctx *s, uint64_t root_id)
@@ -764,43 +760,46 @@ static int setup_protocol(struct send_ctx *s, struct send_opts *o)
 static int find_good_parent(struct send_ctx *s, uint64_t root_id,
 			    uint64_t *parent_id)
 {
-	const struct subvol_info *sv, *origin, *c;
-	uint64_t best = 0;
-	uint64_t best_diff = UINT64_MAX;
-	uint64_t diff;
+	struct subvol_info sv, origin, c;
+	uint64_t best = 0, best_diff = UINT64_MAX, diff, *ids = NULL;
+	ssize_t n;
 	size_t i;
-	int ret;
+	int fd, ret;
 
-	if (!s->have_idx) {
-		ret = subvol_index_build(&s->idx, s->root_path);
-		if (ret < 0)
-			return ret;
-		s->have_idx = true;
-	}
-	sv = subvol_index_find_by_root_id(&s->idx, root_id);
-	if (!sv || uuid_is_null(sv->parent_uuid))
-		return -ENOENT;
-	origin = subvol_index_find_by_uuid(&s->idx, sv->parent_uuid);
-	if (!origin)
-		return -ENOENT;
+	fd = open(s->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = subvol_get(fd, root_id, &sv);
+	if (ret < 0)
+		goto out;
+	n = uuid_is_null(sv.parent_uuid) ? 0 :
+	    subvol_ids_by_uuid(fd, sv.parent_uuid, false, &ids);
+	ret = n < 0 ? n : n == 0 ? -ENOENT : subvol_get(fd, ids[0], &origin);
+	if (ret < 0)
+		goto out;
 	for (i = 0; i < s->nr_clones; i++) {
-		if (s->clones[i] == origin->root_id) {
-			*parent_id = origin->root_id;
-			return 0;
+		if (s->clones[i] == origin.root_id) {
+			best = origin.root_id;
+			goto out;
 		}
 	}
 	for (i = 0; i < s->nr_clones; i++) {
-		c = subvol_index_find_by_root_id(&s->idx, s->clones[i]);
-		if (!c || memcmp(c->parent_uuid, origin->uuid, 16))
+		if (subvol_get(fd, s->clones[i], &c) < 0 ||
+		    memcmp(c.parent_uuid, origin.uuid, 16))
 			continue;
-		diff = c->ctransid > origin->ctransid ?
-		       c->ctransid - origin->ctransid :
-		       origin->ctransid - c->ctransid;
+		diff = c.ctransid > origin.ctransid ?
+		       c.ctransid - origin.ctransid :
+		       origin.ctransid - c.ctransid;
 		if (diff < best_diff) {
 			best_diff = diff;
-			best = c->root_id;
+			best = c.root_id;
 		}
 	}
+out:
+	free(ids);
+	close(fd);
+	if (ret < 0)
+		return ret;
 	if (!best)
 		return -ENOENT;
 	*parent_id = best;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The btrfs destination of receive: subvolumes and snapshots made with
- * the btrfs ioctls, parents and clone sources found in the filesystem's
- * subvolume index (subvol-index.c), encoded writes, the received uuid and read-only flag
+ * the btrfs ioctls, parents and clone sources found by uuid
+ * (subvol-lookup.c), encoded writes, the received uuid and read-only flag
  * that mark a subvolume complete, and its resume record.  Also where the
  * destination is: its mount point (-m), its subvolume, the -C chroot.
  */
@@ -24,7 +24,7 @@
 #include "receive-resume.h"
 #include "mounts.h"
 #include "paths.h"
-#include "subvol-index.h"
+#include "subvol-lookup.h"
 #include "utils.h"
 
 #define BTRFS_FS_TREE_OBJECTID 5ULL
@@ -39,8 +39,13 @@ struct receive_btrfs {
 	bool force_decompress;
 	bool encoded_write_refused;
 
-	struct subvol_index index;
-	bool index_ready;
+	/*
+	 * The last subvolume found, for the uuid found_for: clones name
+	 * the same source again and again.
+	 */
+	struct subvol_info found;
+	char *found_path;
+	uint8_t found_for[16];
 
 	struct resume_marks marks;
 };
@@ -88,20 +93,6 @@ static void warn_copied_clones(const struct receive_ctx *ctx)
 		c->copied == 1 ? "" : "s", strerror(c->refused));
 }
 
-/* 1 when the index was built just now, 0 when it was there already. */
-static int ensure_index(struct receive_btrfs *bd)
-{
-	int ret;
-
-	if (bd->index_ready)
-		return 0;
-	ret = subvol_index_build_fd(&bd->index, bd->anchor_fd);
-	if (ret < 0)
-		return ret;
-	bd->index_ready = true;
-	return 1;
-}
-
 enum lookup_failure {
 	LOOKUP_NOT_FOUND,	/* no subvolume carries the uuid */
 	LOOKUP_NOT_USABLE,	/* only writable ones, or the top level */
@@ -118,21 +109,63 @@ static bool usable_source(const struct subvol_info *si)
 	return si->read_only && si->root_id != BTRFS_FS_TREE_OBJECTID;
 }
 
-/* Whether si can be used, and if not, the worst reason so far in *why. */
-static bool acceptable_source(const struct receive_btrfs *bd,
-			      const struct subvol_info *si,
-			      enum lookup_failure *why)
+static void forget_found(struct receive_btrfs *bd)
 {
-	if (!usable_source(si)) {
+	free(bd->found_path);
+	bd->found_path = NULL;
+}
+
+/*
+ * 1 if the subvolume root_id can serve, with its info in bd->found and its
+ * path in bd->found_path; 0 if not, with the worst reason so far in *why;
+ * or a negative errno.
+ */
+static int try_source(struct receive_btrfs *bd, uint64_t root_id,
+		      enum lookup_failure *why)
+{
+	int ret;
+
+	forget_found(bd);
+	ret = subvol_get(bd->anchor_fd, root_id, &bd->found);
+	/* Deleted since the UUID tree named it. */
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		return ret;
+	if (!usable_source(&bd->found)) {
 		if (*why == LOOKUP_NOT_FOUND)
 			*why = LOOKUP_NOT_USABLE;
-		return false;
+		return 0;
 	}
-	if (!path_relative_to(si->path, bd->anchor_path)) {
+	ret = subvol_path(bd->anchor_fd, root_id, &bd->found_path);
+	if (ret < 0)
+		return ret == -ENOENT ? 0 : ret;
+	if (!path_relative_to(bd->found_path, bd->anchor_path)) {
 		*why = LOOKUP_UNREACHABLE;
-		return false;
+		forget_found(bd);
+		return 0;
 	}
-	return true;
+	return 1;
+}
+
+/* try_source() on each subvolume that carries uuid, lowest root id first. */
+static int first_source(struct receive_btrfs *bd, const uint8_t *uuid,
+			bool received, enum lookup_failure *why)
+{
+	uint64_t *ids;
+	ssize_t n, i;
+	int ret = 0;
+
+	n = subvol_ids_by_uuid(bd->anchor_fd, uuid, received, &ids);
+	if (n < 0) {
+		error("cannot search the UUID tree of the filesystem: %s",
+		      strerror(-n));
+		return n;
+	}
+	for (i = 0; i < n && !ret; i++)
+		ret = try_source(bd, ids[i], why);
+	free(ids);
+	return ret;
 }
 
 /*
@@ -145,48 +178,24 @@ static bool acceptable_source(const struct receive_btrfs *bd,
  * ours whenever the sender received the subvolume itself.  Of these, the
  * first that is read-only and reachable from the anchor.
  */
-static struct subvol_info *sender_subvol_in_index(struct receive_btrfs *bd,
-						  const uint8_t *uuid,
-						  enum lookup_failure *why)
+static const char *find_sender_subvol(struct receive_btrfs *bd,
+				      const uint8_t *uuid,
+				      enum lookup_failure *why)
 {
-	struct subvol_info *si;
-
-	*why = LOOKUP_NOT_FOUND;
-	for (si = subvol_index_first_received(&bd->index, uuid); si;
-	     si = subvol_index_next_received(si)) {
-		if (acceptable_source(bd, si, why))
-			return si;
-	}
-	si = subvol_index_find_by_uuid(&bd->index, uuid);
-	if (si && acceptable_source(bd, si, why))
-		return si;
-	return NULL;
-}
-
-/*
- * The sender's subvolume as sender_subvol_in_index() finds it, with the
- * index built on first use and built again once on a miss.
- */
-static struct subvol_info *find_sender_subvol(struct receive_btrfs *bd,
-					      const uint8_t *uuid,
-					      enum lookup_failure *why)
-{
-	struct subvol_info *si;
 	int ret;
 
 	*why = LOOKUP_NOT_FOUND;
-	ret = ensure_index(bd);
-	if (ret < 0)
+	if (bd->found_path && !memcmp(bd->found_for, uuid, 16))
+		return bd->found_path;
+	ret = first_source(bd, uuid, true, why);
+	if (!ret)
+		ret = first_source(bd, uuid, false, why);
+	if (ret <= 0) {
+		forget_found(bd);
 		return NULL;
-	si = sender_subvol_in_index(bd, uuid, why);
-	if (si || ret == 1)
-		return si;
-	/* Subvolumes received since the index was built are not in it. */
-	subvol_index_free(&bd->index);
-	bd->index_ready = false;
-	if (ensure_index(bd) < 0)
-		return NULL;
-	return sender_subvol_in_index(bd, uuid, why);
+	}
+	memcpy(bd->found_for, uuid, 16);
+	return bd->found_path;
 }
 
 /* The end of the error line of a failed lookup: why, in buf. */
@@ -209,51 +218,70 @@ static const char *lookup_failure_reason(const struct receive_btrfs *bd,
 }
 
 /* Open a subvolume, given by its path from the top level, via the anchor. */
-static int open_subvol(struct receive_btrfs *bd, const struct subvol_info *si)
+static int open_subvol(struct receive_btrfs *bd, const char *path)
 {
-	const char *rel = path_relative_to(si->path, bd->anchor_path);
+	const char *rel = path_relative_to(path, bd->anchor_path);
 	int fd;
 
 	if (!rel) {
 		error("subvolume /%s is not reachable from the mount point (it holds /%s)",
-		      si->path, bd->anchor_path);
+		      path, bd->anchor_path);
 		return -ENOENT;
 	}
 	fd = openat(bd->anchor_fd, *rel ? rel : ".",
 		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		error("cannot open subvolume %s: %m", si->path);
+		error("cannot open subvolume %s: %m", path);
 		return -errno;
 	}
 	return fd;
 }
 
+static void explain_one(struct receive_btrfs *bd, uint64_t root_id)
+{
+	char own[UUID_STR_LEN], received[UUID_STR_LEN];
+	struct subvol_info si;
+	char *path = NULL;
+
+	if (subvol_get(bd->anchor_fd, root_id, &si) < 0 ||
+	    subvol_path(bd->anchor_fd, root_id, &path) < 0) {
+		free(path);
+		return;
+	}
+	uuid_unparse(si.uuid, own);
+	uuid_unparse(si.received_uuid, received);
+	fprintf(stderr,
+		"  candidate /%s: uuid %s ctransid %llu, received uuid %s stransid %llu, %s\n",
+		path, own, (unsigned long long)si.ctransid, received,
+		(unsigned long long)si.stransid,
+		si.read_only ? "read-only" : "writable");
+	free(path);
+}
+
 /*
  * After a failed lookup: the subvolumes that carry the uuid, as their own
- * or as received uuid, but cannot serve, so that the user sees why (made
- * writable, outside the mount point or the -C chroot, ...).
+ * or as received uuid, in root id order, but cannot serve, so that the
+ * user sees why (made writable, outside the mount point or the -C chroot,
+ * ...).
  */
 static void explain_candidates(struct receive_btrfs *bd, const uint8_t *uuid)
 {
-	struct rb_node *n;
-	struct subvol_info *si;
-	char own[UUID_STR_LEN], received[UUID_STR_LEN];
+	uint64_t *own, *received, id;
+	ssize_t no, nr, i = 0, j = 0;
 
-	if (!bd->index_ready)
-		return;
-	for (n = rb_first(&bd->index.by_root_id); n; n = rb_next(n)) {
-		si = rb_entry(n, struct subvol_info, by_root_id);
-		if (memcmp(si->uuid, uuid, 16) &&
-		    memcmp(si->received_uuid, uuid, 16))
-			continue;
-		uuid_unparse(si->uuid, own);
-		uuid_unparse(si->received_uuid, received);
-		fprintf(stderr,
-			"  candidate /%s: uuid %s ctransid %llu, received uuid %s stransid %llu, %s\n",
-			si->path, own, (unsigned long long)si->ctransid,
-			received, (unsigned long long)si->stransid,
-			si->read_only ? "read-only" : "writable");
+	nr = subvol_ids_by_uuid(bd->anchor_fd, uuid, true, &received);
+	no = subvol_ids_by_uuid(bd->anchor_fd, uuid, false, &own);
+	while (i < nr || j < no) {
+		if (j >= no || (i < nr && received[i] <= own[j]))
+			id = received[i++];
+		else
+			id = own[j++];
+		if (j < no && own[j] == id)
+			j++;
+		explain_one(bd, id);
 	}
+	free(own);
+	free(received);
 }
 
 static int make_subvol(struct receive_ctx *ctx, const char *name)
@@ -278,7 +306,7 @@ static int make_snapshot(struct receive_ctx *ctx, const char *name,
 	struct receive_btrfs *bd = btrfs_of(ctx);
 	enum btrfs_util_error err;
 	enum lookup_failure why;
-	struct subvol_info *parent;
+	const char *parent;
 	char parent_str[UUID_STR_LEN], reason[PATH_MAX + 128];
 	int parent_fd, ret;
 
@@ -299,7 +327,7 @@ static int make_snapshot(struct receive_ctx *ctx, const char *name,
 	ret = errno;
 	close(parent_fd);
 	if (err) {
-		error("creating snapshot %s -> %s failed: %s", parent->path, name,
+		error("creating snapshot %s -> %s failed: %s", parent, name,
 		      ret ? strerror(ret) : btrfs_util_strerror(err));
 		return ret ? -ret : -EIO;
 	}
@@ -321,10 +349,10 @@ static int open_clone_subvol(struct receive_ctx *ctx, const uint8_t *uuid,
 	struct receive_btrfs *bd = btrfs_of(ctx);
 	char uuid_str[UUID_STR_LEN], reason[PATH_MAX + 128];
 	enum lookup_failure why;
-	struct subvol_info *si;
+	const char *path;
 
-	si = find_sender_subvol(bd, uuid, &why);
-	if (!si) {
+	path = find_sender_subvol(bd, uuid, &why);
+	if (!path) {
 		uuid_unparse(uuid, uuid_str);
 		error("clone: did not find source subvol %s (transid %llu) for %s%s",
 		      uuid_str, (unsigned long long)ctransid, clone_path,
@@ -332,7 +360,7 @@ static int open_clone_subvol(struct receive_ctx *ctx, const uint8_t *uuid,
 		explain_candidates(bd, uuid);
 		return -ENOENT;
 	}
-	return open_subvol(bd, si);
+	return open_subvol(bd, path);
 }
 
 static bool encoded_write_refused(int err)
@@ -382,11 +410,8 @@ static int finish_subvol(struct receive_ctx *ctx, bool complete)
 	if (complete)
 		ret = mark_received(ctx);
 	ret = resume_subvol_finished(ctx, &bd->marks, complete, ret);
-	/* The index may now miss this subvolume or its new state. */
-	if (bd->index_ready) {
-		subvol_index_free(&bd->index);
-		bd->index_ready = false;
-	}
+	/* The last source found may have changed with this subvolume. */
+	forget_found(bd);
 	return ret;
 }
 
@@ -394,8 +419,7 @@ static void release(struct receive_ctx *ctx)
 {
 	struct receive_btrfs *bd = btrfs_of(ctx);
 
-	if (bd->index_ready)
-		subvol_index_free(&bd->index);
+	forget_found(bd);
 	close(bd->anchor_fd);
 	free(bd);
 	ctx->dest = NULL;

@@ -350,6 +350,7 @@ fi
 if command -v valgrind >/dev/null; then
 	vg() {
 		valgrind -q --error-exitcode=99 --leak-check=full \
+			--suppressions="$TOP/tests/valgrind.supp" \
 			--errors-for-leak-kinds=definite,indirect \
 			--show-leak-kinds=definite,indirect "$@"
 	}
