@@ -49,7 +49,7 @@ DEB_PACKAGES := build-essential pkg-config uuid-dev libbtrfsutil-dev \
 		zlib1g-dev libzstd-dev liblzo2-dev libcmocka-dev \
 		btrfs-progs btrbk python3 util-linux kmod tzdata time clang \
 		libclang-rt-dev xfsprogs e2fsprogs openssh-client \
-		openssh-server
+		openssh-server python3-matplotlib
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=all
@@ -67,7 +67,7 @@ LIB_SRCS = $(LIB_OBJS:.o=.c)
 FUZZERS := tests/fuzz-dump tests/fuzz-receive
 
 .PHONY: all demo deps check lint hdrcheck fuzz unit-check integration-check install \
-	uninstall clean asan asan-check asan-unit-check bench mutate
+	uninstall clean asan asan-check asan-unit-check bench bench-scale mutate
 
 all: btrfs
 
@@ -117,6 +117,9 @@ demo: btrfs
 
 bench: btrfs
 	bench/run-bench.sh
+
+bench-scale: btrfs
+	bench/run-scale.sh
 
 unit-check: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t || exit 1; done

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
-"""make-datasets.py PHASE ROOT [--scale S] [--big DIR] [--manifest FILE]
+"""make-datasets.py PHASE ROOT [--scale S] [--big DIR] [--night N]
+                   [--manifest FILE]
 
 Fill the benchmark datasets, deterministically (fixed seeds), in one
-process.  The subvolumes themselves are made by bench/run-bench.sh.
+process.  The subvolumes themselves are made by bench/run-bench.sh and
+bench/run-scale.sh.
 
   big ROOT      4 incompressible files of 512 MiB * S
   small ROOT    100,000 * S files of 0-8 KiB in about 1,000 directories,
@@ -16,6 +18,10 @@ process.  The subvolumes themselves are made by bench/run-bench.sh.
                 xattrs and symlinks changed, and reflinks (FICLONE /
                 FICLONERANGE, as cp --reflink=always) from the files of
                 `big` (--big DIR, on the same filesystem)
+  night ROOT    night N (--night N) of a chain of nightly backups of a
+                `small` tree: about 1% of its files changed, half of them
+                modified, the rest deleted, renamed across directories or
+                new
 
 --manifest FILE merges {"PHASE": {"entries": N, "bytes": B, ...}} into
 the JSON FILE: `entries` is what files/s is counted in (every name in the
@@ -33,7 +39,8 @@ MiB = 1 << 20
 KiB = 1 << 10
 FICLONE = 0x40049409
 FICLONERANGE = 0x4020940D
-SEEDS = {"big": 1001, "small": 2002, "sparse": 3003, "incr": 4004}
+SEEDS = {"big": 1001, "small": 2002, "sparse": 3003, "incr": 4004,
+         "night": 5005}
 
 
 class Blocks:
@@ -270,12 +277,42 @@ def make_incr(root, scale, big):
             "cloned_bytes": cloned}
 
 
+def make_night(root, night):
+    rng = random.Random(SEEDS["night"] * 1000 + night)
+    blocks = Blocks(rng, pool=MiB)
+    files = regular_files(root)
+    n = max(4, len(files) // 400)
+    picked = rng.sample(files, 4 * n)
+    for rel in picked[:2 * n]:
+        path = os.path.join(root, rel)
+        size = os.path.getsize(path)
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            at = rng.randrange(0, size + 1)
+            os.pwrite(fd, blocks.get(rng.randrange(1, 2 * KiB)), at)
+        finally:
+            os.close(fd)
+    for rel in picked[2 * n:3 * n]:
+        os.unlink(os.path.join(root, rel))
+    dirs = sorted({os.path.dirname(f) for f in files})
+    for k, rel in enumerate(picked[3 * n:]):
+        os.rename(os.path.join(root, rel), os.path.join(
+            root, rng.choice(dirs), "n%03d-r%d" % (night, k)))
+    for k in range(n):
+        write_file(os.path.join(root, rng.choice(dirs), "n%03d-f%d" % (
+            night, k)), blocks.get(rng.randrange(0, 8 * KiB + 1)))
+    return {"entries": 5 * n, "modified": 2 * n, "deleted": n,
+            "renamed": n, "new": n}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("phase", choices=["big", "small", "sparse", "incr"])
+    ap.add_argument("phase",
+                    choices=["big", "small", "sparse", "incr", "night"])
     ap.add_argument("root")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--big", help="the big snapshot, for incr's reflinks")
+    ap.add_argument("--night", type=int, default=1)
     ap.add_argument("--manifest")
     opts = ap.parse_args()
     os.umask(0)
@@ -285,6 +322,8 @@ def main():
         info = make_small(opts.root, opts.scale)
     elif opts.phase == "sparse":
         info = make_sparse(opts.root, opts.scale)
+    elif opts.phase == "night":
+        info = make_night(opts.root, opts.night)
     else:
         if not opts.big:
             ap.error("incr needs --big")

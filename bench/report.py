@@ -8,6 +8,7 @@ smaller), the physical floor of the destination, and every run.
 
 The TSV has one row per timed command: dataset, operation, tool, run,
 wall s, user s, sys s, max RSS KiB, seconds of the sync that followed.
+--chart FILE.png also draws the ours/ref wall ratios as bars (matplotlib).
 """
 import argparse
 import json
@@ -144,6 +145,49 @@ def mechanisms(paths, runs, scale):
                  "ranges apart"], rows))
 
 
+def chart(path, rows):
+    """The bold ours/ref column of the Time table as bars, grouped by
+    dataset: which operations are ahead is seen at a glance.  matplotlib
+    is imported here only: the tables need nothing beyond the standard
+    library, and a python3 without it still writes them."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("report: matplotlib is missing (apt-get install "
+              "python3-matplotlib): no chart", file=sys.stderr)
+        return
+    bars, groups, pos = [], [], 0
+    for ds in DATASETS:
+        first = pos
+        for op, _ in OPS:
+            a, b = rows.get((ds, op, "ours")), rows.get((ds, op, "ref"))
+            if a and b and med(b, "wall"):
+                bars.append((pos, op.replace("pipe", "send | receive"),
+                             med(a, "wall") / med(b, "wall")))
+                pos += 1
+        if pos > first:
+            groups.append(((first + pos - 1) / 2, ds))
+            pos += 1
+    fig, ax = plt.subplots(figsize=(10, 6), dpi=100)
+    for x, op, r in bars:
+        ax.bar(x, r, color="#2e8b57" if r < 1 else "#c8402f")
+        ax.text(x, r, "%.2f" % r, ha="center", va="bottom", fontsize=9)
+    ax.axhline(1.0, color="black", lw=1)
+    ax.set_xticks([b[0] for b in bars], [b[1] for b in bars],
+                  rotation=45, ha="right")
+    for x, ds in groups:
+        ax.text(x, -0.3, ds, transform=ax.get_xaxis_transform(),
+                ha="center", fontsize=12, fontweight="bold")
+    ax.set_ylabel("ours / btrfs-progs, median wall time")
+    ax.set_title("Wall time, ours against btrfs-progs "
+                 "(below 1, green: ours is faster)")
+    ax.grid(True, axis="y", alpha=0.5)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mechanisms", nargs="+")
@@ -159,6 +203,7 @@ def main():
     ap.add_argument("--loadavg", default="?")
     ap.add_argument("--output")
     ap.add_argument("--warm", action="store_true")
+    ap.add_argument("--chart", metavar="FILE.png")
     o = ap.parse_args()
     if o.mechanisms:
         mechanisms(o.mechanisms, o.runs, o.scale)
@@ -358,6 +403,8 @@ def main():
     if o.output:
         with open(o.output, "w") as f:
             f.write(text)
+    if o.chart:
+        chart(o.chart, rows)
     return 0
 
 

@@ -11,7 +11,8 @@
 #   BENCH_SCALE=1       dataset size factor (0.1 for a quick run)
 #   BENCH_RUNS=3        timed runs per tool and operation
 #   BENCH_DATASETS="big small sparse incr"   which ones to time
-#   BENCH_RESULTS=1     also write bench/results/<date>-<hostname>.md
+#   BENCH_RESULTS=1     also write bench/results/<date>-<hostname>.md and
+#                       the ratios as a bar chart beside it (.png)
 #   BENCH_OURS, BENCH_REF   the two binaries (./btrfs, /usr/bin/btrfs)
 #   BENCH_TMP=/tmp      where the work directory (images, streams) goes
 #   BENCH_KEEP=1        keep the work directory (not the mounts) at exit
@@ -38,11 +39,8 @@ ops=${BENCH_OPS:-send receive pipe dump changes}
 mechanisms=${BENCH_MECHANISMS:-}
 python=${PYTHON:-python3}
 export TZ=UTC LC_ALL=C
+. "$bench/lib.sh"
 
-die() {
-	echo "bench: $*" >&2
-	exit 1
-}
 
 [ "$(id -u)" -eq 0 ] || die "run as root (loop devices, drop_caches)"
 [ -x "$ours" ] || die "$ours is missing: run make first"
@@ -71,62 +69,10 @@ streams=$work/streams
 times=$work/times
 tsv=$work/results.tsv
 manifest=$work/manifest.json
-log() {
-	printf '[%s] %s\n' "$(date +%T)" "$*" >&2
-}
-
-# make_fs NAME SIZE [prealloc]: a fresh btrfs on an image file, mounted on
-# $work/NAME, noatime and nodiscard.  The loop device bypasses the page
-# cache of /tmp's filesystem (direct I/O) where it can, so that dropping
-# caches and syncing measure the device, not a second cache.  Discard is
-# off and the destination's image is preallocated: otherwise every run
-# would punch holes in the image (subvolume deletion) and then allocate
-# them again in /tmp's filesystem, in the background or under the next
-# timed command, a large and erratic cost on either tool's account.
-make_fs() {
-	local img=$work/$1.img
-	if [ -n "${3:-}" ]; then
-		fallocate -l "$2" "$img" || die "fallocate $2 for $img failed"
-	fi
-	make_fs_image btrfs "$img" "$2" -K || die "mkfs.btrfs $img failed"
-	loop_attach "$img" --direct-io=on 2>/dev/null || loop_attach "$img" ||
-		die "losetup $img failed"
-	mount_fs "$LOOP_DEV" "$work/$1" noatime,nodiscard ||
-		die "mount $LOOP_DEV failed"
-}
-
-drop_caches() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-}
-
-# prime FILE...: read files once, untimed.  On a virtual machine the
-# host caches the guest's disk: the first read of freshly written data
-# is slower than any later one (and its waits show up as system time),
-# whatever drop_caches does in the guest.  Priming puts every timed
-# command, first or second of its run, in the same state.
-prime() {
-	cat "$@" >/dev/null
-}
-
-now() {
-	date +%s.%N
-}
-
-# since T0: seconds elapsed since T0 (a now() value).
-since() {
-	awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.3f", a - b }'
-}
 
 # record DATASET OP TOOL RUN WALL USER SYS RSS SYNC
 record() {
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$tsv"
-}
-
-# The last line of a /usr/bin/time -f '%e %U %S %M' output (a failing
-# command adds a "Command exited with non-zero status" line before it).
-time_of() {
-	tail -n 1 "$1"
 }
 
 # timed DATASET OP TOOL RUN CMD...: run CMD under /usr/bin/time, then time
@@ -173,30 +119,6 @@ timed_pipe() {
 	record "$ds" pipe "$tool" "$run" "$wall" "$user" "$sys" "$rss" "$sync_s"
 	record "$ds" pipe.send "$tool" "$run" "${s[@]}" "$sync_s"
 	record "$ds" pipe.recv "$tool" "$run" "${r[@]}" "$sync_s"
-}
-
-# delete_subvols DIR...: delete every subvolume directly under each DIR
-# (received ones are read-only: deleting works on them as root), then wait
-# for the cleaner, so that it does not run under the next timed command.
-delete_subvols() {
-	local d s any=
-	for d in "$@"; do
-		[ -d "$d" ] || continue
-		for s in "$d"/*; do
-			[ -e "$s" ] || continue
-			"$ref" -q subvolume delete "$s" >/dev/null
-			any=1
-		done
-	done
-	[ -z "$any" ] || wait_cleaner "$dst"
-}
-
-# wait_cleaner MOUNT: wait until deleted subvolumes are cleaned up.  The
-# filesystem sync wakes the cleaner, which would otherwise wait for the
-# next transaction commit (up to 30 s).
-wait_cleaner() {
-	"$ref" -q filesystem sync "$1"
-	"$ref" subvolume sync "$1" >/dev/null
 }
 
 # The --progress option of BENCH_PROGRESS=1, for ours only.
@@ -532,7 +454,9 @@ if [ -n "${BENCH_RESULTS:-}" ] && [ "$BENCH_RESULTS" != 0 ]; then
 	[ -z "$(progress_opt ours)" ] || out+=-progress
 	! warm || out+=-warm
 	out+=.md
-	"$python" "$bench/report.py" "${report_args[@]}" --output "$out"
+	# The ratio table as a bar chart too: a python with matplotlib.
+	"${PLOT_PYTHON:-/usr/bin/python3}" "$bench/report.py" "${report_args[@]}" \
+		--output "$out" --chart "${out%.md}.png"
 	log "results written to $out"
 else
 	"$python" "$bench/report.py" "${report_args[@]}"
