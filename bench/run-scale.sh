@@ -25,7 +25,9 @@
 #   SCALE_CHAIN=100                     nights of the chain
 #   SCALE_TREE=20000                    files of the chain's and the
 #                                       subvols curve's tree
-#   SCALE_RUNS=2                        timed runs per tool and point
+#   SCALE_RUNS=1                        timed runs per tool and point
+#   SCALE_SUBVOL_RUNS=5                 the same for the subvols curve,
+#                                       whose receives take 0.02-0.1 s
 #   SCALE_CURVES="files subvols chain"  which curves
 #   BENCH_OURS, BENCH_REF, BENCH_TMP, BENCH_KEEP: as for bench/run-bench.sh
 #   PLOT_PYTHON=/usr/bin/python3        a python with matplotlib
@@ -41,7 +43,8 @@ files_sizes=${SCALE_FILES:-25000 100000 400000}
 subvol_counts=${SCALE_SUBVOLS:-0 1000 10000}
 nights=${SCALE_CHAIN:-100}
 tree_files=${SCALE_TREE:-20000}
-runs=${SCALE_RUNS:-2}
+runs=${SCALE_RUNS:-1}
+subvol_runs=${SCALE_SUBVOL_RUNS:-5}
 curves=${SCALE_CURVES:-files subvols chain}
 export TZ=UTC LC_ALL=C
 . "$bench/lib.sh"
@@ -52,7 +55,7 @@ export TZ=UTC LC_ALL=C
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing: apt-get install time"
 "$plot_python" -c 'import matplotlib' 2>/dev/null ||
 	die "$plot_python has no matplotlib: apt-get install python3-matplotlib"
-for n in $files_sizes $subvol_counts $nights $tree_files $runs; do
+for n in $files_sizes $subvol_counts $nights $tree_files $runs $subvol_runs; do
 	[[ $n =~ ^[0-9]+$ ]] || die "not a number: $n"
 done
 
@@ -74,7 +77,7 @@ bin_of() {
 	if [ "$1" = ours ]; then echo "$ours"; else echo "$ref"; fi
 }
 
-# Alternate which tool goes first.
+# Alternate which tool goes first, from one run or point to the next.
 order_of() {
 	if (($1 % 2)); then echo "ours ref"; else echo "ref ours"; fi
 }
@@ -180,10 +183,10 @@ fresh_dir() {
 # A received `small` tree keeps the receive's mtime on its top directory
 # (see compare_opts in run-bench.sh); the rest must be equal.
 files_point() {
-	local n=$1 snap=$src/snaps/t$1 run tool bin
+	local n=$1 point=$2 snap=$src/snaps/t$1 run tool bin
 	for ((run = 1; run <= runs; run++)); do
 		log "files $n: run $run/$runs"
-		for tool in $(order_of "$run"); do
+		for tool in $(order_of $((point + run))); do
 			bin=$(bin_of "$tool")
 			rm -f "$streams/t$n.sent"
 			drop_caches
@@ -210,8 +213,9 @@ files_point() {
 }
 
 curve_files() {
-	local n
+	local n point=0
 	for n in $files_sizes; do
+		point=$((point + 1))
 		log "files $n: making the tree"
 		"$ref" -q subvolume create "$src/t$n"
 		"$python" "$bench/make-datasets.py" small "$src/t$n" \
@@ -221,7 +225,7 @@ curve_files() {
 		tar -c --xattrs --xattrs-include='user.*' -f "$work/t$n.tar" \
 			-C "$src/snaps/t$n" .
 		"$ref" -q send -f "$streams/t$n" "$src/snaps/t$n"
-		files_point "$n"
+		files_point "$n" "$point"
 		log "files $n: checking the received trees"
 		for t in "$dst"/{ours,ref}-{file,pipe}/t"$n"; do
 			verify "$src/snaps/t$n" "$t" --no-extents --ignore .:mtime &
@@ -247,7 +251,7 @@ PY
 }
 
 curve_subvols() {
-	local n run tool bin op
+	local n run tool bin op point=0
 	log "subvols: making the trees"
 	"$ref" -q subvolume create "$src/sv"
 	"$python" "$bench/make-datasets.py" small "$src/sv" \
@@ -264,11 +268,12 @@ curve_subvols() {
 	mkdir -p "$dst/sv-base" "$dst/many"
 	"$ref" -q receive -f "$streams/sv-base" "$dst/sv-base"
 	for n in $subvol_counts; do
+		point=$((point + 1))
 		add_subvols "$dst/many" "$n"
 		"$ref" -q filesystem sync "$dst"
-		for ((run = 1; run <= runs; run++)); do
-			log "subvols $n: run $run/$runs"
-			for tool in $(order_of "$run"); do
+		for ((run = 1; run <= subvol_runs; run++)); do
+			log "subvols $n: run $run/$subvol_runs"
+			for tool in $(order_of $((point + run))); do
 				bin=$(bin_of "$tool")
 				for op in startup total; do
 					fresh_dir "$dst/sv-$tool"
@@ -354,7 +359,7 @@ fi
 	echo
 	echo "- $(date -u '+%Y-%m-%d %H:%M UTC'), host $(hostname -s), kernel $(uname -r), $(nproc) cores"
 	echo "- ours: \`$ours\` (git $(git -C "$top" describe --always --dirty 2>/dev/null || echo '?')); reference: \`$ref\` ($("$ref" --version 2>/dev/null | head -1))"
-	echo "- SCALE_FILES=\"$files_sizes\", SCALE_SUBVOLS=\"$subvol_counts\", SCALE_CHAIN=$nights, SCALE_TREE=$tree_files, SCALE_RUNS=$runs; whole run $t_total s; load average at start / end: $loadavg_start / $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "- SCALE_FILES=\"$files_sizes\", SCALE_SUBVOLS=\"$subvol_counts\", SCALE_CHAIN=$nights, SCALE_TREE=$tree_files, SCALE_RUNS=$runs, SCALE_SUBVOL_RUNS=$subvol_runs; whole run $t_total s; load average at start / end: $loadavg_start / $(cut -d' ' -f1-3 /proc/loadavg)"
 	if [ -s "$work/failed" ]; then
 		echo "- correctness: FAILED for $(wc -l <"$work/failed") received tree(s)"
 	else
