@@ -143,27 +143,34 @@ timed_pipe() {
 	record files "$x" pipe.recv "$tool" "$run" "${r[@]}" -
 }
 
-# verify SOURCE TREE [tree-compare options]: TREE must equal SOURCE.
+# verify SOURCE TREE...: every TREE must equal SOURCE, which is read
+# once.  A received tree keeps the mtime of the full receive on its top
+# directory (see compare_opts in run-bench.sh) until a night changes its
+# entries; the rest must be equal.
 verify() {
-	local a=$1 b=$2 out
-	shift 2
-	if out=$("$python" "$top/tests/tree-compare.py" "$@" "$a" "$b" 2>&1); then
+	local out
+	if out=$("$python" "$top/tests/tree-compare.py" --no-extents \
+		--ignore .:mtime "$@" 2>&1); then
 		return 0
 	fi
-	echo "$out" | sed 's/^/    /' >&2
-	log "verify $b: FAILED"
-	echo "$b" >>"$work/failed"
+	echo "$out" | grep -v ' entries equal$' | sed 's/^/    /' >&2
+	log "verify of $*: FAILED"
+	echo "$*" >>"$work/failed"
 }
 
-# verify_all SOURCE-DIR TREE...: each TREE against the snapshot of its
-# name in SOURCE-DIR, two at a time (one per core).  The top directory
-# keeps the mtime of the full receive until a night changes its entries.
-verify_all() {
-	local srcdir=$1 t n=0
+# verify_snapshots SOURCE-DIR DIR...: each snapshot of SOURCE-DIR against
+# the trees of its name in every DIR, two snapshots at a time (one per
+# core).
+verify_snapshots() {
+	local srcdir=$1 s d n=0
+	local -a trees
 	shift
-	for t in "$@"; do
-		verify "$srcdir/$(basename "$t")" "$t" --no-extents \
-			--ignore .:mtime &
+	for s in "$srcdir"/*; do
+		trees=()
+		for d in "$@"; do
+			trees+=("$d/$(basename "$s")")
+		done
+		verify "$s" "${trees[@]}" &
 		if ((++n % 2 == 0)); then wait; fi
 	done
 	wait
@@ -172,6 +179,14 @@ verify_all() {
 # tree_scale FILES: the --scale of make-datasets.py's small for FILES.
 tree_scale() {
 	awk -v n="$1" 'BEGIN { print n / 100000 }'
+}
+
+# The checks of a curve or of a point run in the background, beside the
+# making of what comes next (untimed too); what is timed waits for them.
+checking=
+wait_checks() {
+	[ -z "$checking" ] || wait "$checking" || true
+	checking=
 }
 
 # fresh_dir DIR: DIR exists and holds no subvolume.
@@ -225,16 +240,22 @@ curve_files() {
 		tar -c --xattrs --xattrs-include='user.*' -f "$work/t$n.tar" \
 			-C "$src/snaps/t$n" .
 		"$ref" -q send -f "$streams/t$n" "$src/snaps/t$n"
+		wait_checks
 		files_point "$n" "$point"
-		log "files $n: checking the received trees"
-		for t in "$dst"/{ours,ref}-{file,pipe}/t"$n"; do
-			verify "$src/snaps/t$n" "$t" --no-extents --ignore .:mtime &
-		done
-		wait
-		delete_subvols "$dst"/{ours,ref}-{file,pipe} "$dst/floor"
-		"$ref" -q subvolume delete "$src/snaps/t$n" >/dev/null
-		rm -f "$streams/t$n" "$streams/t$n.sent" "$work/t$n.tar"
+		check_files_point "$n" &
+		checking=$!
 	done
+}
+
+check_files_point() {
+	local n=$1
+	log "files $n: checking the received trees"
+	verify "$src/snaps/t$n" "$dst"/ours-{file,pipe}/t"$n" &
+	verify "$src/snaps/t$n" "$dst"/ref-{file,pipe}/t"$n"
+	wait
+	delete_subvols "$dst"/{ours,ref}-{file,pipe} "$dst/floor"
+	"$ref" -q subvolume delete "$src/snaps/t$n" >/dev/null
+	rm -f "$streams/t$n" "$streams/t$n.sent" "$work/t$n.tar"
 }
 
 # add_subvols DIR N: plain subvolumes in DIR until it holds N.
@@ -267,6 +288,7 @@ curve_subvols() {
 	done
 	mkdir -p "$dst/sv-base" "$dst/many"
 	"$ref" -q receive -f "$streams/sv-base" "$dst/sv-base"
+	wait_checks
 	for n in $subvol_counts; do
 		point=$((point + 1))
 		add_subvols "$dst/many" "$n"
@@ -276,17 +298,23 @@ curve_subvols() {
 			for tool in $(order_of $((point + run))); do
 				bin=$(bin_of "$tool")
 				for op in startup total; do
-					fresh_dir "$dst/sv-$tool"
+					fresh_dir "$dst/sv-$tool-$op"
 					drop_caches
 					timed subvols "$n" "$op" "$tool" "$run" "$bin" \
-						receive -q -f "$streams/sv-$op" "$dst/sv-$tool"
+						receive -q -f "$streams/sv-$op" \
+						"$dst/sv-$tool-$op"
 				done
 			done
 		done
 	done
+	# Each receive of a kind is of the same stream onto the same parent:
+	# the last of each is checked.
+	wait_checks
 	log "subvols: checking the received trees"
-	verify_all "$src/sv-snaps" "$dst"/sv-{ours,ref}/total
-	delete_subvols "$dst"/sv-{ours,ref} "$dst/sv-base" "$dst/many"
+	verify "$src/sv-snaps/startup" "$dst"/sv-{ours,ref}-startup/startup
+	verify "$src/sv-snaps/total" "$dst"/sv-{ours,ref}-total/total
+	delete_subvols "$dst"/sv-{ours,ref}-{startup,total} "$dst/sv-base" \
+		"$dst/many"
 }
 
 curve_chain() {
@@ -307,6 +335,7 @@ curve_chain() {
 		"$ref" -q send -f "$streams/$name" \
 			-p "$src/chain-snaps/$prev" "$src/chain-snaps/$name"
 	done
+	wait_checks
 	for tool in ours ref; do
 		mkdir -p "$dst/chain-$tool"
 		"$(bin_of "$tool")" -q receive -f "$streams/c000" "$dst/chain-$tool"
@@ -321,8 +350,13 @@ curve_chain() {
 				-f "$streams/$name" "$dst/chain-$tool"
 		done
 	done
+	check_chain &
+	checking=$!
+}
+
+check_chain() {
 	log "chain: checking the $((2 * nights + 2)) received trees"
-	verify_all "$src/chain-snaps" "$dst"/chain-{ours,ref}/c*
+	verify_snapshots "$src/chain-snaps" "$dst"/chain-{ours,ref}
 	delete_subvols "$dst"/chain-{ours,ref}
 }
 
@@ -339,10 +373,11 @@ log "work directory $work; source ${src_gib}G, destination ${dst_gib}G"
 make_fs src "${src_gib}G"
 make_fs dst "${dst_gib}G" prealloc
 mkdir -p "$src/snaps" "$src/sv-snaps" "$src/chain-snaps"
-for c in files subvols chain; do
+for c in files chain subvols; do
 	has_curve "$c" || continue
 	"curve_$c"
 done
+wait_checks
 t_total=$(since "$t_start" | cut -d. -f1)
 log "done in $t_total s"
 
@@ -361,7 +396,7 @@ fi
 	echo "- ours: \`$ours\` (git $(git -C "$top" describe --always --dirty 2>/dev/null || echo '?')); reference: \`$ref\` ($("$ref" --version 2>/dev/null | head -1))"
 	echo "- SCALE_FILES=\"$files_sizes\", SCALE_SUBVOLS=\"$subvol_counts\", SCALE_CHAIN=$nights, SCALE_TREE=$tree_files, SCALE_RUNS=$runs, SCALE_SUBVOL_RUNS=$subvol_runs; whole run $t_total s; load average at start / end: $loadavg_start / $(cut -d' ' -f1-3 /proc/loadavg)"
 	if [ -s "$work/failed" ]; then
-		echo "- correctness: FAILED for $(wc -l <"$work/failed") received tree(s)"
+		echo "- correctness: FAILED: $(wc -l <"$work/failed") check(s) of received trees"
 	else
 		echo "- correctness: every received tree equal to its source (tests/tree-compare.py)"
 	fi
@@ -370,5 +405,5 @@ fi
 [ "$out" != "$work/scale.md" ] || cat "$out"
 log "results in $out"
 if [ -s "$work/failed" ]; then
-	die "$(wc -l <"$work/failed") received tree(s) differ from their source"
+	die "$(wc -l <"$work/failed") check(s) of received trees FAILED"
 fi

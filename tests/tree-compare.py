@@ -3,12 +3,13 @@
 """tree-compare.py [--no-atime] [--no-times] [--no-data] [--no-flags]
                    [--no-extents] [--encoded-layout] [--no-dir-size]
                    [--ignore PATH:FIELD]...
-                   [--max N] A B
+                   [--max N] A B...
 
-Compare two directory trees as `btrfs receive` leaves them and print every
-difference, one per line as `path: field: A=... B=...` (at most --max, 50
-by default), then a summary.  Exit 0 if the trees are equal, 1 if not, 2 on
-a usage error.
+Compare directory trees as `btrfs receive` leaves them, A with each B, and
+print every difference, one per line as `path: field: A=... B=...` (at
+most --max, 50 by default, for each B), then a summary for each B.  A is
+read once however many B there are.  Exit 0 if every B equals A, 1 if
+one does not, 2 on a usage error.
 
 Nothing is followed: every entry is lstat()ed, xattrs are read with
 follow_symlinks=False.  Compared per path: file type, mode (all 12 bits),
@@ -315,20 +316,27 @@ def main():
                     metavar="PATH:FIELD")
     ap.add_argument("--max", type=int, default=50)
     ap.add_argument("a")
-    ap.add_argument("b")
+    ap.add_argument("b", nargs="+")
     opts = ap.parse_args()
 
-    roots = [os.fsencode(opts.a), os.fsencode(opts.b)]
+    roots = [os.fsencode(r) for r in [opts.a] + opts.b]
     for r in roots:
         if not os.path.isdir(r) or os.path.islink(r):
             print("tree-compare: %s: not a directory" % esc(r),
                   file=sys.stderr)
             return 2
-    (da, ga, ea), (db, gb, eb) = scan(roots[0], opts), scan(roots[1], opts)
+    a = scan(roots[0], opts)
+    ret = 0
+    for name, root in zip(opts.b, roots[1:]):
+        ret |= report(compare(a, scan(root, opts), set(opts.ignore)),
+                      len(a[0]), opts.a, name, opts.max)
+    return ret
 
+
+def compare(a_scan, b_scan, ignored):
+    """The differences of B's scan from A's, as lines."""
+    (da, ga, ea), (db, gb, eb) = a_scan, b_scan
     diffs = []
-
-    ignored = set(opts.ignore)
 
     def diff(path, field, va, vb):
         if "%s:%s" % (esc(path), field) in ignored:
@@ -358,16 +366,20 @@ def main():
             if la != lb:
                 diff(p, "hardlinks", "{%s}" % ", ".join(la),
                      "{%s}" % ", ".join(lb))
+    return diffs
 
-    for line in diffs[:opts.max]:
+
+def report(diffs, entries, a, b, limit):
+    """Print the differences of b from a: 0 if none, else 1."""
+    for line in diffs[:limit]:
         print(line)
     if diffs:
-        more = (" (%d not shown)" % (len(diffs) - opts.max)
-                if len(diffs) > opts.max else "")
+        more = (" (%d not shown)" % (len(diffs) - limit)
+                if len(diffs) > limit else "")
         print("tree-compare: %d differences between %s and %s%s" %
-              (len(diffs), opts.a, opts.b, more))
+              (len(diffs), a, b, more))
         return 1
-    print("tree-compare: %d entries equal" % len(da))
+    print("tree-compare: %d entries equal" % entries)
     return 0
 
 
