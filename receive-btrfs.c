@@ -40,10 +40,9 @@ struct receive_btrfs {
 	bool encoded_write_refused;
 
 	/*
-	 * The last subvolume found, for the uuid found_for: clones name
-	 * the same source again and again.
+	 * The path of the last subvolume found, for the uuid found_for:
+	 * clones name the same source again and again.
 	 */
-	struct subvol_info found;
 	char *found_path;
 	uint8_t found_for[16];
 
@@ -116,23 +115,23 @@ static void forget_found(struct receive_btrfs *bd)
 }
 
 /*
- * 1 if the subvolume root_id can serve, with its info in bd->found and its
- * path in bd->found_path; 0 if not, with the worst reason so far in *why;
- * or a negative errno.
+ * 1 if the subvolume root_id can serve, with its path in bd->found_path;
+ * 0 if not, with the worst reason so far in *why; or a negative errno.
  */
 static int try_source(struct receive_btrfs *bd, uint64_t root_id,
 		      enum lookup_failure *why)
 {
+	struct subvol_info si;
 	int ret;
 
 	forget_found(bd);
-	ret = subvol_get(bd->anchor_fd, root_id, &bd->found);
+	ret = subvol_get(bd->anchor_fd, root_id, &si);
 	/* Deleted since the UUID tree named it. */
 	if (ret == -ENOENT)
 		return 0;
 	if (ret < 0)
 		return ret;
-	if (!usable_source(&bd->found)) {
+	if (!usable_source(&si)) {
 		if (*why == LOOKUP_NOT_FOUND)
 			*why = LOOKUP_NOT_USABLE;
 		return 0;
@@ -176,7 +175,8 @@ static int first_source(struct receive_btrfs *bd, const uint8_t *uuid,
  * stream comes back to where its subvolume was made).  The stream's
  * ctransid decides nothing: it is the sender's own, which differs from
  * ours whenever the sender received the subvolume itself.  Of these, the
- * first that is read-only and reachable from the anchor.
+ * first that is read-only and reachable from the anchor: its path from
+ * the top level, or NULL.
  */
 static const char *find_sender_subvol(struct receive_btrfs *bd,
 				      const uint8_t *uuid,
