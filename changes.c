@@ -893,6 +893,10 @@ static int drop_repeated_m(struct change_list *list)
 			return -ENOMEM;
 		linked[n++] = &list->items[i];
 	}
+	if (n < 2) {
+		free(linked);
+		return 0;
+	}
 	qsort(linked, n, sizeof(*linked), compare_linked);
 	for (i = 1; i < n; i++) {
 		if (linked[i]->ino == linked[i - 1]->ino) {
