@@ -93,6 +93,8 @@ struct send_prefetch {
 	/* The regular file whose extents come next in the tree, or -1. */
 	int file_fd;
 	uint64_t file_ino;
+	/* The size of the inode whose extents come next. */
+	uint64_t file_size;
 	/* Where its current run of contiguous data started, and ends. */
 	uint64_t run_start;
 	uint64_t run_end;
@@ -178,9 +180,11 @@ static void on_inode(struct send_prefetch *p, uint64_t ino,
 	uint32_t mode;
 
 	close_file(p);
+	p->file_size = 0;
 	if (len < INODE_ITEM_LEN ||
 	    unchanged(p, get_le64(item + INODE_TRANSID)))
 		return;
+	p->file_size = get_le64(item + INODE_SIZE);
 	p->ahead += SEND_PREFETCH_INODE_BYTES;
 	if (p->no_handles)
 		return;
@@ -234,7 +238,18 @@ static void on_extent(struct send_prefetch *p, uint64_t ino, uint64_t offset,
 	}
 	if (len < EXTENT_REG_LEN)
 		return;
+	/*
+	 * The kernel sends the file's bytes, not the extent's whole blocks:
+	 * counting the blocks made the estimate run ahead of the stream by
+	 * up to a block a file, until the prefetcher, while taking itself
+	 * for ahead, fell behind the kernel for good (after some 30,000
+	 * small files).
+	 */
 	bytes = get_le64(item + EXTENT_NUM_BYTES);
+	if (offset >= p->file_size)
+		bytes = 0;
+	else if (bytes > p->file_size - offset)
+		bytes = p->file_size - offset;
 	if (p->file_fd < 0 || p->file_ino != ino ||
 	    !get_le64(item + EXTENT_DISK_BYTENR)) {
 		p->ahead += bytes;
@@ -373,10 +388,12 @@ void send_prefetch_stop(struct send_prefetch *p, uint64_t *reads)
 	pthread_join(p->thread, NULL);
 	*reads = p->reads;
 	if (p->test)
-		fprintf(stderr, "prefetch: %llu readaheads of %llu bytes, at most %llu bytes ahead of the kernel\n",
+		fprintf(stderr, "prefetch: %llu readaheads of %llu bytes, at most %llu bytes ahead of the kernel, %llu stream bytes foreseen of %llu\n",
 			(unsigned long long)p->reads,
 			(unsigned long long)p->read_bytes,
-			(unsigned long long)p->max_lead);
+			(unsigned long long)p->max_lead,
+			(unsigned long long)p->ahead,
+			(unsigned long long)atomic_load(p->kernel_pos));
 	close(p->fd);
 	free(p->args);
 	free(p);

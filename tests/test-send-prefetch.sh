@@ -47,6 +47,15 @@ for d in range(0, 20, 2):
         f.write(os.urandom(20000))
 PY
 "$REF" -q subvolume snapshot -r "$SRC/data" "$SRC/s2"
+# 2,000 files of 4,097 bytes: each ends one byte into a block.
+"$REF" -q subvolume create "$SRC/odd"
+"$PYTHON" - "$SRC/odd" <<'PY'
+import os, sys
+for i in range(2000):
+    with open(os.path.join(sys.argv[1], "f%04d" % i), "wb") as f:
+        f.write(os.urandom(4097))
+PY
+"$REF" -q subvolume snapshot -r "$SRC/odd" "$SRC/o1"
 # One file of 64 MiB.
 "$REF" -q subvolume create "$SRC/large"
 head -c 64M /dev/urandom >"$SRC/large/file"
@@ -87,11 +96,11 @@ prefetched() {
 		sed -n 's/^prefetch: \([0-9]*\) readaheads of \([0-9]*\) bytes, .*/\1 \2/p'
 }
 
-# Bytes of data in the files, each rounded up to the 4 KiB blocks an
-# extent takes, but at most the head of RUN_HEAD that is read ahead.
+# Bytes of data in the files, but at most the head of RUN_HEAD of each
+# that is read ahead.
 heads() {
-	stat -c %s "$@" | awk '{ b = int(($1 + 4095) / 4096) * 4096;
-		s += b < 2097152 ? b : 2097152 } END { print s }'
+	stat -c %s "$@" | awk '{ s += $1 < 2097152 ? $1 : 2097152 }
+		END { print s }'
 }
 
 read -r n bytes <<<"$(prefetched "$SRC/s1")"
@@ -100,9 +109,19 @@ check "the prefetcher reads ahead the head of each file ($n readaheads of $bytes
 	test "${n:-0}" -ge 1096 -a "${bytes:-0}" -eq "$want"
 read -r n bytes <<<"$(prefetched -p "$SRC/s1" "$SRC/s2")"
 # The changed MiB of 8 big files, and 10 new files of 20000 bytes.
-want=$((8 * 1048576 + 10 * 20480))
+want=$((8 * 1048576 + 10 * 20000))
 check "of an incremental it reads only what changed ($n readaheads of $bytes bytes, $want expected)" \
 	test "${n:-0}" -ge 18 -a "${bytes:-0}" -eq "$want"
+# Its window is counted in stream bytes, which it foresees from the tree:
+# of files that end inside a block, the file's bytes, not the block's.
+# Counting blocks, it foresaw 1.9 times the stream here, and on a large
+# tree of small files fell behind the kernel for good.
+read -r seen real < <(BTRFS_SEND_PREFETCH_TEST=cold "$OURS" send \
+	-f /dev/null "$SRC/o1" 2>&1 |
+	sed -n 's/^prefetch: .*, \([0-9]*\) stream bytes foreseen of \([0-9]*\)$/\1 \2/p')
+check "it foresees the stream within 10 % (${seen:-?} bytes of ${real:-?})" \
+	awk -v a="${seen:-0}" -v b="${real:-0}" \
+	'BEGIN { exit !(b > 0 && a > 0.9 * b && a < 1.1 * b) }'
 read -r n bytes <<<"$(prefetched "$SRC/l1")"
 check "of a large file only the head ($n readaheads of $bytes bytes, 2 MiB of 64)" \
 	test "${n:-0}" -ge 1 -a "${bytes:-0}" -eq 2097152
@@ -146,7 +165,7 @@ started=$(sed -n 's/^prefetch: window full, \([0-9]*\) bytes.*/\1/p' \
 held=$(cached_mib)
 touch "$WORK/go"
 wait "$reader"
-lead=$(sed -n 's/^prefetch: .* at most \([0-9]*\) bytes ahead of the kernel$/\1/p' \
+lead=$(sed -n 's/^prefetch: .* at most \([0-9]*\) bytes ahead of the kernel, .*/\1/p' \
 	"$WORK/window.err")
 echo "read ahead: $((${started:-0} >> 20)) MiB at the window, $held MiB cached then, at most $((${lead:-0} >> 20)) MiB ahead" >&2
 check "the prefetcher runs ahead of a stalled reader ($((${started:-0} >> 20)) MiB)" \
