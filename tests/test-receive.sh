@@ -355,7 +355,7 @@ drop_fs src
 # a set of small changes to that copy.
 self_test_tree_compare() {
 	local src=$1 a=$RMNT/selftest-a b=$RMNT/selftest-b out=$WORK/selftest.out
-	local f
+	local f since
 	snap_rw() { "$REF" -q subvolume snapshot "$1" "$2" >/dev/null; }
 	snap_rw "$src" "$a" && snap_rw "$src" "$b" || {
 		fail "tree-compare self-test: cannot snapshot"
@@ -363,6 +363,11 @@ self_test_tree_compare() {
 	}
 	"$PYTHON" "$TREE_COMPARE" "$src" "$b" >"$out"
 	check "tree-compare: a snapshot equals its source" [ $? -eq 0 ]
+	# Of A, only overwrite changes after this: --data-since reads it alone.
+	# The stamp is a file's ctime: the clock files are stamped with.
+	touch "$WORK/since"
+	since=$(stat -c %.9Z "$WORK/since" | tr -d .)
+	printf Y | dd of="$a/overwrite" bs=1 seek=2000 conv=notrunc status=none
 	chmod 4750 "$b/setuid"
 	touch -a -d @12345 "$b/big"
 	touch -m -h -d @12345 "$b/sl-rel"
@@ -396,6 +401,13 @@ self_test_tree_compare() {
 	"$PYTHON" "$TREE_COMPARE" --encoded-layout "$a" "$b" >"$out"
 	check "tree-compare --encoded-layout finds packed: extents:" \
 		grep -qF "packed: extents:" "$out"
+	"$PYTHON" "$TREE_COMPARE" --max 100 --data-since "$since" "$a" "$b" >"$out"
+	check "tree-compare --data-since reads a newer file" \
+		grep -qF "overwrite: content:" "$out"
+	check "tree-compare --data-since leaves older contents" \
+		sh -c "! grep -qE '(hole-mid|clone-whole): (content|sparse|extents):' '$out'"
+	check "tree-compare --data-since still compares the rest" \
+		grep -qF "setuid: mode:" "$out"
 	"$PYTHON" "$TREE_COMPARE" --no-atime --no-data --no-extents \
 		"$a" "$b" >"$out"
 	check "tree-compare --no-atime --no-data" \

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """tree-compare.py [--no-atime] [--no-times] [--no-data] [--no-flags]
                    [--no-extents] [--encoded-layout] [--no-dir-size]
-                   [--ignore PATH:FIELD]...
+                   [--data-since NS] [--ignore PATH:FIELD]...
                    [--max N] A B...
 
 Compare directory trees as `btrfs receive` leaves them, A with each B, and
@@ -33,7 +33,9 @@ sync() landing mid-write moves them; --no-dir-size skips the size
 of directories (each filesystem counts it its own way); --no-times skips atime and
 mtime (a receive that failed half way leaves wall-clock times); --ignore
 PATH:FIELD skips one field of one path (e.g. `.:mtime`), for a stream
-that leaves it to the wall clock.
+that leaves it to the wall clock.  --data-since NS reads the content (and
+layout) only of the files whose ctime in A is NS (ns since the epoch) or
+later: for a chain of snapshots whose older files were checked already.
 """
 import argparse
 import errno
@@ -221,7 +223,7 @@ def inode_flags(path, st):
         os.close(fd)
 
 
-def describe(root, rel, st, opts):
+def describe(root, rel, st, opts, with_data):
     """Everything compared about one entry, as a dict of printable values.
     stat() was taken before anything was read, so reading cannot move
     atime before it is recorded."""
@@ -260,7 +262,7 @@ def describe(root, rel, st, opts):
             flags = "<error %s>" % os.strerror(e.errno)
         if flags is not None:
             d["flags"] = flags if isinstance(flags, str) else "0x%x" % flags
-    if stat.S_ISREG(mode) and not opts.no_data:
+    if stat.S_ISREG(mode) and with_data:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | O_NOATIME)
         except OSError as e:
@@ -281,7 +283,9 @@ def describe(root, rel, st, opts):
     return d
 
 
-def scan(root, opts):
+def scan(root, opts, wants_data):
+    """The description of every entry of root, with the content of the
+    regular files for which wants_data(rel, st) is true."""
     entries = {}
     errors = {}
     inodes = {}
@@ -292,7 +296,8 @@ def scan(root, opts):
         entries[rel] = st
         if not stat.S_ISDIR(st.st_mode):
             inodes.setdefault((st.st_dev, st.st_ino), []).append(rel)
-    desc = {rel: describe(root, rel, st, opts)
+    desc = {rel: describe(root, rel, st, opts,
+                          not opts.no_data and wants_data(rel, st))
             for rel, st in entries.items()}
     # The hardlink group of every path: the other paths of its inode.
     groups = {}
@@ -312,6 +317,7 @@ def main():
     ap.add_argument("--encoded-layout", action="store_true")
     ap.add_argument("--no-times", action="store_true")
     ap.add_argument("--no-dir-size", action="store_true")
+    ap.add_argument("--data-since", type=int, metavar="NS")
     ap.add_argument("--ignore", action="append", default=[],
                     metavar="PATH:FIELD")
     ap.add_argument("--max", type=int, default=50)
@@ -325,10 +331,14 @@ def main():
             print("tree-compare: %s: not a directory" % esc(r),
                   file=sys.stderr)
             return 2
-    a = scan(roots[0], opts)
+    since = opts.data_since
+    a = scan(roots[0], opts,
+             lambda rel, st: since is None or st.st_ctime_ns >= since)
+    a_read = set(rel for rel, d in a[0].items() if "content" in d)
     ret = 0
     for name, root in zip(opts.b, roots[1:]):
-        ret |= report(compare(a, scan(root, opts), set(opts.ignore)),
+        b = scan(root, opts, lambda rel, st: rel in a_read)
+        ret |= report(compare(a, b, set(opts.ignore)),
                       len(a[0]), opts.a, name, opts.max)
     return ret
 
