@@ -58,7 +58,10 @@ def ratio(a, b):
 
 
 def secs(v):
-    return "-" if v is None else ("%.2f" % v if v < 100 else "%.0f" % v)
+    """Seconds, to the millisecond below one (the wall is taken so)."""
+    if v is None:
+        return "-"
+    return "%.3f" % v if v < 1 else "%.2f" % v if v < 100 else "%.0f" % v
 
 
 def spread(recs, key="wall"):
@@ -196,6 +199,7 @@ def main():
     ap.add_argument("--work")
     ap.add_argument("--scale", default="1")
     ap.add_argument("--runs", default="3")
+    ap.add_argument("--dump-repeat", default="1")
     ap.add_argument("--ours", default="./btrfs")
     ap.add_argument("--ref", default="/usr/bin/btrfs")
     ap.add_argument("--total-seconds", default="?")
@@ -236,8 +240,9 @@ def main():
       (platform.release(), nproc, cpu_model(), mem))
     w("- ours: `%s` (git %s); reference: `%s` (%s)" %
       (o.ours, rev, o.ref, sh([o.ref, "version"])))
-    w("- BENCH_SCALE=%s, BENCH_RUNS=%s; whole run %s s; load average "
-      "at start / end: %s" % (o.scale, o.runs, o.total_seconds, o.loadavg))
+    w("- BENCH_SCALE=%s, BENCH_RUNS=%s (dumps: %s a run); whole run %s s; "
+      "load average at start / end: %s" %
+      (o.scale, o.runs, o.dump_repeat, o.total_seconds, o.loadavg))
     desc = []
     if "big" in man:
         desc.append("big: 4 files, %.0f MiB" % (man["big"]["bytes"] / 2**20))
@@ -393,7 +398,7 @@ def main():
     w("")
     w(table(["dataset", "operation", "tool", "run", "wall s", "user s",
              "sys s", "max RSS KiB", "sync s"],
-            [[ds, op, tool, run, "%.2f" % r["wall"], "%.2f" % r["user"],
+            [[ds, op, tool, run, "%.3f" % r["wall"], "%.2f" % r["user"],
               "%.2f" % r["sys"], r["rss"], "%.2f" % r["sync"]]
              for ds, op, tool, run, r in raw]))
     w("")

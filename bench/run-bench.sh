@@ -10,6 +10,9 @@
 # Environment:
 #   BENCH_SCALE=1       dataset size factor (0.1 for a quick run)
 #   BENCH_RUNS=3        timed runs per tool and operation
+#   BENCH_DUMP_REPEAT=3 dumps per tool in each run: a dump takes well under
+#                       a second on some datasets, where one spell of the
+#                       host moves a median of three
 #   BENCH_DATASETS="big small sparse incr"   which ones to time
 #   BENCH_RESULTS=1     also write bench/results/<date>-<hostname>.md and
 #                       the ratios as a bar chart beside it (.png)
@@ -34,6 +37,7 @@ ours=${BENCH_OURS:-$top/btrfs}
 ref=${BENCH_REF:-/usr/bin/btrfs}
 scale=${BENCH_SCALE:-1}
 runs=${BENCH_RUNS:-3}
+dump_reps=${BENCH_DUMP_REPEAT:-3}
 datasets=${BENCH_DATASETS:-big small sparse incr}
 ops=${BENCH_OPS:-send receive pipe dump changes}
 mechanisms=${BENCH_MECHANISMS:-}
@@ -50,6 +54,8 @@ for t in losetup mkfs.btrfs mountpoint tar fallocate "$python"; do
 	command -v "$t" >/dev/null || die "$t is missing"
 done
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
+[[ $dump_reps =~ ^[1-9][0-9]*$ ]] ||
+	die "BENCH_DUMP_REPEAT must be a positive integer"
 "$python" -c "import sys; s = float(sys.argv[1]); assert 0 < s <= 10" \
 	"$scale" 2>/dev/null || die "BENCH_SCALE must be in (0, 10]"
 for d in $datasets; do
@@ -76,17 +82,21 @@ record() {
 }
 
 # timed DATASET OP TOOL RUN CMD...: run CMD under /usr/bin/time, then time
-# the sync that writes back what it left dirty; record both.
+# the sync that writes back what it left dirty; record both.  The wall
+# time is taken to the millisecond around it: time(1)'s 10 ms are a tenth
+# of a cold dump of sparse.
 timed() {
-	local ds=$1 op=$2 tool=$3 run=$4 tf t0 rc=0
+	local ds=$1 op=$2 tool=$3 run=$4 tf t0 rc=0 wall user sys rss
 	shift 4
 	tf=$times/$ds.$op.$tool.$run
+	t0=$EPOCHREALTIME
 	/usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" || rc=$?
+	wall=$(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
 	t0=$(now)
 	sync
 	[ "$rc" -eq 0 ] || die "$ds $op ($tool, run $run) failed with exit $rc: $*"
-	# shellcheck disable=SC2046
-	record "$ds" "$op" "$tool" "$run" $(time_of "$tf") \
+	read -r _ user sys rss < <(time_of "$tf")
+	record "$ds" "$op" "$tool" "$run" "$wall" "$user" "$sys" "$rss" \
 		"$(since "$t0")"
 }
 
@@ -131,6 +141,11 @@ progress_opt() {
 
 has_op() {
 	[[ " $ops " == *" $1 "* ]]
+}
+
+# order_of N: which tool goes first in the Nth turn, alternating.
+order_of() {
+	if (($1 % 2)); then echo "ours ref"; else echo "ref ours"; fi
 }
 
 bin_of() {
@@ -228,7 +243,7 @@ changes_args() {
 }
 
 bench_dataset() {
-	local ds=$1 run tool order args bin d
+	local ds=$1 run tool order args bin d k n
 	# shellcheck disable=SC2207
 	args=($(send_args "$ds"))
 	mkdir -p "$dst/$ds"
@@ -248,8 +263,7 @@ bench_dataset() {
 	[ -s "$streams/$ds.ref" ] ||
 		"$ref" -q send -f "$streams/$ds.ref" "${args[@]}"
 	for ((run = 1; run <= runs; run++)); do
-		# Alternate which tool goes first.
-		if ((run % 2)); then order="ours ref"; else order="ref ours"; fi
+		order=$(order_of "$run")
 		log "$ds: run $run/$runs ($order)"
 		has_op send && for tool in $order; do
 			bin=$(bin_of "$tool")
@@ -278,11 +292,14 @@ bench_dataset() {
 			PROGRESS_OPT=$(progress_opt "$tool")
 			timed_pipe "$ds" "$tool" "$run" "$bin" "$d" "${args[@]}"
 		done
-		has_op dump && for tool in $order; do
-			bin=$(bin_of "$tool")
-			ready "$ds"
-			timed "$ds" dump "$tool" "$run" "$bin" receive --dump \
-				-f "$streams/$ds.ref" >/dev/null
+		has_op dump && for ((k = 1; k <= dump_reps; k++)); do
+			n=$(((run - 1) * dump_reps + k))
+			for tool in $(order_of "$n"); do
+				bin=$(bin_of "$tool")
+				ready "$ds"
+				timed "$ds" dump "$tool" "$n" "$bin" receive \
+					--dump -f "$streams/$ds.ref" >/dev/null
+			done
 		done
 		has_op changes && has_changes "$ds" && for tool in $order; do
 			bin=$(bin_of "$tool")
@@ -432,7 +449,10 @@ if [ -n "$mechanisms" ]; then
 	bench_mechanisms
 	exit
 fi
-bench_floor
+# The floor is that of send and receive; a run of dumps alone skips it.
+if has_op send || has_op receive || has_op pipe; then
+	bench_floor
+fi
 for ds in $datasets; do
 	bench_dataset "$ds"
 done
@@ -442,8 +462,8 @@ log "done in $t_total s"
 
 loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
 report_args=(--loadavg "$loadavg_start / $loadavg_end" --tsv "$tsv" --manifest "$manifest" --work "$work"
-	--scale "$scale" --runs "$runs" --ours "$ours" --ref "$ref"
-	--total-seconds "$t_total")
+	--scale "$scale" --runs "$runs" --dump-repeat "$dump_reps"
+	--ours "$ours" --ref "$ref" --total-seconds "$t_total")
 ! warm || report_args+=(--warm)
 [ -s "$work/failed" ] && report_args+=(--failed "$work/failed")
 if [ -n "${BENCH_RESULTS:-}" ] && [ "$BENCH_RESULTS" != 0 ]; then
