@@ -877,11 +877,12 @@ static int compare_linked(const void *a, const void *b)
 
 /*
  * One 'M' for an inode with hard links that the model held as two nodes:
- * the first by path (the list is sorted) stays.
+ * the first by path (the list is sorted) stays, with what every node saw
+ * (the stream may write the data by one name and link by another).
  */
 static int drop_repeated_m(struct change_list *list)
 {
-	struct change **linked = NULL;
+	struct change **linked = NULL, *first;
 	size_t i, n = 0, kept = 0;
 
 	for (i = 0; i < list->count; i++) {
@@ -898,11 +899,14 @@ static int drop_repeated_m(struct change_list *list)
 		return 0;
 	}
 	qsort(linked, n, sizeof(*linked), compare_linked);
-	for (i = 1; i < n; i++) {
-		if (linked[i]->ino == linked[i - 1]->ino) {
-			free(linked[i]->path);
-			linked[i]->kind = 0;
+	for (first = linked[0], i = 1; i < n; i++) {
+		if (linked[i]->ino != first->ino) {
+			first = linked[i];
+			continue;
 		}
+		first->what |= linked[i]->what;
+		free(linked[i]->path);
+		linked[i]->kind = 0;
 	}
 	free(linked);
 	for (i = 0; i < list->count; i++) {

@@ -434,6 +434,8 @@ named "a rename cycle of three" \
 named "a hard link added, another removed" 'ln top a/top-link && rm c/k2'
 named "a hard link moved, its other name touched" \
 	'mkdir d && mv c/k d/k && touch -d 2001-01-01 c/k2'
+named "a hard link renamed away, the file grown by its other name" \
+	'ln a/f1 b/a-link && rm a/f1 && printf "%05000d" 0 >>b/f1-link'
 named "a delete and a re-create under one name" \
 	'rm b/h && printf "four\n" >b/h'
 named "a file that becomes a directory" 'rm top && mkdir top' file_types
