@@ -89,9 +89,9 @@ timed() {
 	local ds=$1 op=$2 tool=$3 run=$4 tf t0 rc=0 wall user sys rss
 	shift 4
 	tf=$times/$ds.$op.$tool.$run
-	t0=$EPOCHREALTIME
+	t0=$(now)
 	/usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" || rc=$?
-	wall=$(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
+	wall=$(since "$t0")
 	t0=$(now)
 	sync
 	[ "$rc" -eq 0 ] || die "$ds $op ($tool, run $run) failed with exit $rc: $*"
